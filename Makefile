@@ -1,0 +1,34 @@
+# The two commands a newcomer needs are `make run` and `make test`; both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK ?= dev
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps test lint plan run bench
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	./scripts/install-system-deps.sh
+
+$(STAMP): requirements.txt requirements-dev.txt coordinator/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+## Every test: lint, infrastructure under Pulumi mocks, coordinator on real PostgreSQL and Redis.
+test: setup lint
+	$(BIN)/pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## What `pulumi up` would create for STACK (dev or prod), evaluated offline under Pulumi mocks.
+plan: setup
+	$(BIN)/python -m offline.plan --stack $(STACK)
+
+bench: setup
+	$(BIN)/python -m bench
