@@ -1,0 +1,1 @@
+"""Pulumi components: one ComponentResource per module, meeting only in program.py."""

@@ -1,0 +1,1 @@
+"""Offline evaluation of the Pulumi program: the mock harness and `make plan`."""
