@@ -33,7 +33,9 @@ import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
@@ -284,6 +286,17 @@ class _Recorder(pulumi_mocks.MockMonitor):
             return response
         inputs = rpc.deserialize_properties(request.object)
         outputs = self.resources[response.urn].state
+        secret_outputs = set(request.additionalSecretOutputs) & set(outputs)
+        if secret_outputs:
+            # The engine, not the SDK, marks `additional_secret_outputs` secret; so must we.
+            outputs = {
+                key: rpc.wrap_rpc_secret(value) if key in secret_outputs else value
+                for key, value in outputs.items()
+            }
+            serialized = _sync_await(rpc.serialize_properties(outputs, {}))
+            response = resource_pb2.RegisterResourceResponse(
+                urn=response.urn, id=response.id, object=serialized
+            )
         self.recorded[response.urn] = Resource(
             type=request.type,
             name=request.name,

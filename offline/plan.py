@@ -237,13 +237,10 @@ def render(run: ProgramRun) -> str:
         "Ids, ARNs and endpoints are synthesised offline; AWS assigns the real ones.",
         "",
     ]
-    registered = {resource.urn: index for index, resource in enumerate(run.resources)}
 
-    def order(resource: Resource) -> tuple[int, int, str, str]:
-        # Components first, in the order the program builds them; resources by type and name.
-        if not resource.custom:
-            return (0, registered[resource.urn], "", "")
-        return (1, 0, resource.type, resource.name)
+    def order(resource: Resource) -> tuple[bool, str, str]:
+        # Components first (each opens a group), then by type and name, so the output is stable.
+        return (resource.custom, resource.type if resource.custom else "", resource.name)
 
     children: dict[str | None, list[Resource]] = {}
     for resource in run.resources:

@@ -1,0 +1,107 @@
+"""`make plan`: what `pulumi up` would create, grouped by component, with key settings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from offline.harness import ROOT
+from offline.plan import KEY_SETTINGS, main, render
+from tests.infra.support import evaluated
+
+
+def plan_lines(stack: str, preview: bool = False) -> list[str]:
+    return render(evaluated(stack, preview)).splitlines()
+
+
+def line_for(lines: list[str], name: str) -> str:
+    (line,) = [line for line in lines if f"  {name}  " in f"{line}  "]
+    return line
+
+
+def test_resources_are_grouped_under_their_component() -> None:
+    lines = plan_lines("dev")
+    component_lines = [line for line in lines if line.startswith("streamr.")]
+    assert component_lines == [
+        "streamr.cache.Cache  streamr-dev-cache",
+        "streamr.database.Database  streamr-dev-db",
+        "streamr.network.Network  streamr-dev-net",
+    ]
+    database_at = lines.index("streamr.database.Database  streamr-dev-db")
+    network_at = lines.index("streamr.network.Network  streamr-dev-net")
+    instance = line_for(lines, "streamr-dev-db-postgres")
+    assert database_at < lines.index(instance) < network_at
+    assert instance.startswith("  aws.rds.Instance  ")
+
+
+def test_key_settings_show_what_matters() -> None:
+    lines = plan_lines("prod")
+    database = line_for(lines, "streamr-prod-db-postgres")
+    for setting in (
+        "class=db.t4g.small",
+        "engine=postgres 16",
+        "storage=50 GB gp3",
+        "encrypted=yes",
+        "public=no",
+        "multi-AZ=yes",
+        "deletion protection=yes",
+        "backup days=14",
+        "final snapshot=yes",
+        "password=managed by RDS",
+    ):
+        assert setting in database
+    assert "in=tcp 5432 streamr-prod-net-coordinator-sg  out=none" in line_for(
+        lines, "streamr-prod-db-sg"
+    )
+    assert "tier=private  cidr=10.0.0.0/20" in line_for(
+        lines, "streamr-prod-net-private-eu-west-1a"
+    )
+    assert "auth token=[secret]" in line_for(lines, "streamr-prod-cache-valkey")
+    assert "via=streamr-prod-net-nat-gw" in line_for(
+        lines, "streamr-prod-net-private-default-route"
+    )
+
+
+def test_outputs_are_listed_at_the_end() -> None:
+    lines = plan_lines("dev")
+    outputs = lines[lines.index("Stack outputs:") + 1 :]
+    names = [line.split()[0] for line in outputs]
+    assert names[:3] == ["vpcId", "publicSubnetIds", "privateSubnetIds"]
+    assert "databaseSecretArn" in names
+    assert any("resources in 3 components." in line for line in lines)
+
+
+def test_preview_shows_unknowns_as_known_after_apply() -> None:
+    lines = plan_lines("dev", preview=True)
+    assert "(known after apply)" in line_for(lines, "streamr-dev-db-subnets")
+    assert lines[0].endswith("evaluated offline (preview).")
+
+
+def test_every_key_setting_type_is_a_real_type_token() -> None:
+    for token in KEY_SETTINGS:
+        package, module, kind = token.split(":")
+        assert package in ("aws", "random") and "/" in module and kind[0].isupper(), token
+
+
+def test_overrides_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--stack", "prod", "--set", "paused=true"]) == 0
+    assert "NatGateway" not in capsys.readouterr().out
+    assert main(["--stack", "dev", "--set", "natStrategy=nat"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: streamr:natStrategy: 'nat' is not allowed")
+    assert main(["--stack", "staging"]) == 2
+    assert "no stack 'staging'" in capsys.readouterr().err
+
+
+def test_make_plan_command_runs_as_a_module() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "offline.plan", "--stack", "dev"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "aws.rds.Instance  streamr-dev-db-postgres" in result.stdout
