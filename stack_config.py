@@ -304,7 +304,8 @@ class _Parser:
             multi_az=self._bool("dbMultiAz", not dev),
             deletion_protection=self._bool("dbDeletionProtection", not dev),
             final_snapshot=self._bool("dbFinalSnapshot", not dev),
-            performance_insights=self._bool("dbPerformanceInsights", not dev),
+            # Off by default: AWS retires the Performance Insights console in 2026.
+            performance_insights=self._bool("dbPerformanceInsights", False),
         )
         cache = CacheSettings(
             engine=self._choice("cacheEngine", "valkey", CACHE_ENGINES),
