@@ -85,10 +85,6 @@ class Resource:
     secret_inputs: frozenset[str] = frozenset()
 
     @property
-    def tags(self) -> dict[str, str]:
-        return self.inputs.get("tags") or {}
-
-    @property
     def taggable(self) -> bool:
         """True when the resource type accepts `tags` (read from its Pulumi SDK class)."""
         return _accepts_property(self.type, "tags")
@@ -96,6 +92,8 @@ class Resource:
 
 @dataclass(frozen=True)
 class ProgramRun:
+    """What one evaluation registered and exported; `outputs` resolved, UNKNOWN where unknown."""
+
     stack: str
     preview: bool
     config: dict[str, str]
