@@ -1,0 +1,1 @@
+"""StreamrP2P coordinator: accounts, streams and keys, SRS hooks, friend nodes."""

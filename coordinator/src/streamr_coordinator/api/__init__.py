@@ -1,0 +1,1 @@
+"""HTTP routes, one module per concern; the logic they call lives in `domain/`."""

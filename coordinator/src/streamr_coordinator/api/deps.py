@@ -1,0 +1,128 @@
+"""Request dependencies: the app context, a database session, who is calling, from where."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from ipaddress import ip_address
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..context import AppContext
+from ..domain.tokens import Principal, authenticate
+from ..models import Role
+from ..schemas import ErrorOut
+
+_bearer = HTTPBearer(auto_error=False, description="a session token or, for nodes, a node token")
+
+
+def get_ctx(request: Request) -> AppContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+async def get_session(ctx: Ctx) -> AsyncIterator[AsyncSession]:
+    async with ctx.sessions() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+def client_ip(request: Request, ctx: AppContext) -> str:
+    """The caller's address: `X-Forwarded-For` is believed only when the peer is a trusted proxy,
+    and then only up to the first hop that is not one."""
+    peer = request.client.host if request.client else "0.0.0.0"  # noqa: S104 - not a bind
+    networks = ctx.settings.proxy_networks
+    if not networks:
+        return peer
+
+    def trusted(address: str) -> bool:
+        try:
+            parsed = ip_address(address)
+        except ValueError:
+            return False
+        return any(parsed in network for network in networks)
+
+    if not trusted(peer):
+        return peer
+    forwarded = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed([hop for hop in forwarded if hop]):
+        if not trusted(hop):
+            try:
+                return str(ip_address(hop))
+            except ValueError:
+                return peer
+    return peer
+
+
+async def _principal(
+    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = await authenticate(ctx, credentials.credentials)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid, expired or revoked token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+def require_user(*roles: Role):
+    """A person's session token with one of `roles` (any role when none are named)."""
+
+    async def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if principal.node_id is not None:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "node tokens cannot use this endpoint")
+        if roles and principal.role not in roles:
+            allowed = ", ".join(role.value for role in roles)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"requires role: {allowed}")
+        return principal
+
+    return dependency
+
+
+async def require_node(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if principal.node_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "requires a node token")
+    return principal
+
+
+AnyUser = Annotated[Principal, Depends(require_user())]
+Admin = Annotated[Principal, Depends(require_user(Role.ADMIN))]
+Streamer = Annotated[Principal, Depends(require_user(Role.STREAMER))]
+Friend = Annotated[Principal, Depends(require_user(Role.FRIEND))]
+StreamerOrAdmin = Annotated[Principal, Depends(require_user(Role.STREAMER, Role.ADMIN))]
+FriendOrAdmin = Annotated[Principal, Depends(require_user(Role.FRIEND, Role.ADMIN))]
+NodeCaller = Annotated[Principal, Depends(require_node)]
+
+
+async def rate_limited(request: Request, ctx: Ctx) -> None:
+    """Per client address and route: login and registration are what attackers hammer."""
+    key = f"rl:{request.scope['route'].path}:{client_ip(request, ctx)}"
+    if await ctx.cache.hit(key, 60) > ctx.settings.auth_rate_limit_per_minute:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many attempts from this address; try again in a minute",
+            headers={"Retry-After": "60"},
+        )
+
+
+RateLimited = Depends(rate_limited)
+
+ERRORS: dict[int | str, dict] = {
+    401: {"model": ErrorOut, "description": "missing, invalid, expired or revoked token"},
+    403: {"model": ErrorOut, "description": "authenticated, but not allowed"},
+}
+NOT_FOUND: dict[int | str, dict] = {404: {"model": ErrorOut, "description": "no such thing"}}

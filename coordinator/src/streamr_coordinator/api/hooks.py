@@ -1,0 +1,149 @@
+"""SRS HTTP hooks. SRS allows only on HTTP 200 with `{"code": 0}`; any other answer denies.
+
+The origin authenticates with the shared hook secret (`?secret=`); a friend's edge with its node
+token (`?node_token=`), so a friend never holds the secret and can only report plays on its own
+node. Query strings of these routes are never logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..domain import hooks
+from ..domain.tokens import authenticate
+from ..schemas import HookAnswer
+from ..security import same_secret
+from .deps import Ctx
+
+router = APIRouter(prefix="/hooks/srs", tags=["srs hooks"])
+
+DENIED = {
+    401: {"model": HookAnswer, "description": "missing or wrong hook secret / node token"},
+    403: {"model": HookAnswer, "description": "denied: SRS refuses the client"},
+}
+
+
+class HookDenied(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        self.status = status
+        self.detail = detail
+
+
+def allow() -> JSONResponse:
+    return JSONResponse({"code": 0})
+
+
+def deny(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"code": status, "detail": detail}, status_code=status)
+
+
+class SrsEvent(BaseModel):
+    """The fields SRS sends with every hook (SRS 6 and 7); extra fields are accepted."""
+
+    model_config = ConfigDict(extra="allow")
+    action: str = Field(max_length=32)
+    server_id: str = Field(default="", max_length=200)
+    client_id: str = Field(default="", max_length=200)
+    ip: str = Field(default="", max_length=64)
+    vhost: str = Field(default="", max_length=200)
+    app: str = Field(default="", max_length=200)
+    stream: str = Field(default="", max_length=200)
+    param: str = Field(default="", max_length=2000)
+
+
+@dataclass(frozen=True)
+class HookCaller:
+    node_id: int | None  # None: the origin
+
+    @property
+    def is_origin(self) -> bool:
+        return self.node_id is None
+
+
+async def hook_caller(
+    ctx: Ctx,
+    secret: Annotated[str | None, Query(description="the origin's hook secret")] = None,
+    node_token: Annotated[str | None, Query(description="an edge's node token")] = None,
+) -> HookCaller:
+    if secret is not None:
+        if same_secret(ctx.settings.hook_secret.get_secret_value(), secret):
+            return HookCaller(node_id=None)
+        raise HookDenied(401, "wrong hook secret")
+    if node_token is not None:
+        principal = await authenticate(ctx, node_token)
+        if principal is not None and principal.node_id is not None:
+            return HookCaller(node_id=principal.node_id)
+        raise HookDenied(401, "invalid, expired or revoked node token")
+    raise HookDenied(401, "missing hook secret")
+
+
+Caller = Annotated[HookCaller, Depends(hook_caller)]
+
+
+def _origin_only(caller: HookCaller, action: str) -> None:
+    if not caller.is_origin:
+        raise HookDenied(403, f"{action} is accepted from the origin only")
+
+
+@router.post("/on_publish", response_model=HookAnswer, responses=DENIED)
+async def on_publish(event: SrsEvent, caller: Caller, ctx: Ctx):
+    """Allow a publisher only with the key of this very stream, for an enabled stream."""
+    _origin_only(caller, "on_publish")
+    refusal = await hooks.publish(ctx.engine, ctx.pepper, event.app, event.stream, event.param)
+    return deny(403, refusal) if refusal else allow()
+
+
+@router.post("/on_unpublish", response_model=HookAnswer, responses=DENIED)
+async def on_unpublish(event: SrsEvent, caller: Caller, ctx: Ctx):
+    _origin_only(caller, "on_unpublish")
+    await hooks.unpublish(ctx.engine, event.stream)
+    return allow()
+
+
+@router.post("/on_play", response_model=HookAnswer, responses=DENIED)
+async def on_play(event: SrsEvent, caller: Caller, ctx: Ctx):
+    """Open a viewer session on whichever server is serving (origin or the caller's node)."""
+    refusal = await hooks.play(
+        ctx.engine,
+        stream=event.stream,
+        node_id=caller.node_id,
+        server_id=event.server_id,
+        client_id=event.client_id,
+        client_ip=event.ip,
+    )
+    return deny(403, refusal) if refusal else allow()
+
+
+@router.post("/on_stop", response_model=HookAnswer, responses=DENIED)
+async def on_stop(event: SrsEvent, caller: Caller, ctx: Ctx):
+    await hooks.stop(
+        ctx.engine, stream=event.stream, node_id=caller.node_id, client_id=event.client_id
+    )
+    return allow()
+
+
+@router.post("/on_connect", response_model=HookAnswer, responses=DENIED)
+async def on_connect(event: SrsEvent, caller: Caller):
+    """RTMP connections are allowed to our app only; publish/play decide the rest."""
+    if event.app != hooks.APP:
+        return deny(403, f"unknown app {event.app!r}")
+    return allow()
+
+
+@router.post("/on_close", response_model=HookAnswer, responses=DENIED)
+@router.post("/on_hls", response_model=HookAnswer, responses=DENIED)
+@router.post("/on_dvr", response_model=HookAnswer, responses=DENIED)
+async def acknowledge(event: SrsEvent, caller: Caller):
+    """Events we take note of without acting on: SRS only logs a failure of these."""
+    return allow()
+
+
+@router.get("/on_hls_notify/{segment:path}", response_model=HookAnswer, responses=DENIED)
+async def on_hls_notify(segment: str, caller: Caller):
+    """SRS ignores the answer to this GET; we accept it so a configured notify is not an error."""
+    return allow()

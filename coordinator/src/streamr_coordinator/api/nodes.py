@@ -1,0 +1,74 @@
+"""Friend nodes: registration (with the node's own token), listing, heartbeats, removal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..domain import nodes, tokens
+from ..models import ApiToken, Node, Role
+from ..schemas import ErrorOut, HeartbeatOut, NodeIn, NodeOut, NodeWithToken
+from .deps import ERRORS, NOT_FOUND, Admin, Ctx, Friend, FriendOrAdmin, NodeCaller, Session
+
+router = APIRouter(prefix="/api/v1", tags=["nodes"])
+CONFLICT = {409: {"model": ErrorOut, "description": "you already have a node of that name"}}
+
+
+@router.post(
+    "/nodes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NodeWithToken,
+    responses={**ERRORS, **CONFLICT},
+)
+async def register_node(body: NodeIn, principal: Friend, ctx: Ctx, session: Session):
+    """Register a node; the node token in the response is shown only now."""
+    node = Node(owner_id=principal.user_id, name=body.name, capacity_viewers=body.capacity_viewers)
+    session.add(node)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, f"node {body.name!r} exists") from None
+    lifetime = timedelta(days=ctx.settings.node_token_ttl_days)
+    token, expires_at = await tokens.issue(ctx, session, principal.user_id, node.id, lifetime)
+    await session.commit()
+    await session.refresh(node)
+    (described,) = await nodes.describe(ctx, [node])
+    return NodeWithToken(**described.model_dump(), node_token=token, token_expires_at=expires_at)
+
+
+@router.get("/nodes", response_model=list[NodeOut], responses=ERRORS)
+async def my_nodes(principal: Friend, ctx: Ctx, session: Session):
+    owned = await session.scalars(
+        select(Node).where(Node.owner_id == principal.user_id).order_by(Node.id)
+    )
+    return await nodes.describe(ctx, list(owned))
+
+
+@router.get("/admin/nodes", response_model=list[NodeOut], responses=ERRORS)
+async def all_nodes(_: Admin, ctx: Ctx, session: Session):
+    return await nodes.describe(ctx, list(await session.scalars(select(Node).order_by(Node.id))))
+
+
+@router.delete(
+    "/nodes/{node_id}", status_code=status.HTTP_204_NO_CONTENT, responses={**ERRORS, **NOT_FOUND}
+)
+async def delete_node(node_id: int, principal: FriendOrAdmin, ctx: Ctx, session: Session) -> None:
+    node = await session.get(Node, node_id)
+    if node is None or (principal.role != Role.ADMIN and node.owner_id != principal.user_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id} of yours")
+    await tokens.revoke(ctx, session, ApiToken.node_id == node_id)
+    await session.delete(node)
+    await session.commit()
+    await ctx.cache.delete(nodes.presence_key(node_id))
+
+
+@router.post("/node/heartbeat", response_model=HeartbeatOut, responses=ERRORS)
+async def heartbeat(principal: NodeCaller, ctx: Ctx) -> HeartbeatOut:
+    """Called by the node itself (node token) every `next_heartbeat_seconds`."""
+    assert principal.node_id is not None
+    await nodes.heartbeat(ctx, principal.node_id)
+    return HeartbeatOut(online=True, next_heartbeat_seconds=ctx.settings.node_online_seconds // 3)

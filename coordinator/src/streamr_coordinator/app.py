@@ -1,0 +1,63 @@
+"""The FastAPI application: routers, error bodies, and the per-process context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .api import auth, hooks, nodes, ops, streams
+from .cache import Cache
+from .context import AppContext
+from .db import make_engine, make_sessionmaker
+from .observability import ObservabilityMiddleware
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()  # type: ignore[call-arg]  # from the environment
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        cache = Cache(settings.redis_url.get_secret_value() if settings.redis_url else None)
+        app.state.ctx = AppContext(settings, engine, make_sessionmaker(engine), cache)
+        try:
+            yield
+        finally:
+            await cache.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="StreamrP2P coordinator",
+        version="0.1.0",
+        description="Accounts, streams and stream keys, SRS hooks, friend nodes.",
+        lifespan=lifespan,
+    )
+    for module in (ops, auth, streams, nodes, hooks):
+        app.include_router(module.router)
+    app.add_middleware(ObservabilityMiddleware)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(error.detail)}, status_code=error.status_code, headers=error.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors()
+        ]
+        return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(hooks.HookDenied)
+    async def hook_denied(_: Request, error: hooks.HookDenied) -> JSONResponse:
+        return hooks.deny(error.status, error.detail)
+
+    return app

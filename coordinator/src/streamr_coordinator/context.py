@@ -1,0 +1,22 @@
+"""What every request handler needs, built once per process by the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from .cache import Cache
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker
+    cache: Cache
+
+    @property
+    def pepper(self) -> str:
+        return self.settings.token_pepper.get_secret_value()

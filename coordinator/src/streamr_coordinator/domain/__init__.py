@@ -1,0 +1,1 @@
+"""Domain logic: plain async functions over a database session/connection and the cache."""

@@ -1,0 +1,86 @@
+"""Bearer tokens: issued, looked up (cache first, PostgreSQL is the truth) and revoked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..context import AppContext
+from ..models import ApiToken, User
+from ..security import NODE_TOKEN_PREFIX, SESSION_TOKEN_PREFIX, keyed_hash, new_secret
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    role: str
+    node_id: int | None
+    token_hash: bytes
+
+
+def _cache_key(token_hash: bytes) -> str:
+    return f"tok:{token_hash.hex()}"
+
+
+async def issue(
+    ctx: AppContext, session: AsyncSession, user_id: int, node_id: int | None, lifetime: timedelta
+) -> tuple[str, datetime]:
+    """Create a token; the caller commits. Returns the token, shown once, and its expiry."""
+    token = new_secret(NODE_TOKEN_PREFIX if node_id else SESSION_TOKEN_PREFIX)
+    expires_at = datetime.now(UTC) + lifetime
+    session.add(
+        ApiToken(
+            token_hash=keyed_hash(ctx.pepper, token),
+            user_id=user_id,
+            node_id=node_id,
+            expires_at=expires_at,
+        )
+    )
+    return token, expires_at
+
+
+async def authenticate(ctx: AppContext, token: str) -> Principal | None:
+    token_hash = keyed_hash(ctx.pepper, token)
+    now = datetime.now(UTC)
+    cached = await ctx.cache.get(_cache_key(token_hash))
+    if cached:
+        user_id, role, node_id, expires = cached.split(":")
+        if float(expires) > now.timestamp():
+            return Principal(int(user_id), role, int(node_id) if node_id else None, token_hash)
+    async with ctx.sessions() as session:
+        row = (
+            await session.execute(
+                select(User.id, User.role, ApiToken.node_id, ApiToken.expires_at)
+                .join(User, User.id == ApiToken.user_id)
+                .where(
+                    ApiToken.token_hash == token_hash,
+                    ApiToken.revoked_at.is_(None),
+                    ApiToken.expires_at > now,
+                )
+            )
+        ).one_or_none()
+    if row is None:
+        return None
+    user_id, role, node_id, expires_at = row
+    ttl = min(ctx.settings.token_cache_seconds, int((expires_at - now).total_seconds()))
+    if ttl > 0:
+        value = f"{user_id}:{role}:{node_id or ''}:{expires_at.timestamp()}"
+        await ctx.cache.set(_cache_key(token_hash), value, ttl)
+    return Principal(user_id, role, node_id, token_hash)
+
+
+async def revoke(ctx: AppContext, session: AsyncSession, *conditions) -> None:
+    """Revoke every live token matching `conditions`; the caller commits, then the cache forgets."""
+    hashes = (
+        await session.scalars(
+            update(ApiToken)
+            .where(ApiToken.revoked_at.is_(None), *conditions)
+            .values(revoked_at=datetime.now(UTC))
+            .returning(ApiToken.token_hash)
+        )
+    ).all()
+    await session.commit()
+    await ctx.cache.delete(*(_cache_key(token_hash) for token_hash in hashes))

@@ -1,0 +1,142 @@
+"""The tables. PostgreSQL is the only copy of everything; Redis only caches and counts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+FULL_TRUST = 10_000  # trust is in basis points: 10 000 = 100 %
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    STREAMER = "streamer"
+    FRIEND = "friend"
+
+
+def _now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'streamer', 'friend')", name="role"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _now()
+
+
+class ApiToken(Base):
+    """An opaque bearer token, stored only as a keyed hash; a node token also names its node."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    node_id: Mapped[int | None] = mapped_column(
+        ForeignKey("nodes.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Stream(Base):
+    __tablename__ = "streams"
+    __table_args__ = (
+        CheckConstraint("bitrate_kbps > 0", name="bitrate_positive"),
+        CheckConstraint("payout_pool_minor >= 0", name="pool_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200), server_default="")
+    enabled: Mapped[bool] = mapped_column(server_default=text("true"))
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    bitrate_kbps: Mapped[int] = mapped_column(Integer, server_default=text("4000"))
+    # What the streamer pays out to relaying friends per payout period, in minor units (cents).
+    payout_pool_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    is_live: Mapped[bool] = mapped_column(server_default=text("false"))
+    live_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "name", name="uq_nodes_owner_name"),
+        CheckConstraint("capacity_viewers > 0", name="capacity_positive"),
+        CheckConstraint(f"trust_bp BETWEEN 0 AND {FULL_TRUST}", name="trust_range"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    capacity_viewers: Mapped[int] = mapped_column(Integer)
+    trust_bp: Mapped[int] = mapped_column(Integer, server_default=text(str(FULL_TRUST)))
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+
+
+class ViewerSession(Base):
+    """One viewer connection as SRS reported it (`on_play` .. `on_stop`), per serving server.
+
+    `node_id` NULL means the origin served it. A session still open has `ended_at` NULL; the
+    partial unique index makes a repeated `on_play` for the same connection a no-op.
+    """
+
+    __tablename__ = "viewer_sessions"
+    __table_args__ = (
+        Index(
+            "uq_viewer_sessions_open",
+            "stream_id",
+            text("coalesce(node_id, 0)"),
+            "client_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_viewer_sessions_node_window", "node_id", "stream_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    stream_id: Mapped[int] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"))
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    server_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(64))
+    client_ip: Mapped[str] = mapped_column(String(45))
+    started_at: Mapped[datetime] = _now()
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

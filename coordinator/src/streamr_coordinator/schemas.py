@@ -1,0 +1,126 @@
+"""Request and response bodies: what the OpenAPI document shows. Secrets appear only in the
+`...WithKey` / `...WithToken` / `LoginOut` responses given to their owner."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        description="2-63 characters: lower-case letters, digits, '_' and '-', not starting with "
+        "'_' or '-'",
+        examples=["evening-show"],
+    ),
+]
+Username = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{2,31}$", examples=["alice"])]
+Password = Annotated[str, Field(min_length=10, max_length=128)]
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="what went wrong, for people")
+
+
+class RegisterIn(BaseModel):
+    username: Username
+    password: Password
+    role: Literal["streamer", "friend"]
+
+
+class CredentialsIn(BaseModel):
+    username: Username
+    password: Password
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    username: str
+    role: str
+    created_at: datetime
+
+
+class LoginOut(BaseModel):
+    token: str = Field(description="bearer token; send as `Authorization: Bearer <token>`")
+    expires_at: datetime
+    user: UserOut
+
+
+class StreamIn(BaseModel):
+    name: Name
+    title: str = Field(default="", max_length=200)
+    bitrate_kbps: int = Field(default=4000, ge=100, le=100_000)
+    payout_pool_minor: int = Field(default=0, ge=0, le=10**12)
+
+
+class StreamUpdate(BaseModel):
+    title: str | None = Field(default=None, max_length=200)
+    enabled: bool | None = None
+    bitrate_kbps: int | None = Field(default=None, ge=100, le=100_000)
+    payout_pool_minor: int | None = Field(default=None, ge=0, le=10**12)
+
+
+class StreamOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    owner_id: int
+    name: str
+    title: str
+    enabled: bool
+    bitrate_kbps: int
+    payout_pool_minor: int
+    is_live: bool
+    live_since: datetime | None
+    created_at: datetime
+
+
+class StreamWithKey(StreamOut):
+    stream_key: str = Field(description="shown now only; publish with `rtmp://…/live/<name>?key=…`")
+
+
+class PublicStreamOut(BaseModel):
+    name: str
+    title: str
+    live_since: datetime | None
+
+
+class NodeIn(BaseModel):
+    name: Name
+    capacity_viewers: int = Field(ge=1, le=10_000)
+
+
+class NodeOut(BaseModel):
+    id: int
+    owner_id: int
+    name: str
+    capacity_viewers: int
+    trust: float = Field(description="0..1; lowered by over-claiming, restored by honest reports")
+    online: bool
+    last_seen: datetime | None
+    created_at: datetime
+
+
+class NodeWithToken(NodeOut):
+    node_token: str = Field(description="shown now only; the node sends it as its bearer token")
+    token_expires_at: datetime
+
+
+class HeartbeatOut(BaseModel):
+    online: bool
+    next_heartbeat_seconds: int
+
+
+class HookAnswer(BaseModel):
+    code: int = Field(description="0 allows; SRS denies on anything else or a non-200 status")
+    detail: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "failed"]
+    database: Literal["ok", "failed"] | None = None
+    redis: Literal["ok", "failed", "not configured"] | None = None

@@ -1,0 +1,85 @@
+"""Settings from the environment (prefix `STREAMR_`), validated once at start-up.
+
+Secrets (pepper, hook secret, bootstrap token, database password) come from the
+environment, which on AWS is filled from Secrets Manager; nothing secret is generated per process,
+so every instance and every restart agrees on them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STREAMR_", extra="ignore", frozen=True)
+
+    # Either a full SQLAlchemy URL, or the parts (RDS hands out host/port and a JSON secret).
+    database_url: SecretStr | None = None
+    database_host: str | None = None
+    database_port: int = 5432
+    database_name: str = "streamr"
+    database_user: str | None = None
+    database_password: SecretStr | None = None
+    database_sslmode: str = Field(
+        default="prefer", pattern="^(disable|prefer|require|verify-full)$"
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=100)
+
+    redis_url: SecretStr | None = None
+
+    token_pepper: SecretStr = Field(description="keys the hashes of tokens and stream keys")
+    hook_secret: SecretStr = Field(description="shared secret the SRS origin sends with its hooks")
+    admin_bootstrap_token: SecretStr | None = None
+
+    session_token_ttl_hours: int = Field(default=24 * 14, ge=1, le=24 * 365)
+    node_token_ttl_days: int = Field(default=90, ge=1, le=365)
+    node_online_seconds: int = Field(default=90, ge=10, le=3600)
+    token_cache_seconds: int = Field(default=30, ge=0, le=300)
+
+    trusted_proxies: list[str] = Field(default_factory=list)
+    auth_rate_limit_per_minute: int = Field(default=20, ge=1, le=10_000)
+
+    @field_validator("token_pepper", "hook_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ip_network(entry, strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _database_given(self) -> Settings:
+        if self.database_url is None and not (self.database_host and self.database_user):
+            raise ValueError(
+                "set STREAMR_DATABASE_URL, or STREAMR_DATABASE_HOST and STREAMR_DATABASE_USER "
+                "(and STREAMR_DATABASE_PASSWORD)"
+            )
+        return self
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        password = self.database_password.get_secret_value() if self.database_password else ""
+        credentials = quote(self.database_user or "", safe="")
+        if password:
+            credentials += ":" + quote(password, safe="")
+        return (
+            f"postgresql+psycopg://{credentials}@{self.database_host}:{self.database_port}"
+            f"/{self.database_name}?sslmode={self.database_sslmode}"
+        )
+
+    @cached_property
+    def proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        return [ip_network(entry, strict=False) for entry in self.trusted_proxies]

@@ -1,0 +1,240 @@
+"""Start real PostgreSQL and Redis servers from the Debian packages, on loopback, for local use.
+
+PostgreSQL refuses to run as root, so when we are root the cluster is created and run as the
+`postgres` system user (via `runuser`). Both servers listen on a free 127.0.0.1 port and stop with
+the context manager; `keep_data=True` keeps PostgreSQL's directory for the next `make run`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+POSTGRES_USER = "postgres"
+DATABASE = "streamr"
+
+
+class ServiceError(RuntimeError):
+    """A local server could not be started; the message says which and why."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _postgres_bin(tool: str) -> str:
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{tool}"), reverse=True)
+    if not candidates:
+        raise ServiceError(
+            f"PostgreSQL's {tool} not found under /usr/lib/postgresql: "
+            "run scripts/install-system-deps.sh (Debian package postgresql)"
+        )
+    return str(candidates[0])
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", POSTGRES_USER, "--", *command]
+    return command
+
+
+def _wait_for_port(port: int, what: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceError(f"{what} exited with status {process.returncode} while starting")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise ServiceError(f"{what} did not accept connections on port {port} within {timeout:.0f}s")
+
+
+@dataclass
+class Postgres:
+    """A running PostgreSQL server; `url(...)` gives SQLAlchemy URLs for its databases."""
+
+    port: int
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+    def url(self, database: str = DATABASE, driver: str = "postgresql+psycopg") -> str:
+        return f"{driver}://{POSTGRES_USER}@127.0.0.1:{self.port}/{database}"
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        result = subprocess.run(  # noqa: S603 - fixed argv, our own server
+            [
+                _postgres_bin("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                POSTGRES_USER,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout.strip()
+
+    def create_database(self, name: str) -> str:
+        self.psql(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def postgres(data_dir: Path | None = None, port: int | None = None) -> Iterator[Postgres]:
+    """Run PostgreSQL on 127.0.0.1 with trust auth for loopback only; stop it on exit."""
+    owned_dir = data_dir is None
+    base = Path(tempfile.mkdtemp(prefix="streamr-pg-")) if owned_dir else data_dir
+    assert base is not None
+    base.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(base, POSTGRES_USER, POSTGRES_USER)
+    pgdata = base / "data"
+    if not (pgdata / "PG_VERSION").exists():
+        subprocess.run(  # noqa: S603 - fixed argv
+            _as_postgres(
+                [
+                    _postgres_bin("initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    POSTGRES_USER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+    port = port or free_port()
+    process = subprocess.Popen(  # noqa: S603 - fixed argv
+        _as_postgres(
+            [
+                _postgres_bin("postgres"),
+                "-D",
+                str(pgdata),
+                "-p",
+                str(port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={base}",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "shared_buffers=256MB",
+                "-c",
+                "log_min_messages=warning",
+            ]
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, "PostgreSQL", process, timeout=30)
+        server = Postgres(port=port, data_dir=base, process=process)
+        _wait_until_ready(server)
+        if not server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"):  # noqa: S608 - a constant
+            server.create_database(DATABASE)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if owned_dir:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _wait_until_ready(server: Postgres) -> None:
+    """The port opens before recovery ends; wait until queries are accepted."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            server.psql("SELECT 1")
+            return
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline:
+                raise ServiceError("PostgreSQL accepted connections but not queries") from None
+            time.sleep(0.1)
+
+
+@dataclass
+class Redis:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def start(self) -> None:
+        """Start again on the same port (tests stop and restart Redis)."""
+        if self.process.poll() is None:
+            return
+        self.process = _spawn_redis(self.port)
+        _wait_for_port(self.port, "Redis", self.process, timeout=10)
+
+
+def _spawn_redis(port: int) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(binary).exists():
+        raise ServiceError("redis-server not found: run scripts/install-system-deps.sh")
+    return subprocess.Popen(  # noqa: S603 - fixed argv
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@contextlib.contextmanager
+def redis(port: int | None = None) -> Iterator[Redis]:
+    """Run a Redis server with no persistence: what it holds can always be rebuilt."""
+    port = port or free_port()
+    server = Redis(port=port, process=_spawn_redis(port))
+    try:
+        _wait_for_port(port, "Redis", server.process, timeout=10)
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,96 @@
+"""Real PostgreSQL and Redis for the coordinator's tests.
+
+One server of each per test session (from `devenv`); every test gets its own database, cloned from
+a template that was migrated once, and an empty Redis.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+import redis as redis_client
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+
+from devenv import services
+from streamr_coordinator.app import create_app
+from streamr_coordinator.migrate import upgrade_to_head
+from streamr_coordinator.settings import Settings
+
+from .support import Api
+
+TEMPLATE = "streamr_template"
+PEPPER = "test-pepper-0123456789abcdef0123456789"
+HOOK_SECRET = "test-hook-secret-0123456789abcdef0123"
+BOOTSTRAP = "test-bootstrap-token-0123456789abcdef"
+_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[services.Postgres]:
+    with services.postgres() as server:
+        server.create_database(TEMPLATE)
+        upgrade_to_head(server.url(TEMPLATE))
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[services.Redis]:
+    with services.redis() as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres: services.Postgres) -> Iterator[str]:
+    name = f"test_{next(_numbers)}"
+    postgres.psql(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    yield postgres.url(name)
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def redis_url(redis_server: services.Redis) -> str:
+    redis_server.start()  # a test may have stopped it
+    redis_client.Redis.from_url(redis_server.url).flushdb()
+    return redis_server.url
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        token_pepper=PEPPER,
+        hook_secret=HOOK_SECRET,
+        admin_bootstrap_token=BOOTSTRAP,
+        trusted_proxies=["10.0.0.0/8"],
+        auth_rate_limit_per_minute=1000,
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def api(client: TestClient) -> Api:
+    return Api(client, hook_secret=HOOK_SECRET, bootstrap_token=BOOTSTRAP)
+
+
+@pytest.fixture
+def sql(database_url: str):
+    """Run SQL against the test's database directly (to check what is stored)."""
+    engine = create_engine(database_url)
+
+    def run(statement: str, **params):
+        from sqlalchemy import text
+
+        with engine.begin() as connection:
+            return connection.execute(text(statement), params).fetchall()
+
+    yield run
+    engine.dispose()

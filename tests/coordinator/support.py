@@ -1,0 +1,88 @@
+"""A thin client for the coordinator's API, so tests read as what users do."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+_users = itertools.count()
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Account:
+    id: int
+    username: str
+    role: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Api:
+    def __init__(self, client: TestClient, hook_secret: str, bootstrap_token: str) -> None:
+        self.client = client
+        self.hook_secret = hook_secret
+        self.bootstrap_token = bootstrap_token
+
+    def account(self, role: str) -> Account:
+        username = f"{role}{next(_users)}"
+        body = {"username": username, "password": PASSWORD}
+        if role == "admin":
+            response = self.client.post(
+                "/api/v1/auth/bootstrap-admin",
+                json=body,
+                headers={"X-Bootstrap-Token": self.bootstrap_token},
+            )
+        else:
+            response = self.client.post("/api/v1/auth/register", json={**body, "role": role})
+        assert response.status_code == 201, response.text
+        return Account(response.json()["id"], username, role, self.login(username))
+
+    def login(self, username: str, password: str = PASSWORD) -> str:
+        response = self.client.post(
+            "/api/v1/auth/login", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["token"]
+
+    def stream(self, owner: Account, name: str, **fields: Any) -> dict[str, Any]:
+        response = self.client.post(
+            "/api/v1/streams", json={"name": name, **fields}, headers=owner.auth
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def node(self, owner: Account, name: str, capacity: int = 10) -> dict[str, Any]:
+        response = self.client.post(
+            "/api/v1/nodes", json={"name": name, "capacity_viewers": capacity}, headers=owner.auth
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def hook(self, action: str, body: dict[str, Any], **query: str):
+        params = query or {"secret": self.hook_secret}
+        return self.client.post(f"/hooks/srs/{action}", json=body, params=params)
+
+
+def srs_event(action: str, stream: str, param: str = "", client_id: str = "c1") -> dict[str, Any]:
+    """A hook body shaped like the ones SRS sends (see shared/reference/srs/hooks.jsonl)."""
+    return {
+        "server_id": "srs-origin",
+        "service_id": "s1",
+        "action": action,
+        "client_id": client_id,
+        "ip": "203.0.113.7",
+        "vhost": "__defaultVhost__",
+        "app": "live",
+        "tcUrl": "rtmp://origin/live",
+        "stream": stream,
+        "param": param,
+        "stream_url": f"/live/{stream}",
+        "stream_id": "vid-1",
+    }
