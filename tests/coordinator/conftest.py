@@ -13,11 +13,11 @@ import pytest
 import redis as redis_client
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
-
-from devenv import services
 from streamr_coordinator.app import create_app
 from streamr_coordinator.migrate import upgrade_to_head
 from streamr_coordinator.settings import Settings
+
+from devenv import services
 
 from .support import Api
 
@@ -90,7 +90,8 @@ def sql(database_url: str):
         from sqlalchemy import text
 
         with engine.begin() as connection:
-            return connection.execute(text(statement), params).fetchall()
+            result = connection.execute(text(statement), params)
+            return result.fetchall() if result.returns_rows else result.rowcount
 
     yield run
     engine.dispose()

@@ -1,4 +1,4 @@
-"""SRS hooks: who may publish, viewer sessions per serving server, and every real captured payload."""
+"""SRS hooks: who may publish, viewer sessions per serving server, every real captured payload."""
 
 from __future__ import annotations
 
