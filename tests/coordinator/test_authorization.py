@@ -1,0 +1,258 @@
+"""The authorization matrix: every route by every kind of caller → the expected status, and no
+response ever carries another user's stream key or token."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import pytest
+from fastapi.testclient import TestClient
+from streamr_coordinator.app import create_app
+
+from .support import PASSWORD, Account, Api, srs_event
+
+CALLERS = ("anonymous", "owner", "other_streamer", "friend", "admin", "node")
+_names = itertools.count()
+
+# Per route: who owns the path's resource ("streamer" or "friend"), the expected status per
+# caller, and a body. Statuses: 401 no/invalid credentials, 403 wrong kind of caller,
+# 404 someone else's resource (not confirmed to exist).
+PUBLIC = dict.fromkeys(CALLERS, 200)
+ADMIN_ONLY = {
+    "anonymous": 401,
+    "owner": 403,
+    "other_streamer": 403,
+    "friend": 403,
+    "admin": 200,
+    "node": 403,
+}
+ANY_PERSON = {
+    "anonymous": 401,
+    "owner": 200,
+    "other_streamer": 200,
+    "friend": 200,
+    "admin": 200,
+    "node": 403,
+}
+STREAM_OWNER = {
+    "anonymous": 401,
+    "owner": 200,
+    "other_streamer": 404,
+    "friend": 403,
+    "admin": 200,
+    "node": 403,
+}
+STREAMERS = {
+    "anonymous": 401,
+    "owner": 200,
+    "other_streamer": 200,
+    "friend": 403,
+    "admin": 403,
+    "node": 403,
+}
+FRIENDS = {
+    "anonymous": 401,
+    "owner": 200,
+    "other_streamer": 403,
+    "friend": 200,
+    "admin": 403,
+    "node": 403,
+}
+NO_HOOK_SECRET = dict.fromkeys(CALLERS, 401)
+
+
+def _with(base: dict[str, int], **changes: int) -> dict[str, int]:
+    return {**base, **changes}
+
+
+MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]]] = {
+    ("GET", "/health"): ("streamer", PUBLIC),
+    ("GET", "/ready"): ("streamer", PUBLIC),
+    ("GET", "/metrics"): ("streamer", ADMIN_ONLY),
+    ("GET", "/openapi.json"): ("streamer", PUBLIC),
+    ("GET", "/docs"): ("streamer", PUBLIC),
+    ("GET", "/docs/oauth2-redirect"): ("streamer", PUBLIC),
+    ("GET", "/redoc"): ("streamer", PUBLIC),
+    ("POST", "/api/v1/auth/register"): ("streamer", dict.fromkeys(CALLERS, 201)),
+    ("POST", "/api/v1/auth/bootstrap-admin"): ("streamer", dict.fromkeys(CALLERS, 403)),
+    ("POST", "/api/v1/auth/login"): ("streamer", PUBLIC),
+    ("POST", "/api/v1/auth/logout"): (
+        "streamer",
+        _with(ANY_PERSON, owner=204, other_streamer=204, friend=204, admin=204),
+    ),
+    ("GET", "/api/v1/auth/me"): ("streamer", ANY_PERSON),
+    ("GET", "/api/v1/admin/users"): ("streamer", ADMIN_ONLY),
+    ("POST", "/api/v1/admin/users/{user_id}/revoke-tokens"): (
+        "streamer",
+        _with(ADMIN_ONLY, admin=204),
+    ),
+    ("POST", "/api/v1/streams"): ("streamer", _with(STREAMERS, owner=201, other_streamer=201)),
+    ("GET", "/api/v1/streams"): ("streamer", STREAMERS),
+    ("GET", "/api/v1/streams/live"): ("streamer", PUBLIC),
+    ("GET", "/api/v1/streams/{stream_id}"): ("streamer", STREAM_OWNER),
+    ("PATCH", "/api/v1/streams/{stream_id}"): ("streamer", STREAM_OWNER),
+    ("POST", "/api/v1/streams/{stream_id}/rotate-key"): (
+        "streamer",
+        _with(STREAM_OWNER, admin=403),
+    ),
+    ("DELETE", "/api/v1/streams/{stream_id}"): (
+        "streamer",
+        _with(STREAM_OWNER, owner=204, admin=204),
+    ),
+    ("GET", "/api/v1/admin/streams"): ("streamer", ADMIN_ONLY),
+    ("POST", "/api/v1/nodes"): ("friend", _with(FRIENDS, owner=201, friend=201)),
+    ("GET", "/api/v1/nodes"): ("friend", FRIENDS),
+    ("GET", "/api/v1/admin/nodes"): ("friend", ADMIN_ONLY),
+    ("DELETE", "/api/v1/nodes/{node_id}"): (
+        "friend",
+        _with(FRIENDS, owner=204, friend=404, admin=204),
+    ),
+    ("POST", "/api/v1/node/heartbeat"): (
+        "friend",
+        {
+            "anonymous": 401,
+            "owner": 403,
+            "other_streamer": 403,
+            "friend": 403,
+            "admin": 403,
+            "node": 200,
+        },
+    ),
+    **{
+        ("POST", f"/hooks/srs/{action}"): ("streamer", NO_HOOK_SECRET)
+        for action in (
+            "on_publish",
+            "on_unpublish",
+            "on_play",
+            "on_stop",
+            "on_connect",
+            "on_close",
+            "on_hls",
+            "on_dvr",
+        )
+    },
+    ("GET", "/hooks/srs/on_hls_notify/{segment}"): ("streamer", NO_HOOK_SECRET),
+}
+
+
+@dataclass
+class World:
+    api: Api
+    owner_streamer: Account
+    other_streamer: Account
+    owner_friend: Account
+    other_friend: Account
+    admin: Account
+    secrets: dict[str, str] = field(default_factory=dict)  # secret -> whose it is
+
+    def fresh_stream(self) -> dict:
+        stream = self.api.stream(self.owner_streamer, f"s{next(_names)}")
+        self.secrets[stream["stream_key"]] = self.owner_streamer.username
+        return stream
+
+    def fresh_node(self) -> dict:
+        node = self.api.node(self.owner_friend, f"n{next(_names)}")
+        self.secrets[node["node_token"]] = self.owner_friend.username
+        return node
+
+    def fresh_login(self, account: Account) -> Account:
+        """A new session token per call, so logout in one cell doesn't affect the next."""
+        fresh = Account(
+            account.id, account.username, account.role, self.api.login(account.username)
+        )
+        self.secrets[fresh.token] = account.username
+        return fresh
+
+
+def _world(api: Api) -> World:
+    accounts = [api.account(role) for role in ("streamer", "streamer", "friend", "friend", "admin")]
+    world = World(api, *accounts)
+    for account in accounts:
+        world.secrets[account.token] = account.username
+    return world
+
+
+def _request(world: World, method: str, path: str, owner_role: str, caller: str):
+    """Send the route's request as `caller`; returns (response, caller's username or None)."""
+    node = world.fresh_node()
+    stream = world.fresh_stream()
+    owner = world.owner_streamer if owner_role == "streamer" else world.owner_friend
+    people = {
+        "owner": owner,
+        "other_streamer": world.other_streamer,
+        # On a node route "a friend" is one who does not own the node.
+        "friend": world.other_friend if owner_role == "friend" else world.owner_friend,
+        "admin": world.admin,
+    }
+    headers: dict[str, str] = {}
+    username = None
+    if caller in people:
+        account = people[caller]
+        if path == "/api/v1/auth/logout":
+            account = world.fresh_login(account)
+        headers = account.auth
+        username = account.username
+    elif caller == "node":
+        headers = {"Authorization": f"Bearer {node['node_token']}"}
+        username = world.owner_friend.username
+    victim = world.api.account("friend").id if "{user_id}" in path else None
+    url = path.format(
+        stream_id=stream["id"], node_id=node["id"], user_id=victim, segment="srs/live/s/s-1.ts"
+    )
+    body = None
+    if path == "/api/v1/auth/register":
+        body = {"username": f"new{next(_names)}", "password": PASSWORD, "role": "friend"}
+    elif path in ("/api/v1/auth/login", "/api/v1/auth/bootstrap-admin"):
+        body = {"username": world.owner_streamer.username, "password": PASSWORD}
+    elif path == "/api/v1/streams" and method == "POST":
+        body = {"name": f"new{next(_names)}"}
+    elif path == "/api/v1/nodes" and method == "POST":
+        body = {"name": f"new{next(_names)}", "capacity_viewers": 3}
+    elif method == "PATCH":
+        body = {"title": "changed"}
+    elif path.startswith("/hooks/srs/on_") and method == "POST":
+        body = srs_event(path.rsplit("/", 1)[1], stream["name"], f"?key={stream['stream_key']}")
+    response = world.api.client.request(method, url, json=body, headers=headers)
+    return response, username
+
+
+def _routes(app) -> set[tuple[str, str]]:
+    """Every route: the documented ones from the OpenAPI document, plus the docs pages."""
+    found = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    }
+    for route in app.routes:
+        if hasattr(route, "path"):
+            found.update((method, route.path) for method in route.methods if method != "HEAD")
+    return found
+
+
+def test_matrix_covers_every_route(settings) -> None:
+    app = create_app(settings)
+    assert _routes(app) == set(MATRIX), "add new routes to MATRIX with their expected statuses"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(MATRIX), ids=lambda v: str(v))
+def test_route_answers_each_caller_as_expected(api: Api, method: str, path: str) -> None:
+    owner_role, expected = MATRIX[(method, path)]
+    world = _world(api)
+    got = {}
+    for caller in CALLERS:
+        response, username = _request(world, method, path, owner_role, caller)
+        got[caller] = response.status_code
+        for secret, whose in world.secrets.items():
+            if whose != username:
+                assert secret not in response.text, f"{caller} saw {whose}'s secret at {path}"
+    assert got == expected
+
+
+def test_revoked_and_made_up_tokens_are_refused(client: TestClient, api: Api) -> None:
+    streamer = api.account("streamer")
+    api.client.post("/api/v1/auth/logout", headers=streamer.auth)
+    for token in (streamer.token, "stu_made-up", ""):
+        response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
