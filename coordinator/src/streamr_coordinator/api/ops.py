@@ -13,7 +13,7 @@ from .deps import ERRORS, Admin, Ctx
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, response_model_exclude_none=True)
 async def health() -> Health:
     """The process answers (the ALB and the container HEALTHCHECK use this)."""
     return Health(status="ok")
