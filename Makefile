@@ -30,5 +30,9 @@ lint:
 plan: setup
 	$(BIN)/python -m offline.plan --stack $(STACK)
 
+## The coordinator on this machine with local PostgreSQL and Redis and demo data (Ctrl-C stops).
+run: setup
+	$(BIN)/python -m devenv.run
+
 bench: setup
 	$(BIN)/python -m bench

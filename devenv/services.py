@@ -112,7 +112,7 @@ def postgres(data_dir: Path | None = None, port: int | None = None) -> Iterator[
         shutil.chown(base, POSTGRES_USER, POSTGRES_USER)
     pgdata = base / "data"
     if not (pgdata / "PG_VERSION").exists():
-        subprocess.run(  # noqa: S603 - fixed argv
+        initdb = subprocess.run(  # noqa: S603 - fixed argv
             _as_postgres(
                 [
                     _postgres_bin("initdb"),
@@ -125,10 +125,18 @@ def postgres(data_dir: Path | None = None, port: int | None = None) -> Iterator[
                     "--no-instructions",
                 ]
             ),
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
         )
+        if initdb.returncode != 0:
+            raise ServiceError(
+                f"initdb in {pgdata} failed (the {POSTGRES_USER} user must be able to reach it): "
+                f"{initdb.stderr.strip()}"
+            )
     port = port or free_port()
+    log_path = base / "postgres.log"
+    log_file = log_path.open("ab")
     process = subprocess.Popen(  # noqa: S603 - fixed argv
         _as_postgres(
             [
@@ -149,23 +157,34 @@ def postgres(data_dir: Path | None = None, port: int | None = None) -> Iterator[
                 "log_min_messages=warning",
             ]
         ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=log_file,
     )
     try:
-        _wait_for_port(port, "PostgreSQL", process, timeout=30)
+        try:
+            _wait_for_port(port, "PostgreSQL", process, timeout=30)
+        except ServiceError as error:
+            log_tail = log_path.read_text(errors="replace")[-2000:]
+            raise ServiceError(f"{error}; its log ({log_path}) ends:\n{log_tail}") from None
         server = Postgres(port=port, data_dir=base, process=process)
         _wait_until_ready(server)
         if not server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"):  # noqa: S608 - a constant
             server.create_database(DATABASE)
         yield server
     finally:
-        process.terminate()
+        # pg_ctl waits until the server is really gone (signals to `runuser` may not be).
+        subprocess.run(  # noqa: S603 - fixed argv
+            _as_postgres([_postgres_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]),
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log_file.close()
         if owned_dir:
             shutil.rmtree(base, ignore_errors=True)
 
