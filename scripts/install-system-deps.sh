@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the local run need, only when something is missing.
 # Real PostgreSQL and Redis (the coordinator's tests run against them), buildah and debootstrap
-# (the container image is built and run without a Docker engine).
+# (the container image is built and run without a Docker engine), wrk (the benchmarks load generator).
 set -euo pipefail
 
-packages=(postgresql redis-server buildah debootstrap)
+packages=(postgresql redis-server buildah debootstrap wrk)
 missing=()
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

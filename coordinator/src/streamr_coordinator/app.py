@@ -24,12 +24,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
+        soft_engine = make_engine(settings, durable=False)
         cache = Cache(settings.redis_url.get_secret_value() if settings.redis_url else None)
-        app.state.ctx = AppContext(settings, engine, make_sessionmaker(engine), cache)
+        app.state.ctx = AppContext(settings, engine, soft_engine, make_sessionmaker(engine), cache)
         try:
             yield
         finally:
             await cache.close()
+            await soft_engine.dispose()
             await engine.dispose()
 
     app = FastAPI(
@@ -37,6 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Accounts, streams and stream keys, SRS hooks, friend nodes.",
         lifespan=lifespan,
+        # We have our own metrics and logs; FastAPI's OpenTelemetry hooks would look up the
+        # tracer provider on every request for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     for module in (ops, auth, streams, nodes, hooks):
         app.include_router(module.router)

@@ -16,6 +16,28 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5.0
+LOCAL_COUNTERS_MAX = 10_000
+
+# Token cache entries are "user:role:node:expires". Presence is refreshed only for an entry that
+# is a live node token, so a forged token can never mark a node online.
+_HEARTBEAT_LUA = """
+local entry = redis.call('GET', KEYS[1])
+if not entry then return false end
+local node, expires = string.match(entry, '^%d+:%a+:(%d+):([%d%.]+)$')
+if not node or tonumber(expires) <= tonumber(ARGV[1]) then return false end
+redis.call('SET', 'node:online:' .. node, '1', 'EX', ARGV[2])
+local due = redis.call('SET', 'node:seen-written:' .. node, '1', 'EX', ARGV[3], 'NX')
+if due then return {entry, 1} end
+return {entry, 0}
+"""
+
+
+def presence_key(node_id: int) -> str:
+    return f"node:online:{node_id}"
+
+
+def _written_key(node_id: int) -> str:
+    return f"node:seen-written:{node_id}"
 
 
 class Cache:
@@ -32,6 +54,9 @@ class Cache:
             else None
         )
         self._down_until = 0.0
+        self._heartbeat_script = (
+            self._client.register_script(_HEARTBEAT_LUA) if self._client is not None else None
+        )
         self._local_counts: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
 
     @property
@@ -102,15 +127,38 @@ class Cache:
             self._failed(error)
             return None
 
-    async def mark_present(self, key: str, ttl_seconds: int, throttle_key: str, every: int) -> bool:
-        """Refresh a presence key; True when the throttled durable write is due (or no Redis)."""
+    async def node_heartbeat(
+        self, token_key: str, now: float, online_seconds: int, write_every: int
+    ) -> tuple[str, bool] | None:
+        """One round trip: if `token_key` caches a live node token, refresh that node's presence.
+
+        Returns (cached token entry, durable write due) or None when the cache can't vouch for the
+        token (not cached, not a node token, expired, or no Redis): then ask PostgreSQL.
+        """
+        client = self._available()
+        if client is None:
+            return None
+        try:
+            answer = await self._heartbeat_script(
+                keys=[token_key], args=[now, online_seconds, write_every], client=client
+            )
+        except (RedisError, OSError) as error:
+            self._failed(error)
+            return None
+        if not answer:
+            return None
+        entry, due = answer
+        return entry, bool(due)
+
+    async def mark_present(self, node_id: int, online_seconds: int, write_every: int) -> bool:
+        """Refresh a node's presence; True when the throttled durable write is due (or no Redis)."""
         client = self._available()
         if client is None:
             return True
         try:
             async with client.pipeline(transaction=False) as pipe:
-                pipe.set(key, "1", ex=ttl_seconds)
-                pipe.set(throttle_key, "1", ex=every, nx=True)
+                pipe.set(presence_key(node_id), "1", ex=online_seconds)
+                pipe.set(_written_key(node_id), "1", ex=write_every, nx=True)
                 _, due = await pipe.execute()
         except (RedisError, OSError) as error:
             self._failed(error)
@@ -132,6 +180,8 @@ class Cache:
             except (RedisError, OSError) as error:
                 self._failed(error)
         # Per-process fallback: still limits, per instance, while Redis is away.
+        if len(self._local_counts) > LOCAL_COUNTERS_MAX:
+            self._local_counts.clear()
         seen_window, count = self._local_counts[key]
         count = count + 1 if seen_window == window else 1
         self._local_counts[key] = (window, count)

@@ -14,6 +14,8 @@ from .settings import Settings
 class AppContext:
     settings: Settings
     engine: AsyncEngine
+    # Async-commit pool for soft state on the hot paths (hooks, heartbeats): see db.make_engine.
+    soft_engine: AsyncEngine
     sessions: async_sessionmaker
     cache: Cache
 

@@ -18,7 +18,8 @@ from ..schemas import ErrorOut
 _bearer = HTTPBearer(auto_error=False, description="a session token or, for nodes, a node token")
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    """Async on purpose: a plain `def` dependency would run in the thread pool on every request."""
     return request.app.state.ctx
 
 
@@ -93,19 +94,12 @@ def require_user(*roles: Role):
     return dependency
 
 
-async def require_node(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
-    if principal.node_id is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "requires a node token")
-    return principal
-
-
 AnyUser = Annotated[Principal, Depends(require_user())]
 Admin = Annotated[Principal, Depends(require_user(Role.ADMIN))]
 Streamer = Annotated[Principal, Depends(require_user(Role.STREAMER))]
 Friend = Annotated[Principal, Depends(require_user(Role.FRIEND))]
 StreamerOrAdmin = Annotated[Principal, Depends(require_user(Role.STREAMER, Role.ADMIN))]
 FriendOrAdmin = Annotated[Principal, Depends(require_user(Role.FRIEND, Role.ADMIN))]
-NodeCaller = Annotated[Principal, Depends(require_node)]
 
 
 async def rate_limited(request: Request, ctx: Ctx) -> None:

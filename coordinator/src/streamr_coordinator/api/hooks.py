@@ -94,14 +94,14 @@ def _origin_only(caller: HookCaller, action: str) -> None:
 async def on_publish(event: SrsEvent, caller: Caller, ctx: Ctx):
     """Allow a publisher only with the key of this very stream, for an enabled stream."""
     _origin_only(caller, "on_publish")
-    refusal = await hooks.publish(ctx.engine, ctx.pepper, event.app, event.stream, event.param)
+    refusal = await hooks.publish(ctx.soft_engine, ctx.pepper, event.app, event.stream, event.param)
     return deny(403, refusal) if refusal else allow()
 
 
 @router.post("/on_unpublish", response_model=HookAnswer, responses=DENIED)
 async def on_unpublish(event: SrsEvent, caller: Caller, ctx: Ctx):
     _origin_only(caller, "on_unpublish")
-    await hooks.unpublish(ctx.engine, event.stream)
+    await hooks.unpublish(ctx.soft_engine, event.stream)
     return allow()
 
 
@@ -109,7 +109,7 @@ async def on_unpublish(event: SrsEvent, caller: Caller, ctx: Ctx):
 async def on_play(event: SrsEvent, caller: Caller, ctx: Ctx):
     """Open a viewer session on whichever server is serving (origin or the caller's node)."""
     refusal = await hooks.play(
-        ctx.engine,
+        ctx.soft_engine,
         stream=event.stream,
         node_id=caller.node_id,
         server_id=event.server_id,
@@ -122,7 +122,7 @@ async def on_play(event: SrsEvent, caller: Caller, ctx: Ctx):
 @router.post("/on_stop", response_model=HookAnswer, responses=DENIED)
 async def on_stop(event: SrsEvent, caller: Caller, ctx: Ctx):
     await hooks.stop(
-        ctx.engine, stream=event.stream, node_id=caller.node_id, client_id=event.client_id
+        ctx.soft_engine, stream=event.stream, node_id=caller.node_id, client_id=event.client_id
     )
     return allow()
 

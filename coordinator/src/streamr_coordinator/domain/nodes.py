@@ -7,31 +7,47 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from ..cache import presence_key
 from ..context import AppContext
 from ..models import FULL_TRUST, Node
 from ..schemas import NodeOut
+from ..security import keyed_hash
+from . import tokens
+from .tokens import Principal
 
 # PostgreSQL's last_seen may lag Redis by at most this much.
 LAST_SEEN_WRITE_EVERY_SECONDS = 15
 
 
-def presence_key(node_id: int) -> str:
-    return f"node:online:{node_id}"
+async def heartbeat(ctx: AppContext, token: str) -> Principal | None:
+    """Refresh the presence of the node holding `token` and return who called (None: nobody).
 
-
-async def heartbeat(ctx: AppContext, node_id: int) -> None:
+    The hot path is one Redis round trip that checks the cached token and refreshes presence
+    together; PostgreSQL is asked only when Redis cannot vouch for the token, and `last_seen` is
+    written at most every LAST_SEEN_WRITE_EVERY_SECONDS per node.
+    """
+    now = datetime.now(UTC)
+    token_hash = keyed_hash(ctx.pepper, token)
     online_for = ctx.settings.node_online_seconds
-    due = await ctx.cache.mark_present(
-        presence_key(node_id),
-        online_for,
-        throttle_key=f"node:seen-written:{node_id}",
-        every=LAST_SEEN_WRITE_EVERY_SECONDS,
+    scripted = await ctx.cache.node_heartbeat(
+        tokens.cache_key(token_hash), now.timestamp(), online_for, LAST_SEEN_WRITE_EVERY_SECONDS
     )
-    if due:
-        async with ctx.engine.begin() as connection:
+    if scripted is not None:
+        entry, due = scripted
+        principal = tokens.from_cache_entry(entry, token_hash, now)
+    else:
+        principal = await tokens.authenticate(ctx, token)
+        if principal is None or principal.node_id is None:
+            return principal
+        due = await ctx.cache.mark_present(
+            principal.node_id, online_for, LAST_SEEN_WRITE_EVERY_SECONDS
+        )
+    if principal is not None and due:
+        async with ctx.soft_engine.begin() as connection:
             await connection.execute(
-                text("UPDATE nodes SET last_seen = now() WHERE id = :id"), {"id": node_id}
+                text("UPDATE nodes SET last_seen = now() WHERE id = :id"), {"id": principal.node_id}
             )
+    return principal
 
 
 async def describe(

@@ -21,8 +21,16 @@ class Principal:
     token_hash: bytes
 
 
-def _cache_key(token_hash: bytes) -> str:
+def cache_key(token_hash: bytes) -> str:
     return f"tok:{token_hash.hex()}"
+
+
+def from_cache_entry(entry: str, token_hash: bytes, now: datetime) -> Principal | None:
+    """A cached lookup ("user:role:node:expires"), if it has not expired."""
+    user_id, role, node_id, expires = entry.split(":")
+    if float(expires) <= now.timestamp():
+        return None
+    return Principal(int(user_id), role, int(node_id) if node_id else None, token_hash)
 
 
 async def issue(
@@ -45,11 +53,9 @@ async def issue(
 async def authenticate(ctx: AppContext, token: str) -> Principal | None:
     token_hash = keyed_hash(ctx.pepper, token)
     now = datetime.now(UTC)
-    cached = await ctx.cache.get(_cache_key(token_hash))
-    if cached:
-        user_id, role, node_id, expires = cached.split(":")
-        if float(expires) > now.timestamp():
-            return Principal(int(user_id), role, int(node_id) if node_id else None, token_hash)
+    cached = await ctx.cache.get(cache_key(token_hash))
+    if cached and (principal := from_cache_entry(cached, token_hash, now)):
+        return principal
     async with ctx.sessions() as session:
         row = (
             await session.execute(
@@ -68,7 +74,7 @@ async def authenticate(ctx: AppContext, token: str) -> Principal | None:
     ttl = min(ctx.settings.token_cache_seconds, int((expires_at - now).total_seconds()))
     if ttl > 0:
         value = f"{user_id}:{role}:{node_id or ''}:{expires_at.timestamp()}"
-        await ctx.cache.set(_cache_key(token_hash), value, ttl)
+        await ctx.cache.set(cache_key(token_hash), value, ttl)
     return Principal(user_id, role, node_id, token_hash)
 
 
@@ -83,4 +89,4 @@ async def revoke(ctx: AppContext, session: AsyncSession, *conditions) -> None:
         )
     ).all()
     await session.commit()
-    await ctx.cache.delete(*(_cache_key(token_hash) for token_hash in hashes))
+    await ctx.cache.delete(*(cache_key(token_hash) for token_hash in hashes))

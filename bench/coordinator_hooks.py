@@ -1,0 +1,257 @@
+"""Heartbeat and `on_publish` against a hello-world FastAPI app, same machine, same run.
+
+Both apps run as one uvicorn worker (`streamr-coordinator serve` for the coordinator, with its JSON
+access log on, as in production) on real PostgreSQL and Redis; the load comes from other processes:
+wrk (closed loop, 32 connections) for throughput, and an open-loop client at a fixed 200 requests/s
+for latency (measured from each request's scheduled start, so queueing is not hidden).
+Targets: heartbeats >= 50 % of hello-world requests/s; on_publish p99 < 10 ms at 200 requests/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from streamr_coordinator.migrate import upgrade_to_head
+
+from devenv import services
+
+DURATION_SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = 32
+RATE = 200
+STREAMS = 200
+NODES = 500
+SECRET = "bench-hook-secret-0123456789abcdef0123456789"
+
+
+@contextmanager
+def serving(command: list[str], port: int, environment: dict[str, str]):
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start: {process.stderr.read()}") from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _lua_table(variants: list[dict]) -> str:
+    """Requests as a Lua table literal (JSON string escapes are valid Lua for ASCII)."""
+    rows = []
+    for variant in variants:
+        headers = ", ".join(
+            f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in variant["headers"].items()
+        )
+        body = json.dumps(variant["body"]) if variant.get("body") else "nil"
+        rows.append(f"{{headers = {{{headers}}}, body = {body}}}")
+    return "{" + ",\n".join(rows) + "}"
+
+
+def wrk(url: str, method: str = "GET", variants: list[dict] | None = None) -> dict[str, float]:
+    """Closed-loop throughput and latency with wrk; the request variants go round-robin."""
+    script = f"""
+local variants = {_lua_table(variants or [{"headers": {}}])}
+local i = 0
+request = function()
+  i = i + 1
+  local v = variants[(i % #variants) + 1]
+  return wrk.format("{method}", nil, v.headers, v.body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99),
+    e.status + e.connect + e.read + e.write + e.timeout))
+end
+"""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    try:
+        output = subprocess.run(
+            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{DURATION_SECONDS}s", "-s", file.name, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        Path(file.name).unlink()
+    line = next(row for row in output.splitlines() if row.startswith("RESULT"))
+    requests, duration_us, p50_us, p99_us, errors = (int(x) for x in line.split()[1:])
+    return {
+        "rps": requests / (duration_us / 1e6),
+        "p50_ms": p50_us / 1000,
+        "p99_ms": p99_us / 1000,
+        "errors": errors,
+    }
+
+
+async def _open_loop(url: str, bodies: list[dict] | None, rate: int, seconds: int):
+    latencies: list[float] = []
+    failures = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(limits=limits, timeout=5) as client:
+
+        async def one(index: int, scheduled: float) -> None:
+            nonlocal failures
+            if bodies is None:
+                response = await client.get(url)
+            else:
+                response = await client.post(url, json=bodies[index % len(bodies)])
+            latencies.append(time.perf_counter() - scheduled)
+            if response.status_code != 200:
+                failures += 1
+
+        start = time.perf_counter() + 0.1
+        tasks = []
+        for index in range(rate * seconds):
+            scheduled = start + index / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(index, scheduled)))
+        await asyncio.gather(*tasks)
+    ordered = sorted(latencies)
+    return {
+        "rps": rate,
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+        "errors": failures,
+    }
+
+
+def open_loop(url: str, bodies: list[dict] | None = None) -> dict[str, float]:
+    return asyncio.run(_open_loop(url, bodies, RATE, DURATION_SECONDS))
+
+
+def _seed(base: str) -> tuple[list[dict], list[str]]:
+    """A streamer with STREAMS streams (publish bodies with their keys) and NODES node tokens."""
+    client = httpx.Client(base_url=base, timeout=10)
+    password = "bench-password-123"
+    tokens = {}
+    for role in ("streamer", "friend"):
+        client.post(
+            "/api/v1/auth/register",
+            json={"username": f"bench-{role}", "password": password, "role": role},
+        )
+        login = client.post(
+            "/api/v1/auth/login", json={"username": f"bench-{role}", "password": password}
+        )
+        tokens[role] = {"Authorization": f"Bearer {login.json()['token']}"}
+    publishes = []
+    for index in range(STREAMS):
+        stream = client.post(
+            "/api/v1/streams", json={"name": f"bench-{index}"}, headers=tokens["streamer"]
+        ).json()
+        publishes.append(
+            {
+                "action": "on_publish",
+                "client_id": f"c{index}",
+                "ip": "203.0.113.9",
+                "vhost": "__defaultVhost__",
+                "app": "live",
+                "stream": stream["name"],
+                "param": f"?key={stream['stream_key']}",
+                "server_id": "bench",
+            }
+        )
+    node_tokens = []
+    for index in range(NODES):
+        node = client.post(
+            "/api/v1/nodes",
+            json={"name": f"bench-node-{index}", "capacity_viewers": 50},
+            headers=tokens["friend"],
+        ).json()
+        node_tokens.append(node["node_token"])
+    return publishes, node_tokens
+
+
+def main() -> None:
+    python = sys.executable
+    with services.postgres() as pg, services.redis() as cache:
+        upgrade_to_head(pg.url())
+        environment = {
+            **os.environ,
+            "STREAMR_DATABASE_URL": pg.url(),
+            "STREAMR_REDIS_URL": cache.url,
+            "STREAMR_TOKEN_PEPPER": "bench-pepper-0123456789abcdef0123456789abcdef",
+            "STREAMR_HOOK_SECRET": SECRET,
+            "STREAMR_AUTH_RATE_LIMIT_PER_MINUTE": "10000",
+        }
+        hello_port, coordinator_port = services.free_port(), services.free_port()
+        hello_cmd = [
+            python,
+            "-m",
+            "uvicorn",
+            "bench.hello:app",
+            "--port",
+            str(hello_port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        coordinator_cmd = [
+            python,
+            "-m",
+            "streamr_coordinator",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(coordinator_port),
+            "--workers",
+            "1",
+        ]
+        results = {}
+        with serving(hello_cmd, hello_port, environment) as hello:
+            results["hello-world GET (wrk)"] = wrk(f"{hello}/hello")
+            results["hello-world GET @200/s"] = open_loop(f"{hello}/hello")
+        with serving(coordinator_cmd, coordinator_port, environment) as coordinator:
+            publishes, node_tokens = _seed(coordinator)
+            beats = [{"headers": {"Authorization": f"Bearer {token}"}} for token in node_tokens]
+            results["heartbeat (wrk)"] = wrk(f"{coordinator}/api/v1/node/heartbeat", "POST", beats)
+            hook = f"{coordinator}/hooks/srs/on_publish?secret={SECRET}"
+            json_body = {"Content-Type": "application/json"}
+            calls = [{"headers": json_body, "body": json.dumps(body)} for body in publishes]
+            results["on_publish (wrk)"] = wrk(hook, "POST", calls)
+            results["on_publish @200/s"] = open_loop(hook, publishes)
+    baseline = results["hello-world GET (wrk)"]["rps"]
+    print(f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs hello':>10}")
+    for name, figures in results.items():
+        ratio = f"{figures['rps'] / baseline:.0%}" if "(wrk)" in name else ""
+        print(
+            f"{name:<26}{figures['rps']:>10.0f}{figures['p50_ms']:>9.2f}"
+            f"{figures['p99_ms']:>9.2f}{figures['errors']:>8}{ratio:>10}"
+        )
+    heartbeat_ratio = results["heartbeat (wrk)"]["rps"] / baseline
+    publish_p99 = results["on_publish @200/s"]["p99_ms"]
+    print(
+        f"target heartbeat >= 50% of hello-world: {heartbeat_ratio:.0%} "
+        f"({'met' if heartbeat_ratio >= 0.5 else 'NOT met'})"
+    )
+    print(
+        f"target on_publish p99 < 10 ms at {RATE}/s: {publish_p99:.2f} ms "
+        f"({'met' if publish_p99 < 10 else 'NOT met'})"
+    )
+
+
+if __name__ == "__main__":
+    main()
