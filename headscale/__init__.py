@@ -1,0 +1,1 @@
+"""Headscale (mesh control server) configuration, ACL policy and host bootstrap."""
