@@ -1,0 +1,96 @@
+"""Fixtures for the ops tests: a fresh moto account per test (see support.py)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ops.discovery import Clients
+from tests.ops.support import REGION, Account, tags
+
+
+def _record(calls: list, service: str):
+    def hook(model, params, **_kwargs):
+        calls.append((service, model.name, params))
+
+    return hook
+
+
+@pytest.fixture
+def account(monkeypatch: pytest.MonkeyPatch):
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        clients = Clients.from_session(session)
+        built = Account(clients)
+        _build(built)
+        for service in ("autoscaling", "ec2", "rds"):
+            getattr(clients, service).meta.events.register(
+                "before-call.*.*", _record(built.calls, service)
+            )
+        yield built
+
+
+def _build(account: Account) -> None:
+    ec2, autoscaling, rds = account.clients.ec2, account.clients.autoscaling, account.clients.rds
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    for stage in ("dev", "prod"):
+        template = f"streamr-{stage}-coordinator"
+        ec2.create_launch_template(
+            LaunchTemplateName=template,
+            LaunchTemplateData={"ImageId": image, "InstanceType": "t4g.micro"},
+        )
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=template,
+            LaunchTemplate={"LaunchTemplateName": template},
+            MinSize=1,
+            DesiredCapacity=2,
+            MaxSize=4,
+            AvailabilityZones=[f"{REGION}a"],
+            Tags=[{**tag, "PropagateAtLaunch": True} for tag in tags(stage, template)],
+        )
+        for host in ("headscale", "srs"):
+            name = f"streamr-{stage}-{host}"
+            reservation = ec2.run_instances(
+                ImageId=image,
+                MinCount=1,
+                MaxCount=1,
+                InstanceType="t4g.micro",
+                TagSpecifications=[{"ResourceType": "instance", "Tags": tags(stage, name)}],
+            )
+            account.ids[name] = reservation["Instances"][0]["InstanceId"]
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"streamr-{stage}-db",
+            DBInstanceClass="db.t4g.micro",
+            Engine="postgres",
+            AllocatedStorage=20,
+            MasterUsername="streamr",
+            ManageMasterUserPassword=True,
+            Tags=tags(stage, f"streamr-{stage}-db"),
+        )
+    # Someone's hand-made resources with no stack tags (one with only Project).
+    untagged = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t4g.micro",
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "Project", "Value": "streamr"}]}
+        ],
+    )
+    account.ids["untagged"] = untagged["Instances"][0]["InstanceId"]
+    rds.create_db_instance(
+        DBInstanceIdentifier="handmade-db",
+        DBInstanceClass="db.t4g.micro",
+        Engine="postgres",
+        AllocatedStorage=20,
+        MasterUsername="someone",
+        ManageMasterUserPassword=True,
+    )
