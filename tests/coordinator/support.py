@@ -65,6 +65,13 @@ class Api:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def report(self, node: dict[str, Any], *items: dict[str, Any], node_id: int | None = None):
+        return self.client.post(
+            f"/api/v1/nodes/{node_id or node['id']}/reports",
+            json={"reports": list(items)},
+            headers={"Authorization": f"Bearer {node['node_token']}"},
+        )
+
     def hook(self, action: str, body: dict[str, Any], **query: str):
         params = query or {"secret": self.hook_secret}
         return self.client.post(f"/hooks/srs/{action}", json=body, params=params)

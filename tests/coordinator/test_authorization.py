@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -119,6 +120,20 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]]] = {
             "node": 200,
         },
     ),
+    ("POST", "/api/v1/nodes/{node_id}/reports"): (
+        "friend",
+        {
+            "anonymous": 401,
+            "owner": 403,
+            "other_streamer": 403,
+            "friend": 403,
+            "admin": 403,
+            "node": 200,
+        },
+    ),
+    ("GET", "/api/v1/earnings"): ("friend", FRIENDS),
+    ("GET", "/api/v1/streams/{stream_id}/payouts"): ("streamer", STREAM_OWNER),
+    ("GET", "/api/v1/admin/payout-periods"): ("streamer", ADMIN_ONLY),
     **{
         ("POST", f"/hooks/srs/{action}"): ("streamer", NO_HOOK_SECRET)
         for action in (
@@ -209,6 +224,19 @@ def _request(world: World, method: str, path: str, owner_role: str, caller: str)
         body = {"name": f"new{next(_names)}"}
     elif path == "/api/v1/nodes" and method == "POST":
         body = {"name": f"new{next(_names)}", "capacity_viewers": 3}
+    elif path.endswith("/reports"):
+        start = datetime.now(UTC) - timedelta(minutes=5)
+        body = {
+            "reports": [
+                {
+                    "stream": stream["name"],
+                    "interval_start": start.isoformat(),
+                    "interval_end": (start + timedelta(seconds=10)).isoformat(),
+                    "bytes_served": 1000,
+                    "viewers": 1,
+                }
+            ]
+        }
     elif method == "PATCH":
         body = {"title": "changed"}
     elif path.startswith("/hooks/srs/on_") and method == "POST":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,10 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .api import auth, hooks, nodes, ops, streams
+from .api import auth, hooks, nodes, ops, payouts, streams
 from .cache import Cache
 from .context import AppContext
 from .db import make_engine, make_sessionmaker
+from .domain.payouts import run_scheduler
 from .observability import ObservabilityMiddleware
 from .settings import Settings
 
@@ -26,10 +29,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         soft_engine = make_engine(settings, durable=False)
         cache = Cache(settings.redis_url.get_secret_value() if settings.redis_url else None)
-        app.state.ctx = AppContext(settings, engine, soft_engine, make_sessionmaker(engine), cache)
+        ctx = AppContext(settings, engine, soft_engine, make_sessionmaker(engine), cache)
+        app.state.ctx = ctx
+        scheduler = (
+            asyncio.create_task(run_scheduler(ctx)) if settings.payout_check_seconds else None
+        )
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
             await cache.close()
             await soft_engine.dispose()
             await engine.dispose()
@@ -37,13 +48,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="StreamrP2P coordinator",
         version="0.1.0",
-        description="Accounts, streams and stream keys, SRS hooks, friend nodes.",
+        description="Accounts, streams and stream keys, SRS hooks, friend nodes, contribution "
+        "reports and payouts.",
         lifespan=lifespan,
         # We have our own metrics and logs; FastAPI's OpenTelemetry hooks would look up the
         # tracer provider on every request for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    for module in (ops, auth, streams, nodes, hooks):
+    for module in (ops, auth, streams, nodes, payouts, hooks):
         app.include_router(module.router)
     app.add_middleware(ObservabilityMiddleware)
 

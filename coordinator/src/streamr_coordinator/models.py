@@ -140,3 +140,78 @@ class ViewerSession(Base):
     client_ip: Mapped[str] = mapped_column(String(45))
     started_at: Mapped[datetime] = _now()
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ContributionReport(Base):
+    """What a node says it served of one stream in one interval, and how much of it we believe.
+
+    Unique per (node, stream, interval start): a retried report is a duplicate, never a second
+    count. `received_at` (set by the database when the report is accepted) decides the payout
+    period, so a report delayed by an outage is paid in a later period rather than lost.
+    """
+
+    __tablename__ = "contribution_reports"
+    __table_args__ = (
+        UniqueConstraint(
+            "node_id", "stream_id", "interval_start", name="uq_contribution_reports_interval"
+        ),
+        CheckConstraint("interval_end > interval_start", name="interval_ordered"),
+        CheckConstraint(
+            "bytes_served >= 0 AND verified_bytes BETWEEN 0 AND bytes_served", name="bytes_bounded"
+        ),
+        CheckConstraint("viewers >= 0", name="viewers_not_negative"),
+        Index("ix_contribution_reports_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    stream_id: Mapped[int] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"))
+    interval_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    interval_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    bytes_served: Mapped[int] = mapped_column(BigInteger)
+    verified_bytes: Mapped[int] = mapped_column(BigInteger)
+    viewers: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.statement_timestamp()
+    )
+
+
+class PayoutPeriod(Base):
+    """A paid period. Its primary key is what makes a period pay once: the cycle inserts this row
+    and the ledger entries in one statement, and a second runner finds the row and does nothing."""
+
+    __tablename__ = "payout_periods"
+    __table_args__ = (CheckConstraint("period_end > period_start", name="period_ordered"),)
+
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), unique=True)
+    computed_at: Mapped[datetime] = _now()
+
+
+class LedgerEntry(Base):
+    """A credit to a node's owner for relaying a stream in a period. Append-only (a trigger refuses
+    UPDATE and DELETE); balances and histories are sums over these rows.
+
+    Stream and node ids are kept as plain values, not foreign keys, so deleting a node or a stream
+    never rewrites what was paid.
+    """
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        UniqueConstraint("period_start", "stream_id", "node_id", name="uq_ledger_entries_share"),
+        CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+        Index("ix_ledger_entries_user_period", "user_id", "period_start"),
+        Index("ix_ledger_entries_stream_period", "stream_id", "period_start"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    period_start: Mapped[datetime] = mapped_column(
+        ForeignKey("payout_periods.period_start", ondelete="RESTRICT")
+    )
+    stream_id: Mapped[int] = mapped_column(BigInteger)
+    node_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    verified_bytes: Mapped[int] = mapped_column(BigInteger)
+    trust_bp: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _now()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"
 Name = Annotated[
@@ -124,3 +124,75 @@ class Health(BaseModel):
     status: Literal["ok", "degraded", "failed"]
     database: Literal["ok", "failed"] | None = None
     redis: Literal["ok", "failed", "not configured"] | None = None
+
+
+class ReportIn(BaseModel):
+    """One interval of relaying. Negative or malformed numbers are judged per item (rejected with
+    a reason) rather than failing the whole batch."""
+
+    stream: str = Field(max_length=64, description="the stream's name")
+    interval_start: AwareDatetime
+    interval_end: AwareDatetime
+    bytes_served: int = Field(ge=-(2**63), le=2**63 - 1)
+    viewers: int = Field(ge=-(2**31), le=2**31 - 1)
+
+
+class ReportBatchIn(BaseModel):
+    reports: list[ReportIn] = Field(min_length=1, max_length=1000)
+
+
+class ReportOutcomeOut(BaseModel):
+    stream: str
+    interval_start: datetime
+    status: Literal["accepted", "duplicate", "rejected"]
+    reason: str | None = Field(default=None, description="why, when not accepted")
+    verified_bytes: int | None = Field(
+        default=None, description="what we credit: at most what this node's viewers could watch"
+    )
+
+
+class ReportBatchOut(BaseModel):
+    results: list[ReportOutcomeOut] = Field(description="one per report, in the order sent")
+    trust: float = Field(description="the node's trust after this batch, 0..1")
+
+
+class EarningOut(BaseModel):
+    period_start: datetime
+    period_end: datetime
+    stream_id: int
+    stream_name: str | None = Field(description="None once the stream was deleted")
+    node_id: int
+    node_name: str | None = Field(description="None once the node was deleted")
+    verified_bytes: int
+    trust: float
+    amount_minor: int
+
+
+class NodeTrustOut(BaseModel):
+    id: int
+    name: str
+    trust: float
+
+
+class EarningsOut(BaseModel):
+    balance_minor: int = Field(description="everything ever credited, in minor units")
+    nodes: list[NodeTrustOut]
+    history: list[EarningOut] = Field(description="newest first")
+
+
+class StreamPayoutOut(BaseModel):
+    period_start: datetime
+    period_end: datetime
+    node_id: int
+    node_name: str | None
+    verified_bytes: int
+    amount_minor: int
+
+
+class PayoutPeriodOut(BaseModel):
+    period_start: datetime
+    period_end: datetime
+    computed_at: datetime
+    streams_paid: int
+    entries: int
+    total_minor: int

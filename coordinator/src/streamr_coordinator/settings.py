@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     auth_rate_limit_per_minute: int = Field(default=20, ge=1, le=10_000)
 
+    # Contribution reports: how long one report's interval may be, how far verification may
+    # exceed what the node's viewer sessions could have consumed, how fast trust moves.
+    report_min_seconds: int = Field(default=1, ge=1, le=3600)
+    report_max_seconds: int = Field(default=300, ge=1, le=3600)
+    verification_tolerance_percent: int = Field(default=10, ge=0, le=100)
+    trust_smoothing_percent: int = Field(default=20, ge=1, le=100)
+    # Payouts: the period length (a divisor of a day, so periods align to midnight UTC), how long
+    # after a period ends it is paid, and how often each instance checks (0: never).
+    payout_period_seconds: int = Field(default=3600, ge=60, le=86400)
+    payout_grace_seconds: int = Field(default=30, ge=0, le=3600)
+    payout_check_seconds: int = Field(default=30, ge=0, le=3600)
+
     @field_validator("token_pepper", "hook_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
@@ -57,6 +69,21 @@ class Settings(BaseSettings):
         for entry in value:
             ip_network(entry, strict=False)
         return value
+
+    @field_validator("payout_period_seconds")
+    @classmethod
+    def _divides_a_day(cls, value: int) -> int:
+        if 86400 % value:
+            raise ValueError("must divide 86400 (a day) evenly, e.g. 900, 3600, 86400")
+        return value
+
+    @model_validator(mode="after")
+    def _report_bounds(self) -> Settings:
+        if self.report_min_seconds > self.report_max_seconds:
+            raise ValueError(
+                "STREAMR_REPORT_MIN_SECONDS must not exceed STREAMR_REPORT_MAX_SECONDS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _database_given(self) -> Settings:

@@ -94,6 +94,14 @@ def require_user(*roles: Role):
     return dependency
 
 
+async def require_node(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    """A node's own token (what the node kit holds), not a person's."""
+    if principal.node_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "requires a node token")
+    return principal
+
+
+NodeCaller = Annotated[Principal, Depends(require_node)]
 AnyUser = Annotated[Principal, Depends(require_user())]
 Admin = Annotated[Principal, Depends(require_user(Role.ADMIN))]
 Streamer = Annotated[Principal, Depends(require_user(Role.STREAMER))]

@@ -22,7 +22,7 @@ def _with_key(stream: Stream, key: str) -> StreamWithKey:
     return StreamWithKey(**StreamOut.model_validate(stream).model_dump(), stream_key=key)
 
 
-async def _owned(session: Session, stream_id: int, principal: Principal) -> Stream:
+async def owned_stream(session: Session, stream_id: int, principal: Principal) -> Stream:
     """The stream if the caller owns it (admins may act on any); 404 otherwise, so stream ids
     of other users are not confirmed to exist."""
     stream = await session.get(Stream, stream_id)
@@ -82,7 +82,7 @@ async def live_streams(session: Session):
 
 @router.get("/streams/{stream_id}", response_model=StreamOut, responses={**ERRORS, **NOT_FOUND})
 async def get_stream(stream_id: int, principal: StreamerOrAdmin, session: Session):
-    return await _owned(session, stream_id, principal)
+    return await owned_stream(session, stream_id, principal)
 
 
 @router.patch("/streams/{stream_id}", response_model=StreamOut, responses={**ERRORS, **NOT_FOUND})
@@ -90,7 +90,7 @@ async def update_stream(
     stream_id: int, body: StreamUpdate, principal: StreamerOrAdmin, session: Session
 ):
     """Change title, bitrate, pool, or enable/disable (admins can disable any stream)."""
-    stream = await _owned(session, stream_id, principal)
+    stream = await owned_stream(session, stream_id, principal)
     for field, value in body.model_dump(exclude_unset=True, exclude_none=True).items():
         setattr(stream, field, value)
     if body.enabled is False:
@@ -108,7 +108,7 @@ async def update_stream(
 )
 async def rotate_key(stream_id: int, principal: Streamer, ctx: Ctx, session: Session):
     """A new key; the old one stops working for the next publish at once."""
-    stream = await _owned(session, stream_id, principal)
+    stream = await owned_stream(session, stream_id, principal)
     key = new_secret(STREAM_KEY_PREFIX)
     stream.key_hash = keyed_hash(ctx.pepper, key)
     stream.updated_at = datetime.now(UTC)
@@ -123,7 +123,7 @@ async def rotate_key(stream_id: int, principal: Streamer, ctx: Ctx, session: Ses
     responses={**ERRORS, **NOT_FOUND},
 )
 async def delete_stream(stream_id: int, principal: StreamerOrAdmin, session: Session) -> None:
-    stream = await _owned(session, stream_id, principal)
+    stream = await owned_stream(session, stream_id, principal)
     await session.delete(stream)
     await session.commit()
 

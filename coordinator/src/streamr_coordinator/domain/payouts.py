@@ -1,0 +1,172 @@
+"""The payout cycle: each stream's pool split across the nodes that relayed it, per period.
+
+A period holds the reports *received* in it. Paying it is one SQL statement that inserts the
+period's row and every ledger entry of every stream together; the period's primary key makes a
+second run (another instance, a retry) insert nothing. The cycle takes the payout lock exclusively,
+which waits for report batches still being written (they hold it shared), so no report lands in a
+period after it was paid.
+
+Shares: weight = verified bytes * trust. Each node gets floor(pool * weight / total weight);
+what the floors leave of the pool goes one unit each to the largest remainders (ties: lower node
+id), so a stream's entries sum to its pool exactly. All arithmetic is on integers (numeric in SQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..context import AppContext
+from .reports import PAYOUT_LOCK
+
+log = logging.getLogger("streamr.payouts")
+
+# At most this many periods are paid per check, so a long outage is caught up in steps.
+MAX_PERIODS_PER_CHECK = 48
+
+_PAY_PERIOD = text("""
+WITH period AS (
+    INSERT INTO payout_periods (period_start, period_end) VALUES (:period_start, :period_end)
+    ON CONFLICT DO NOTHING
+    RETURNING period_start, period_end
+), contribution AS (
+    SELECT r.stream_id, r.node_id, sum(r.verified_bytes) AS verified_bytes
+    FROM contribution_reports r JOIN period p
+      ON r.received_at >= p.period_start AND r.received_at < p.period_end
+    GROUP BY r.stream_id, r.node_id
+), weighted AS (
+    SELECT c.stream_id, c.node_id, n.owner_id, c.verified_bytes, n.trust_bp,
+        s.payout_pool_minor::numeric AS pool, c.verified_bytes * n.trust_bp AS weight
+    FROM contribution c
+    JOIN nodes n ON n.id = c.node_id
+    JOIN streams s ON s.id = c.stream_id
+    WHERE c.verified_bytes > 0 AND n.trust_bp > 0 AND s.payout_pool_minor > 0
+), floored AS (
+    SELECT w.*,
+        div(w.pool * w.weight, sum(w.weight) OVER per_stream) AS base,
+        mod(w.pool * w.weight, sum(w.weight) OVER per_stream) AS remainder
+    FROM weighted w
+    WINDOW per_stream AS (PARTITION BY w.stream_id)
+), ranked AS (
+    SELECT f.*,
+        f.pool - sum(f.base) OVER (PARTITION BY f.stream_id) AS leftover,
+        row_number() OVER (PARTITION BY f.stream_id ORDER BY f.remainder DESC, f.node_id)
+            AS remainder_rank
+    FROM floored f
+), entries AS (
+    INSERT INTO ledger_entries
+        (period_start, stream_id, node_id, user_id, verified_bytes, trust_bp, amount_minor)
+    SELECT p.period_start, r.stream_id, r.node_id, r.owner_id, r.verified_bytes, r.trust_bp,
+        (r.base + CASE WHEN r.remainder_rank <= r.leftover THEN 1 ELSE 0 END)::bigint
+    FROM ranked r CROSS JOIN period p
+    RETURNING amount_minor
+)
+SELECT (SELECT count(*) FROM period), count(*), coalesce(sum(amount_minor), 0) FROM entries
+""")
+
+
+@dataclass(frozen=True)
+class PeriodResult:
+    period_start: datetime
+    period_end: datetime
+    paid_now: bool  # False: it had been paid already (by another instance or an earlier run)
+    entries: int
+    total_minor: int
+
+
+def period_containing(moment: datetime, period_seconds: int) -> tuple[datetime, datetime]:
+    """The aligned period [start, end) that holds `moment` (periods divide a UTC day)."""
+    epoch = moment.timestamp()
+    start = datetime.fromtimestamp(epoch - epoch % period_seconds, UTC)
+    return start, start + timedelta(seconds=period_seconds)
+
+
+async def pay_period(
+    connection: AsyncConnection, period_start: datetime, period_end: datetime
+) -> PeriodResult:
+    """Pay one period in the connection's transaction (the caller commits)."""
+    await connection.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": PAYOUT_LOCK})
+    result = await connection.execute(
+        _PAY_PERIOD, {"period_start": period_start, "period_end": period_end}
+    )
+    inserted, entries, total = result.one()
+    return PeriodResult(period_start, period_end, bool(inserted), entries, int(total))
+
+
+def due_periods(
+    last_paid_end: datetime | None,
+    first_report: datetime | None,
+    now: datetime,
+    period_seconds: int,
+    grace: timedelta,
+    limit: int = MAX_PERIODS_PER_CHECK,
+) -> list[tuple[datetime, datetime]]:
+    """The periods to pay at `now`: from the end of the last paid one (or the period of the first
+    report ever) up to the last one that ended at least `grace` ago. Pure: time is a parameter."""
+    if last_paid_end is not None:
+        start = last_paid_end
+    elif first_report is not None:
+        start, _ = period_containing(first_report, period_seconds)
+    else:
+        return []
+    periods = []
+    while len(periods) < limit:
+        end = period_containing(start, period_seconds)[0] + timedelta(seconds=period_seconds)
+        if end + grace > now:
+            break
+        periods.append((start, end))
+        start = end
+    return periods
+
+
+async def pay_due_periods(ctx: AppContext, now: datetime | None = None) -> list[PeriodResult]:
+    """Pay every due period, each in its own transaction. Every instance may call this at the same
+    time: the database lets one of them pay each period and the others find it paid."""
+    async with ctx.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT (SELECT max(period_end) FROM payout_periods), "
+                    "(SELECT min(received_at) FROM contribution_reports), now()"
+                )
+            )
+        ).one()
+        await connection.rollback()
+    last_paid_end, first_report, database_now = row
+    periods = due_periods(
+        last_paid_end,
+        first_report,
+        now or database_now,
+        ctx.settings.payout_period_seconds,
+        timedelta(seconds=ctx.settings.payout_grace_seconds),
+    )
+    results = []
+    for period_start, period_end in periods:
+        async with ctx.engine.begin() as connection:
+            results.append(await pay_period(connection, period_start, period_end))
+    return results
+
+
+async def run_scheduler(ctx: AppContext) -> None:
+    """Every instance runs this; see `pay_due_periods` for why that is safe."""
+    interval = ctx.settings.payout_check_seconds
+    while True:
+        try:
+            for result in await pay_due_periods(ctx):
+                if result.paid_now:
+                    log.info(
+                        "paid period",
+                        extra={
+                            "period_start": result.period_start.isoformat(),
+                            "entries": result.entries,
+                            "total_minor": result.total_minor,
+                        },
+                    )
+        except Exception:  # the next check retries; a failed period was rolled back whole
+            log.exception("payout check failed")
+        await asyncio.sleep(interval)
