@@ -7,6 +7,7 @@ tests can assert which calls mutated something without mocking any of our code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from ops.discovery import Clients, StackTags
 
@@ -52,3 +53,18 @@ class Account:
     def db_state(self, identifier: str) -> str:
         database = self.clients.rds.describe_db_instances(DBInstanceIdentifier=identifier)
         return database["DBInstances"][0]["DBInstanceStatus"]
+
+
+def aws_error(code: str, status: int = 403, only_if: str | None = None):
+    """A botocore `before-call` hook that answers like AWS with error `code`.
+
+    With `only_if`, only calls whose request mentions that text fail (one resource of several).
+    """
+
+    def hook(params, **_kwargs):
+        if only_if is not None and only_if not in str(params):
+            return None
+        error = {"Error": {"Code": code, "Message": f"{code} (injected)"}, "ResponseMetadata": {}}
+        return SimpleNamespace(status_code=status, headers={}), error
+
+    return hook

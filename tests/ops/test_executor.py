@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from ops.discovery import PAUSED_BY_OPS_TAG, SAVED_SIZES_TAG, discover
 from ops.executor import Waits, run
 from ops.schedule import Schedule
-from tests.ops.support import DEV
+from tests.ops.support import DEV, aws_error
 
 SCHEDULE = Schedule.parse("22:00", "08:00", "mon,tue,wed,thu,fri,sat,sun", "Europe/Amsterdam")
 # Wednesday 2026-11-25 23:00 in Amsterdam (UTC+1): inside the nightly pause.
@@ -186,21 +186,11 @@ def test_enforcement_in_the_day_window_resumes_everything(account):
     assert account.db_state("streamr-dev-db") == "available"
 
 
-def _fail_stop_of(instance_id: str):
-    """A before-call hook that answers StopInstances for one instance with an AWS error."""
-
-    def hook(params, **_kwargs):
-        if instance_id in str(params):
-            error = {"Error": {"Code": "UnauthorizedOperation", "Message": "denied by SCP"}}
-            return SimpleNamespace(status_code=403, headers={}), {**error, "ResponseMetadata": {}}
-        return None
-
-    return hook
-
-
 def test_one_failing_resource_is_reported_and_the_others_proceed(account):
     srs = account.ids["streamr-dev-srs"]
-    account.clients.ec2.meta.events.register("before-call.ec2.StopInstances", _fail_stop_of(srs))
+    account.clients.ec2.meta.events.register(
+        "before-call.ec2.StopInstances", aws_error("UnauthorizedOperation", only_if=srs)
+    )
 
     result = pause(account)
 
