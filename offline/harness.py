@@ -17,6 +17,7 @@ The one place that knows how: infrastructure tests, the policy harness, the cost
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import hashlib
 import importlib
@@ -83,6 +84,7 @@ class Resource:
     outputs: dict[str, Any]
     parent: str | None
     secret_inputs: frozenset[str] = frozenset()
+    ignore_changes: frozenset[str] = frozenset()
 
     @property
     def taggable(self) -> bool:
@@ -307,6 +309,7 @@ class _Recorder(pulumi_mocks.MockMonitor):
             secret_inputs=frozenset(
                 key for key, value in inputs.items() if rpc.is_rpc_secret(value)
             ),
+            ignore_changes=frozenset(request.ignoreChanges),
         )
         return response
 
@@ -544,6 +547,17 @@ def _lambda_function(c: _Context) -> dict[str, Any]:
     }
 
 
+def _launch_template(c: _Context) -> dict[str, Any]:
+    return {"latestVersion": 1, "defaultVersion": 1}
+
+
+def _container_image(c: _Context) -> dict[str, Any]:
+    # The registry's digest follows what was built: different inputs, a different digest.
+    built = hashlib.sha256(json.dumps(c.inputs, sort_keys=True, default=str).encode()).hexdigest()
+    tags = c.inputs.get("tags") or []
+    return {"digest": f"sha256:{built}", "ref": f"{tags[0]}@sha256:{built}" if tags else ""}
+
+
 def _random_password(c: _Context) -> dict[str, Any]:
     length = int(c.inputs.get("length") or 16)
     alphabet = string.ascii_letters + string.digits
@@ -579,6 +593,8 @@ _COMPUTED: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "aws:sns/topic:Topic": _sns_topic,
     "aws:lambda/function:Function": _lambda_function,
     "random:index/randomPassword:RandomPassword": _random_password,
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
+    "docker-build:index:Image": _container_image,
     "random:index/randomId:RandomId": _random_id,
 }
 
@@ -683,6 +699,26 @@ def _region(_args: dict[str, Any], region: str) -> dict[str, Any]:
     }
 
 
+def _ecr_authorization_token(args: dict[str, Any], region: str) -> dict[str, Any]:
+    registry = args.get("registryId") or ACCOUNT_ID
+    password = f"offline-ecr-password-{_digest(registry, region)}"
+    return {
+        "id": region,
+        "authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(),
+        "expiresAt": "2030-01-01T12:00:00Z",
+        "password": password,
+        "proxyEndpoint": f"https://{registry}.dkr.ecr.{region}.amazonaws.com",
+        "userName": "AWS",
+        "region": region,
+    }
+
+
+def _elb_service_account(_args: dict[str, Any], region: str) -> dict[str, Any]:
+    # The region's Elastic Load Balancing account (eu-west-1's real one; others synthesised).
+    account = "156460612806" if region == "eu-west-1" else str(int(_digest(region), 16))[:12]
+    return {"id": account, "arn": f"arn:aws:iam::{account}:root", "region": region}
+
+
 def _policy_document(args: dict[str, Any], _region: str) -> dict[str, Any]:
     """Render `aws.iam.get_policy_document` the way AWS's provider does, so policies are real."""
     statements = []
@@ -728,4 +764,6 @@ _INVOKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "aws:index/getPartition:getPartition": _partition,
     "aws:index/getRegion:getRegion": _region,
     "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
+    "aws:ecr/getAuthorizationToken:getAuthorizationToken": _ecr_authorization_token,
+    "aws:elb/getServiceAccount:getServiceAccount": _elb_service_account,
 }

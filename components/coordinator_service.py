@@ -1,0 +1,719 @@
+"""The coordinator in production: image in ECR, launch template, auto scaling group, ALB, secrets.
+
+The earlier system's "green" deploys kept serving old code because EC2 user data never re-ran.
+Here the image is referenced by digest inside the user data: a new image is a new launch template
+version, and the auto scaling group's instance refresh replaces every instance with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_docker_build as docker_build
+import pulumi_random as random
+import yaml
+
+# Amazon Linux 2023 for arm64, resolved through the public SSM parameter AWS keeps current.
+AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+USER_DATA_TEMPLATE = Path(__file__).with_name("coordinator_user_data.yaml")
+IMAGE_CONTEXT = Path(__file__).resolve().parent.parent / "coordinator"
+APP_PORT = 8000
+HEALTH_PATH = "/health"
+ANYWHERE = "0.0.0.0/0"
+SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+LOG_DELIVERY_SERVICE_REGIONS = frozenset({"eu-central-2", "eu-south-2", "ap-south-2"})
+ECR_PULL_ACTIONS = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+]
+
+
+@dataclass
+class CoordinatorServiceArgs:
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: str
+    public_subnet_ids: Sequence[pulumi.Input[str]]
+    # Private subnets, or the public ones when there is no NAT (then instances get public IPs;
+    # their security group still admits only the load balancer).
+    instance_subnet_ids: Sequence[pulumi.Input[str]]
+    public_instances: bool
+    # Owned by the network (the database and cache name it); this component adds its ingress.
+    security_group_id: pulumi.Input[str]
+    database_address: pulumi.Input[str]
+    database_port: pulumi.Input[int]
+    database_name: str
+    # The RDS-managed master secret: the instances read credentials from it at boot.
+    database_secret_arn: pulumi.Input[str]
+    instance_type: str
+    min_size: int
+    max_size: int
+    desired_capacity: int
+    web_concurrency: int
+    tags: Mapping[str, str]
+    # None when the cache is left out (deep pause): the coordinator runs without Redis.
+    cache_address: pulumi.Input[str] | None = None
+    cache_port: pulumi.Input[int] | None = None
+    cache_auth_token: pulumi.Input[str] | None = None
+    # False on a deep pause: the load balancer bills by the hour and cannot be stopped.
+    load_balancer: bool = True
+    domain: str | None = None
+    # An ACM certificate for `domain`: adds HTTPS and redirects HTTP to it.
+    certificate_arn: str | None = None
+    access_logs: bool = False
+    access_log_days: int = 90
+    log_retention_days: int = 30
+    image_context: Path = IMAGE_CONTEXT
+
+
+@dataclass(frozen=True)
+class UserDataSettings:
+    """Everything per stack the boot script needs; values here are never secrets, only ARNs."""
+
+    region: str
+    image: str
+    log_group: str
+    database_host: str
+    database_port: int
+    database_name: str
+    database_secret_arn: str
+    token_pepper_secret_arn: str
+    hook_secret_arn: str
+    admin_token_secret_arn: str
+    trusted_proxies: Sequence[str]
+    web_concurrency: int
+    port: int = APP_PORT
+    cache_host: str | None = None
+    cache_port: int | None = None
+    cache_secret_arn: str | None = None
+
+
+def render_user_data(settings: UserDataSettings) -> str:
+    """The instance's cloud-config: the static template plus this stack's settings file."""
+    document = yaml.safe_load(USER_DATA_TEMPLATE.read_text())
+    values: dict[str, Any] = {
+        "REGION": settings.region,
+        "IMAGE": settings.image,
+        "LOG_GROUP": settings.log_group,
+        "DATABASE_HOST": settings.database_host,
+        "DATABASE_PORT": settings.database_port,
+        "DATABASE_NAME": settings.database_name,
+        "DATABASE_SECRET_ARN": settings.database_secret_arn,
+        "TOKEN_PEPPER_SECRET_ARN": settings.token_pepper_secret_arn,
+        "HOOK_SECRET_ARN": settings.hook_secret_arn,
+        "ADMIN_TOKEN_SECRET_ARN": settings.admin_token_secret_arn,
+        "TRUSTED_PROXIES": json.dumps(list(settings.trusted_proxies)),
+        "WEB_CONCURRENCY": settings.web_concurrency,
+        "PORT": settings.port,
+    }
+    if settings.cache_secret_arn is not None:
+        values |= {
+            "CACHE_HOST": settings.cache_host,
+            "CACHE_PORT": settings.cache_port,
+            "CACHE_SECRET_ARN": settings.cache_secret_arn,
+        }
+    conf = "".join(f"{key}={shlex.quote(str(value))}\n" for key, value in values.items())
+    document["write_files"].insert(
+        0,
+        {
+            "path": "/etc/streamr/coordinator.conf",
+            "owner": "root:root",
+            "permissions": "0644",
+            "content": conf,
+        },
+    )
+    return "#cloud-config\n" + yaml.dump(document, Dumper=_BlockDumper, sort_keys=False, width=1000)
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (scripts, units) as `|` blocks, so the user data stays readable."""
+
+
+_BlockDumper.add_representer(
+    str,
+    lambda dumper, value: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
+    ),
+)
+
+
+def source_tag(context: Path) -> str:
+    """A content hash of the image's build context, honouring its `.dockerignore`.
+
+    The repository's tags are immutable, so every pushed build needs a tag of its own; the same
+    sources give the same tag, so an unchanged coordinator pushes nothing new.
+    """
+    ignore_file = context / ".dockerignore"
+    patterns = [
+        line.strip()
+        for line in (ignore_file.read_text().splitlines() if ignore_file.is_file() else [])
+        if line.strip() and not line.startswith("#")
+    ]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        relative = path.relative_to(context).as_posix()
+        parts = relative.split("/")
+        if any(
+            fnmatch.fnmatch(relative, pattern) or any(fnmatch.fnmatch(p, pattern) for p in parts)
+            for pattern in patterns
+        ):
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"src-{digest.hexdigest()[:16]}"
+
+
+class CoordinatorService(pulumi.ComponentResource):
+    """Image, secrets, instances and (unless deeply paused) the load balancer in front of them."""
+
+    url: pulumi.Output[str] | None
+    hook_secret_arn: pulumi.Output[str]
+    autoscaling_group_name: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+    load_balancer_arn_suffix: pulumi.Output[str] | None
+    target_group_arn_suffix: pulumi.Output[str] | None
+
+    def __init__(
+        self, name: str, args: CoordinatorServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("streamr:coordinator:CoordinatorService", name, None, opts)
+        if args.certificate_arn and not args.domain:
+            raise ValueError("a certificate needs the domain it was issued for")
+        if not args.min_size <= args.desired_capacity <= args.max_size:
+            raise ValueError(
+                f"coordinator sizes must satisfy min <= desired <= max, got "
+                f"{args.min_size} <= {args.desired_capacity} <= {args.max_size}"
+            )
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        region = aws.get_region(opts=invoke).region
+
+        repository = aws.ecr.Repository(
+            f"{name}-repo",
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration={"scan_on_push": True},
+            encryption_configurations=[{"encryption_type": "AES256"}],
+            tags=_tagged(args.tags, f"{name}-repo"),
+            opts=child,
+        )
+        aws.ecr.LifecyclePolicy(
+            f"{name}-repo-lifecycle",
+            repository=repository.name,
+            policy=json.dumps(
+                {
+                    "rules": [
+                        {
+                            "rulePriority": 1,
+                            "description": "Keep the 20 most recent images (rollback room)",
+                            "selection": {
+                                "tagStatus": "any",
+                                "countType": "imageCountMoreThan",
+                                "countNumber": 20,
+                            },
+                            "action": {"type": "expire"},
+                        }
+                    ]
+                }
+            ),
+            opts=child,
+        )
+        token = aws.ecr.get_authorization_token_output(
+            registry_id=repository.registry_id, opts=invoke
+        )
+        image = docker_build.Image(
+            f"{name}-image",
+            context={"location": str(args.image_context)},
+            platforms=[docker_build.Platform.LINUX_ARM64],
+            push=True,
+            # Preview machines have no builder; the image is built by `pulumi up` only.
+            build_on_preview=False,
+            tags=[
+                pulumi.Output.concat(repository.repository_url, ":", source_tag(args.image_context))
+            ],
+            registries=[
+                {
+                    "address": repository.repository_url,
+                    "username": token.user_name,
+                    "password": token.password,
+                }
+            ],
+            opts=child,
+        )
+        image_ref = pulumi.Output.concat(repository.repository_url, "@", image.digest)
+
+        secrets = {
+            purpose: self._generated_secret(name, purpose, args.tags)
+            for purpose in ("token-pepper", "hook-secret", "admin-token")
+        }
+        cache_secret = None
+        if args.cache_auth_token is not None:
+            cache_secret = self._secret(name, "cache-auth-token", args.cache_auth_token, args.tags)
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            retention_in_days=args.log_retention_days,
+            tags=_tagged(args.tags, f"{name}-logs"),
+            opts=child,
+        )
+        profile = self._instance_profile(
+            name,
+            args,
+            repository_arn=repository.arn,
+            secret_arns=[
+                *(secret.arn for secret in secrets.values()),
+                *([cache_secret.arn] if cache_secret is not None else []),
+                args.database_secret_arn,
+            ],
+            log_group_arn=log_group.arn,
+        )
+
+        user_data = pulumi.Output.all(
+            image=image_ref,
+            log_group=log_group.name,
+            database_host=args.database_address,
+            database_port=args.database_port,
+            database_secret_arn=args.database_secret_arn,
+            pepper=secrets["token-pepper"].arn,
+            hook=secrets["hook-secret"].arn,
+            admin=secrets["admin-token"].arn,
+            cache_host=args.cache_address,
+            cache_port=args.cache_port,
+            cache_secret_arn=cache_secret.arn if cache_secret is not None else None,
+        ).apply(
+            lambda v: render_user_data(
+                UserDataSettings(
+                    region=region,
+                    image=v["image"],
+                    log_group=v["log_group"],
+                    database_host=v["database_host"],
+                    database_port=int(v["database_port"]),
+                    database_name=args.database_name,
+                    database_secret_arn=v["database_secret_arn"],
+                    token_pepper_secret_arn=v["pepper"],
+                    hook_secret_arn=v["hook"],
+                    admin_token_secret_arn=v["admin"],
+                    trusted_proxies=[args.vpc_cidr],
+                    web_concurrency=args.web_concurrency,
+                    cache_host=v["cache_host"],
+                    cache_port=v["cache_port"],
+                    cache_secret_arn=v["cache_secret_arn"],
+                )
+            )
+        )
+
+        image_id = aws.ssm.get_parameter(name=AMI_PARAMETER, opts=invoke).value
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description="Coordinator hosts: the image digest lives in the user data",
+            image_id=image_id,
+            instance_type=args.instance_type,
+            update_default_version=True,
+            iam_instance_profile={"arn": profile.arn},
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                # 1 hop: containers on the host cannot reach the instance's credentials.
+                "http_put_response_hop_limit": 1,
+            },
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",
+                    "ebs": {
+                        "volume_size": 20,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            network_interfaces=[
+                {
+                    "associate_public_ip_address": "true" if args.public_instances else "false",
+                    "security_groups": [args.security_group_id],
+                    "delete_on_termination": "true",
+                }
+            ],
+            user_data=user_data.apply(lambda text: base64.b64encode(text.encode()).decode()),
+            tag_specifications=[
+                {"resource_type": kind, "tags": _tagged(args.tags, f"{name}-instance")}
+                for kind in ("instance", "volume")
+            ],
+            tags=_tagged(args.tags, f"{name}-lt"),
+            opts=child,
+        )
+
+        target_group = None
+        self.url = None
+        self.load_balancer_arn_suffix = None
+        self.target_group_arn_suffix = None
+        if args.load_balancer:
+            target_group = self._load_balancer(name, args, region)
+
+        group = aws.autoscaling.Group(
+            f"{name}-asg",
+            min_size=args.min_size,
+            max_size=args.max_size,
+            desired_capacity=args.desired_capacity,
+            vpc_zone_identifiers=list(args.instance_subnet_ids),
+            launch_template={
+                "id": launch_template.id,
+                "version": launch_template.latest_version.apply(str),
+            },
+            target_group_arns=[target_group.arn] if target_group is not None else [],
+            health_check_type="ELB" if target_group is not None else "EC2",
+            health_check_grace_period=300,
+            # Any launch template change (a new image digest) replaces every instance, one
+            # healthy replacement before each old instance goes.
+            instance_refresh={
+                "strategy": "Rolling",
+                "preferences": {
+                    "min_healthy_percentage": 100,
+                    "max_healthy_percentage": 200,
+                    "instance_warmup": "120",
+                    "skip_matching": True,
+                    "auto_rollback": True,
+                },
+            },
+            enabled_metrics=[
+                "GroupInServiceInstances",
+                "GroupDesiredCapacity",
+                "GroupMinSize",
+                "GroupMaxSize",
+            ],
+            tags=[
+                {"key": key, "value": value, "propagate_at_launch": False}
+                for key, value in _tagged(args.tags, f"{name}-asg").items()
+            ],
+            # A pause scales the group to zero outside Pulumi; the next `up` must not undo it.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desired_capacity"]),
+        )
+
+        self.hook_secret_arn = secrets["hook-secret"].arn
+        self.autoscaling_group_name = group.name
+        self.log_group_name = log_group.name
+        self.register_outputs(
+            {
+                "url": self.url,
+                "hookSecretArn": self.hook_secret_arn,
+                "autoscalingGroupName": self.autoscaling_group_name,
+                "logGroupName": self.log_group_name,
+                "loadBalancerArnSuffix": self.load_balancer_arn_suffix,
+                "targetGroupArnSuffix": self.target_group_arn_suffix,
+            }
+        )
+
+    def _generated_secret(
+        self, name: str, purpose: str, tags: Mapping[str, str]
+    ) -> aws.secretsmanager.Secret:
+        # Generated once and kept in state: stable across `up`s, restarts and instances.
+        value = random.RandomPassword(
+            f"{name}-{purpose}-value",
+            length=64,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return self._secret(name, purpose, value.result, tags)
+
+    def _secret(
+        self, name: str, purpose: str, value: pulumi.Input[str], tags: Mapping[str, str]
+    ) -> aws.secretsmanager.Secret:
+        child = pulumi.ResourceOptions(parent=self)
+        secret = aws.secretsmanager.Secret(
+            f"{name}-{purpose}",
+            description=f"StreamrP2P coordinator {purpose.replace('-', ' ')}",
+            tags=_tagged(tags, f"{name}-{purpose}"),
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-{purpose}-version",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.secret(value),
+            opts=child,
+        )
+        return secret
+
+    def _instance_profile(
+        self,
+        name: str,
+        args: CoordinatorServiceArgs,
+        repository_arn: pulumi.Output[str],
+        secret_arns: list[pulumi.Input[str]],
+        log_group_arn: pulumi.Output[str],
+    ) -> aws.iam.InstanceProfile:
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-role",
+            description="Coordinator hosts: pull its image, read its secrets, write its logs",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ec2.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=_tagged(args.tags, f"{name}-role"),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "EcrLogin",
+                            "Effect": "Allow",
+                            # No resource form exists for this action.
+                            "Action": "ecr:GetAuthorizationToken",
+                            "Resource": "*",
+                        },
+                        {
+                            "Sid": "PullImage",
+                            "Effect": "Allow",
+                            "Action": ECR_PULL_ACTIONS,
+                            "Resource": repository_arn,
+                        },
+                        {
+                            "Sid": "ReadSecrets",
+                            "Effect": "Allow",
+                            "Action": "secretsmanager:GetSecretValue",
+                            "Resource": secret_arns,
+                        },
+                        {
+                            "Sid": "WriteLogs",
+                            "Effect": "Allow",
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                            "Resource": pulumi.Output.concat(log_group_arn, ":log-stream:*"),
+                        },
+                    ],
+                }
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ssm", role=role.name, policy_arn=SSM_MANAGED_POLICY, opts=child
+        )
+        return aws.iam.InstanceProfile(
+            f"{name}-profile",
+            role=role.name,
+            tags=_tagged(args.tags, f"{name}-profile"),
+            opts=child,
+        )
+
+    def _load_balancer(
+        self, name: str, args: CoordinatorServiceArgs, region: str
+    ) -> aws.lb.TargetGroup:
+        child = pulumi.ResourceOptions(parent=self)
+        https = args.certificate_arn is not None
+        alb_sg = aws.ec2.SecurityGroup(
+            f"{name}-alb-sg",
+            description="Coordinator load balancer: HTTP(S) from the internet",
+            vpc_id=args.vpc_id,
+            ingress=[
+                {
+                    "description": f"{label} from the internet",
+                    "protocol": "tcp",
+                    "from_port": port,
+                    "to_port": port,
+                    "cidr_blocks": [ANYWHERE],
+                }
+                for port, label in ((80, "HTTP"), (443, "HTTPS"))
+                if port == 80 or https
+            ],
+            egress=[
+                {
+                    "description": "Coordinator instances",
+                    "protocol": "tcp",
+                    "from_port": APP_PORT,
+                    "to_port": APP_PORT,
+                    "security_groups": [args.security_group_id],
+                }
+            ],
+            tags=_tagged(args.tags, f"{name}-alb-sg"),
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-alb",
+            description="Coordinator port from its load balancer only",
+            security_group_id=args.security_group_id,
+            referenced_security_group_id=alb_sg.id,
+            ip_protocol="tcp",
+            from_port=APP_PORT,
+            to_port=APP_PORT,
+            tags=_tagged(args.tags, f"{name}-from-alb"),
+            opts=child,
+        )
+        access_logs = None
+        if args.access_logs:
+            access_logs = {
+                "bucket": self._access_log_bucket(name, args, region).id,
+                "prefix": "alb",
+                "enabled": True,
+            }
+        balancer = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            load_balancer_type="application",
+            internal=False,
+            subnets=list(args.public_subnet_ids),
+            security_groups=[alb_sg.id],
+            drop_invalid_header_fields=True,
+            access_logs=access_logs,
+            tags=_tagged(args.tags, f"{name}-alb"),
+            opts=child,
+        )
+        target_group = aws.lb.TargetGroup(
+            f"{name}-tg",
+            port=APP_PORT,
+            protocol="HTTP",
+            target_type="instance",
+            vpc_id=args.vpc_id,
+            deregistration_delay=30,
+            health_check={
+                "path": HEALTH_PATH,
+                "protocol": "HTTP",
+                "matcher": "200",
+                "interval": 15,
+                "healthy_threshold": 2,
+                "unhealthy_threshold": 3,
+            },
+            tags=_tagged(args.tags, f"{name}-tg"),
+            opts=child,
+        )
+        forward = [{"type": "forward", "target_group_arn": target_group.arn}]
+        redirect = [
+            {
+                "type": "redirect",
+                "redirect": {"protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"},
+            }
+        ]
+        aws.lb.Listener(
+            f"{name}-http",
+            load_balancer_arn=balancer.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=redirect if https else forward,
+            tags=_tagged(args.tags, f"{name}-http"),
+            opts=child,
+        )
+        if https:
+            aws.lb.Listener(
+                f"{name}-https",
+                load_balancer_arn=balancer.arn,
+                port=443,
+                protocol="HTTPS",
+                ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+                certificate_arn=args.certificate_arn,
+                default_actions=forward,
+                tags=_tagged(args.tags, f"{name}-https"),
+                opts=child,
+            )
+            self.url = pulumi.Output.from_input(f"https://{args.domain}")
+        else:
+            self.url = pulumi.Output.concat("http://", balancer.dns_name)
+        self.load_balancer_arn_suffix = balancer.arn_suffix
+        self.target_group_arn_suffix = target_group.arn_suffix
+        return target_group
+
+    def _access_log_bucket(
+        self, name: str, args: CoordinatorServiceArgs, region: str
+    ) -> aws.s3.Bucket:
+        child = pulumi.ResourceOptions(parent=self)
+        bucket = aws.s3.Bucket(
+            f"{name}-alb-logs",
+            force_destroy=False,
+            tags=_tagged(args.tags, f"{name}-alb-logs"),
+            opts=child,
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-alb-logs-private",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-alb-logs-ownership",
+            bucket=bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=child,
+        )
+        # ALB access logs support SSE-S3 only (not KMS).
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-alb-logs-encryption",
+            bucket=bucket.id,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-alb-logs-expiry",
+            bucket=bucket.id,
+            rules=[
+                {
+                    "id": "expire-access-logs",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "expiration": {"days": args.access_log_days},
+                }
+            ],
+            opts=child,
+        )
+        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        aws.s3.BucketPolicy(
+            f"{name}-alb-logs-policy",
+            bucket=bucket.id,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "RegionalElbLogDelivery",
+                            "Effect": "Allow",
+                            "Principal": self._log_delivery_principal(region),
+                            "Action": "s3:PutObject",
+                            "Resource": pulumi.Output.concat(
+                                bucket.arn, f"/alb/AWSLogs/{account}/*"
+                            ),
+                        },
+                        {
+                            "Sid": "TlsOnly",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        },
+                    ],
+                }
+            ),
+            opts=child,
+        )
+        return bucket
+
+    def _log_delivery_principal(self, region: str) -> dict[str, str]:
+        """Who writes ALB access logs: a service principal in regions opened since August 2022,
+        the region's Elastic Load Balancing account before that."""
+        if region in LOG_DELIVERY_SERVICE_REGIONS:
+            return {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+        account = aws.elb.get_service_account(opts=pulumi.InvokeOptions(parent=self))
+        return {"AWS": account.arn}
+
+
+def _tagged(tags: Mapping[str, str], resource_name: str) -> dict[str, str]:
+    return {**tags, "Name": resource_name}

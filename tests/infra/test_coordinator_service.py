@@ -1,0 +1,407 @@
+"""The coordinator service: image by digest, IMDSv2 and encrypted hosts, least-privilege role
+naming exact ARNs, rolling instance refresh, ALB health checks and listeners, stable secrets, and
+user data that `cloud-init schema` and shellcheck accept."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.coordinator_service import (
+    APP_PORT,
+    SSM_MANAGED_POLICY,
+    CoordinatorService,
+    CoordinatorServiceArgs,
+    UserDataSettings,
+    render_user_data,
+    source_tag,
+)
+from offline.harness import ROOT, ProgramRun, run_component
+from tests.infra.support import rule_set, world_open
+
+TAGS = {"Project": "streamr", "Stage": "prod", "ManagedBy": "pulumi"}
+DB_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-abc-123456"
+CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-0000-4000-8000-123456789abc"
+SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
+
+
+def service(preview: bool = False, **overrides: Any) -> ProgramRun:
+    settings: dict[str, Any] = {
+        "vpc_id": "vpc-0123",
+        "vpc_cidr": "10.0.0.0/16",
+        "public_subnet_ids": ["subnet-public-a", "subnet-public-b"],
+        "instance_subnet_ids": ["subnet-private-a", "subnet-private-b"],
+        "public_instances": False,
+        "security_group_id": "sg-coordinator",
+        "database_address": "db.internal",
+        "database_port": 5432,
+        "database_name": "streamr",
+        "database_secret_arn": DB_SECRET,
+        "instance_type": "t4g.small",
+        "min_size": 2,
+        "max_size": 4,
+        "desired_capacity": 2,
+        "web_concurrency": 2,
+        "cache_address": "master.cache.internal",
+        "cache_port": 6379,
+        "cache_auth_token": "cache-token-value",
+        "tags": TAGS,
+        **overrides,
+    }
+
+    def component() -> dict[str, Any]:
+        built = CoordinatorService("coord", CoordinatorServiceArgs(**settings))
+        return {
+            "url": built.url,
+            "hookSecretArn": built.hook_secret_arn,
+            "asg": built.autoscaling_group_name,
+        }
+
+    return run_component(component, preview=preview)
+
+
+@pytest.fixture(scope="module")
+def run() -> ProgramRun:
+    return service()
+
+
+def user_data(run: ProgramRun) -> str:
+    encoded = run.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["userData"]
+    return base64.b64decode(encoded).decode()
+
+
+def settings_file(run: ProgramRun) -> str:
+    document = yaml.safe_load(user_data(run))
+    conf = next(f for f in document["write_files"] if f["path"] == "/etc/streamr/coordinator.conf")
+    return conf["content"]
+
+
+def policy(run: ProgramRun) -> dict[str, Any]:
+    return json.loads(run.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+
+
+def test_the_repository_scans_keeps_tags_immutable_and_expires_old_images(run: ProgramRun) -> None:
+    repository = run.one("aws:ecr/repository:Repository").inputs
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
+    rules = json.loads(run.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])["rules"]
+    assert rules[0]["selection"]["countType"] == "imageCountMoreThan"
+    assert rules[0]["action"] == {"type": "expire"}
+
+
+def test_the_image_is_built_for_arm64_pushed_and_referenced_by_digest(run: ProgramRun) -> None:
+    image = run.one("docker-build:index:Image")
+    repository = run.one("aws:ecr/repository:Repository").outputs["repositoryUrl"]
+    assert image.inputs["platforms"] == ["linux/arm64"]
+    assert image.inputs["push"] is True
+    assert image.inputs["context"]["location"] == str(ROOT / "coordinator")
+    assert image.inputs["tags"] == [f"{repository}:{source_tag(ROOT / 'coordinator')}"]
+    assert image.inputs["registries"][0]["address"] == repository
+    assert image.inputs["registries"][0]["username"] == "AWS"
+    assert image.outputs["digest"].startswith("sha256:")
+    assert f"IMAGE={repository}@{image.outputs['digest']}" in settings_file(run).splitlines()
+
+
+def test_the_source_tag_follows_the_build_context(tmp_path: Path) -> None:
+    (tmp_path / ".dockerignore").write_text("__pycache__\n*.pyc\n")
+    (tmp_path / "app.py").write_text("print('v1')\n")
+    first = source_tag(tmp_path)
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+    assert source_tag(tmp_path) == first  # ignored files change nothing
+    (tmp_path / "app.py").write_text("print('v2')\n")
+    assert source_tag(tmp_path) != first
+
+
+def test_hosts_require_imdsv2_encrypt_their_disk_and_have_no_ssh_key(run: ProgramRun) -> None:
+    template = run.one("aws:ec2/launchTemplate:LaunchTemplate").inputs
+    assert template["metadataOptions"]["httpTokens"] == "required"
+    assert template["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    (disk,) = template["blockDeviceMappings"]
+    assert disk["ebs"]["encrypted"] == "true"
+    assert disk["ebs"]["volumeType"] == "gp3"
+    assert "keyName" not in template
+    assert template["imageId"].startswith("ami-")
+    assert template["instanceType"] == "t4g.small"
+    (interface,) = template["networkInterfaces"]
+    assert interface["associatePublicIpAddress"] == "false"
+    assert interface["securityGroups"] == ["sg-coordinator"]
+    assert (
+        template["iamInstanceProfile"]["arn"]
+        == run.one("aws:iam/instanceProfile:InstanceProfile").outputs["arn"]
+    )
+
+
+def test_the_role_reads_exactly_its_secrets_pulls_its_repo_and_writes_its_logs(
+    run: ProgramRun,
+) -> None:
+    statements = {s["Sid"]: s for s in policy(run)["Statement"]}
+    assert set(statements) == {"EcrLogin", "PullImage", "ReadSecrets", "WriteLogs"}
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+    assert statements["EcrLogin"]["Action"] == "ecr:GetAuthorizationToken"
+    assert (
+        statements["PullImage"]["Resource"]
+        == run.one("aws:ecr/repository:Repository").outputs["arn"]
+    )
+    assert not any(a.startswith("ecr:Put") for a in statements["PullImage"]["Action"])
+    secrets = {r.outputs["arn"] for r in run.of_type("aws:secretsmanager/secret:Secret")}
+    assert len(secrets) == 4  # pepper, hook secret, admin token, cache auth token
+    assert set(statements["ReadSecrets"]["Resource"]) == secrets | {DB_SECRET}
+    assert statements["ReadSecrets"]["Action"] == "secretsmanager:GetSecretValue"
+    log_group = run.one("aws:cloudwatch/logGroup:LogGroup").outputs["arn"]
+    assert statements["WriteLogs"]["Resource"] == f"{log_group}:log-stream:*"
+    for statement in statements.values():
+        if statement["Sid"] != "EcrLogin":
+            assert "*" not in json.dumps(statement["Resource"]).replace(":log-stream:*", "")
+    attachment = run.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
+    assert attachment["policyArn"] == SSM_MANAGED_POLICY
+    trust = json.loads(run.one("aws:iam/role:Role").inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+
+
+def test_generated_secrets_are_random_resources_kept_in_secrets_manager(run: ProgramRun) -> None:
+    passwords = run.of_type("random:index/randomPassword:RandomPassword")
+    assert {p.name for p in passwords} == {
+        "coord-token-pepper-value",
+        "coord-hook-secret-value",
+        "coord-admin-token-value",
+    }
+    assert all(p.inputs["length"] >= 32 for p in passwords)
+    versions = run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert len(versions) == 4
+    assert all("secretString" in v.secret_inputs for v in versions)
+    hook = run.named("coord-hook-secret")
+    assert run.outputs["hookSecretArn"] == hook.outputs["arn"]
+    # Values reach instances only through Secrets Manager, never the user data.
+    text = user_data(run)
+    for password in passwords:
+        assert password.outputs["result"] not in text
+    assert "cache-token-value" not in text
+
+
+def test_the_group_refreshes_instances_on_every_template_change(run: ProgramRun) -> None:
+    group = run.one("aws:autoscaling/group:Group")
+    template = run.one("aws:ec2/launchTemplate:LaunchTemplate")
+    assert group.inputs["launchTemplate"] == {
+        "id": template.id,
+        "version": str(template.outputs["latestVersion"]),
+    }
+    assert template.inputs["updateDefaultVersion"] is True
+    refresh = group.inputs["instanceRefresh"]
+    assert refresh["strategy"] == "Rolling"
+    assert refresh["preferences"]["minHealthyPercentage"] == 100
+    assert (group.inputs["minSize"], group.inputs["desiredCapacity"], group.inputs["maxSize"]) == (
+        2,
+        2,
+        4,
+    )
+    assert group.inputs["vpcZoneIdentifiers"] == ["subnet-private-a", "subnet-private-b"]
+    assert group.inputs["healthCheckType"] == "ELB"
+    assert group.inputs["targetGroupArns"] == [
+        run.one("aws:lb/targetGroup:TargetGroup").outputs["arn"]
+    ]
+    assert "GroupInServiceInstances" in group.inputs["enabledMetrics"]
+    assert group.ignore_changes == {"desiredCapacity"}
+    assert {t["key"]: t["value"] for t in group.inputs["tags"]} == {**TAGS, "Name": "coord-asg"}
+
+
+def test_a_new_image_digest_is_new_user_data() -> None:
+    settings = dict(
+        region="eu-west-1",
+        log_group="coord-logs",
+        database_host="db",
+        database_port=5432,
+        database_name="streamr",
+        database_secret_arn=DB_SECRET,
+        token_pepper_secret_arn="arn:p",
+        hook_secret_arn="arn:h",
+        admin_token_secret_arn="arn:a",
+        trusted_proxies=["10.0.0.0/16"],
+        web_concurrency=2,
+    )
+    old = render_user_data(UserDataSettings(image="repo@sha256:" + "a" * 64, **settings))
+    new = render_user_data(UserDataSettings(image="repo@sha256:" + "b" * 64, **settings))
+    assert old != new
+
+
+def test_the_load_balancer_checks_health_and_drops_invalid_headers(run: ProgramRun) -> None:
+    balancer = run.one("aws:lb/loadBalancer:LoadBalancer").inputs
+    assert balancer["dropInvalidHeaderFields"] is True
+    assert balancer["internal"] is False
+    assert balancer["subnets"] == ["subnet-public-a", "subnet-public-b"]
+    assert "accessLogs" not in balancer
+    target = run.one("aws:lb/targetGroup:TargetGroup").inputs
+    assert target["port"] == APP_PORT
+    assert target["healthCheck"]["path"] == "/health"
+    (listener,) = run.of_type("aws:lb/listener:Listener")
+    assert listener.inputs["port"] == 80
+    assert listener.inputs["defaultActions"][0]["type"] == "forward"
+    dns = run.one("aws:lb/loadBalancer:LoadBalancer").outputs["dnsName"]
+    assert run.outputs["url"] == f"http://{dns}"
+
+
+def test_security_groups_chain_internet_to_alb_to_coordinator(run: ProgramRun) -> None:
+    alb = run.one("aws:ec2/securityGroup:SecurityGroup")
+    assert rule_set(run, alb, "ingress") == {("tcp", 80, 80, frozenset({"0.0.0.0/0"}))}
+    assert rule_set(run, alb, "egress") == {
+        ("tcp", APP_PORT, APP_PORT, frozenset({"sg-coordinator"}))
+    }
+    rule = run.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").inputs
+    assert rule["securityGroupId"] == "sg-coordinator"
+    assert rule["referencedSecurityGroupId"] == alb.id
+    assert (rule["fromPort"], rule["toPort"]) == (APP_PORT, APP_PORT)
+    assert "cidrIpv4" not in rule
+    assert world_open(run, APP_PORT) == []
+
+
+def test_a_certificate_adds_https_and_redirects_http() -> None:
+    run = service(domain="stream.example.com", certificate_arn=CERTIFICATE)
+    listeners = {r.inputs["port"]: r.inputs for r in run.of_type("aws:lb/listener:Listener")}
+    assert listeners[80]["defaultActions"][0]["type"] == "redirect"
+    assert listeners[80]["defaultActions"][0]["redirect"]["protocol"] == "HTTPS"
+    assert listeners[443]["protocol"] == "HTTPS"
+    assert listeners[443]["certificateArn"] == CERTIFICATE
+    assert listeners[443]["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    alb = run.one("aws:ec2/securityGroup:SecurityGroup")
+    assert {rule[1] for rule in rule_set(run, alb, "ingress")} == {80, 443}
+    assert run.outputs["url"] == "https://stream.example.com"
+
+
+def test_access_logs_go_to_a_private_encrypted_expiring_bucket() -> None:
+    run = service(access_logs=True)
+    bucket = run.one("aws:s3/bucket:Bucket")
+    balancer = run.one("aws:lb/loadBalancer:LoadBalancer").inputs
+    assert balancer["accessLogs"] == {"bucket": bucket.id, "prefix": "alb", "enabled": True}
+    block = run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(
+        block[key]
+        for key in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
+    encryption = run.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    ).inputs
+    assert encryption["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+    expiry = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs
+    assert expiry["rules"][0]["expiration"]["days"] == 90
+    statements = json.loads(run.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])[
+        "Statement"
+    ]
+    delivery = statements[0]
+    assert delivery["Principal"] == {"AWS": "arn:aws:iam::156460612806:root"}
+    assert delivery["Action"] == "s3:PutObject"
+    assert delivery["Resource"] == f"{bucket.outputs['arn']}/alb/AWSLogs/123456789012/*"
+    assert statements[1]["Effect"] == "Deny"
+
+
+def test_without_a_load_balancer_the_group_uses_ec2_health_checks() -> None:
+    run = service(load_balancer=False)
+    assert not run.of_type("aws:lb/loadBalancer:LoadBalancer")
+    assert not run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    group = run.one("aws:autoscaling/group:Group").inputs
+    assert group["healthCheckType"] == "EC2"
+    assert run.outputs["url"] is None
+
+
+def test_without_nat_instances_sit_in_public_subnets_with_addresses() -> None:
+    run = service(instance_subnet_ids=["subnet-public-a", "subnet-public-b"], public_instances=True)
+    template = run.one("aws:ec2/launchTemplate:LaunchTemplate").inputs
+    assert template["networkInterfaces"][0]["associatePublicIpAddress"] == "true"
+    group = run.one("aws:autoscaling/group:Group").inputs
+    assert group["vpcZoneIdentifiers"] == ["subnet-public-a", "subnet-public-b"]
+
+
+def test_without_a_cache_there_is_no_cache_secret() -> None:
+    run = service(cache_address=None, cache_port=None, cache_auth_token=None)
+    assert len(run.of_type("aws:secretsmanager/secret:Secret")) == 3
+    assert "CACHE_SECRET_ARN" not in settings_file(run)
+
+
+def test_preview_evaluates_with_unknown_digest() -> None:
+    run = service(preview=True)
+    assert run.one("aws:autoscaling/group:Group").inputs["instanceRefresh"]["strategy"] == "Rolling"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"certificate_arn": CERTIFICATE}, "needs the domain"),
+        ({"min_size": 3, "desired_capacity": 2}, "min <= desired <= max"),
+    ],
+)
+def test_inconsistent_arguments_are_refused(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        service(**overrides)
+
+
+def test_cloud_init_accepts_the_user_data(run: ProgramRun, tmp_path: Path) -> None:
+    cloud_init = shutil.which("cloud-init")
+    assert cloud_init, "cloud-init is missing: run scripts/install-system-deps.sh"
+    path = tmp_path / "user-data.yaml"
+    path.write_text(user_data(run))
+    result = subprocess.run(
+        [cloud_init, "schema", "--config-file", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid" in result.stdout
+
+
+def test_cloud_init_rejects_a_broken_document(tmp_path: Path) -> None:
+    """The check above must be able to fail."""
+    path = tmp_path / "user-data.yaml"
+    path.write_text("#cloud-config\nruncmd: 42\npackages: {docker: true}\n")
+    result = subprocess.run(
+        ["cloud-init", "schema", "--config-file", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+
+
+def scripts(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in document["write_files"] if f["content"].startswith("#!/bin/bash")]
+
+
+def test_the_boot_script_passes_shellcheck(run: ProgramRun, tmp_path: Path) -> None:
+    document = yaml.safe_load(user_data(run))
+    found = scripts(document)
+    assert len(found) == 1
+    for index, script in enumerate(found):
+        path = tmp_path / f"script-{index}.sh"
+        path.write_text(script["content"])
+        result = subprocess.run(
+            [str(SHELLCHECK), "--severity=style", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout
+    units = [f for f in document["write_files"] if f["path"].endswith(".service")]
+    assert "Restart=always" in units[0]["content"]
+    assert ["systemctl", "enable", "--now", "streamr-coordinator.service"] in document["runcmd"]
+
+
+def test_the_settings_file_is_valid_shell_naming_every_secret_by_arn(run: ProgramRun) -> None:
+    result = subprocess.run(
+        ["bash", "-c", 'set -eu; source /dev/stdin; echo "$DATABASE_SECRET_ARN|$TRUSTED_PROXIES"'],
+        input=settings_file(run),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == f'{DB_SECRET}|["10.0.0.0/16"]'
