@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the local run need, only when something is missing.
 # Real PostgreSQL and Redis (the coordinator's tests run against them), buildah and debootstrap
-# (the container image is built and run without a Docker engine), wrk (the benchmarks load generator).
+# (the container image is built and run without a Docker engine), wrk (the benchmarks load generator),
+# cloud-init (validates the coordinator hosts' user data with `cloud-init schema`).
 set -euo pipefail
 
-packages=(postgresql redis-server buildah debootstrap wrk)
+packages=(postgresql redis-server buildah debootstrap wrk cloud-init)
 missing=()
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
