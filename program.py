@@ -12,6 +12,7 @@ import pulumi
 
 from components.cache import Cache, CacheArgs
 from components.database import Database, DatabaseArgs
+from components.headscale_host import HeadscaleHost, HeadscaleHostArgs
 from components.network import Network, NetworkArgs
 from stack_config import StackConfig
 
@@ -73,4 +74,20 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
         )
         outputs["cacheAddress"] = cache.address
         outputs["cachePort"] = cache.port
+    mesh = HeadscaleHost(
+        f"{config.prefix}-headscale",
+        HeadscaleHostArgs(
+            vpc_id=network.vpc_id,
+            subnet_id=network.public_subnet_ids[0],
+            availability_zone=network.availability_zones[0],
+            instance_type=config.instance_types.headscale,
+            hostname=f"mesh.{config.domain}" if config.domain else None,
+            acme_email=config.alert_email,
+            snapshot_retain_days=7 if config.stage == "dev" else 30,
+            tags=tags,
+        ),
+    )
+    outputs["headscaleUrl"] = mesh.url
+    outputs["headscalePublicIp"] = mesh.public_ip
+    outputs["headscaleApiKeySecretArn"] = mesh.api_key_secret_arn
     return outputs

@@ -27,6 +27,7 @@ export AWS_REGION
 API_KEY_LIFETIME=90d
 API_KEY_ROTATION_CALENDAR=monthly
 ISSUED_MARKER="$DATA_DIR/.coordinator-api-key-issued"
+# Where user data installs this script; the rotation service calls it from there.
 SCRIPT_PATH=/usr/local/sbin/streamr-headscale-bootstrap
 
 log() { printf 'streamr-headscale: %s\n' "$*" >&2; }
@@ -132,7 +133,6 @@ rotate_api_key() {
 }
 
 install_rotation_timer() {
-  install -o root -g root -m 0755 "$(readlink -f "$0")" "$SCRIPT_PATH"
   cat >/etc/systemd/system/streamr-headscale-api-key.service <<UNIT
 [Unit]
 Description=Rotate the coordinator's Headscale API key

@@ -57,7 +57,7 @@ class HeadscaleSettings:
 
     hostname: str  # public DNS name in server_url and the Let's Encrypt certificate
     public_ipv4: str  # the Elastic IP, advertised in the DERP map
-    acme_email: str
+    acme_email: str  # Let's Encrypt expiry notices; "" registers without one
     magic_dns_base_domain: str  # must not contain the server hostname (Headscale refuses to start)
     derp_region_id: int = 900
     derp_region_code: str = "streamr"
@@ -87,7 +87,8 @@ def validate(settings: HeadscaleSettings) -> None:
         _ipv4(settings.public_ipv4, "public_ipv4")
     except HeadscaleConfigError as error:
         problems.append(str(error))
-    if "@" not in settings.acme_email or settings.acme_email.startswith("@"):
+    email = settings.acme_email
+    if email and ("@" not in email or email.startswith("@")):
         problems.append(f"acme_email {settings.acme_email!r} is not an email address")
     base = settings.magic_dns_base_domain
     if not _HOSTNAME.match(base):
@@ -230,6 +231,22 @@ def _ipv4(value: str, field: str) -> ipaddress.IPv4Address:
         address = ipaddress.IPv4Address(value)
     except ValueError:
         raise HeadscaleConfigError(f"{field} {value!r} is not an IPv4 address") from None
-    if not address.is_global:
+    if any(address in network for network in _NEVER_PUBLIC):
         raise HeadscaleConfigError(f"{field} {value} is not a public address")
     return address
+
+
+# Ranges an Elastic IP can never come from (private, shared/CGNAT, loopback, link-local, "this").
+_NEVER_PUBLIC = tuple(
+    ipaddress.IPv4Network(block)
+    for block in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "224.0.0.0/3",
+    )
+)
