@@ -1,0 +1,160 @@
+"""The Headscale host under Pulumi mocks: public surface, secret access, data volume, user data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from headscale import render
+from offline.harness import ProgramRun, Resource, run_program
+from tests.infra.support import rule_set
+
+COMPONENT = "streamr:headscale:HeadscaleHost"
+WORLD = frozenset({"0.0.0.0/0"})
+
+
+def part(run: ProgramRun, suffix: str) -> Resource:
+    return run.named(f"streamr-{run.stack}-headscale-{suffix}")
+
+
+def user_data(run: ProgramRun) -> dict:
+    text = part(run, "host").inputs["userData"]
+    assert text.startswith("#cloud-config\n")
+    return yaml.safe_load(text)
+
+
+def written(run: ProgramRun, path: str) -> str:
+    files = {entry["path"]: entry for entry in user_data(run)["write_files"]}
+    return files[path]["content"]
+
+
+def test_exactly_three_public_ports(any_run: ProgramRun) -> None:
+    group = part(any_run, "sg")
+    assert rule_set(any_run, group, "ingress") == {
+        ("tcp", 443, 443, WORLD),
+        ("tcp", 80, 80, WORLD),
+        ("udp", 3478, 3478, WORLD),
+    }
+    standalone = any_run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert not [rule for rule in standalone if rule.name.startswith(group.name)]
+
+
+def test_the_instance_role_writes_one_secret_and_reads_none(updated: ProgramRun) -> None:
+    secret = part(updated, "api-key")
+    policy = json.loads(part(updated, "write-api-key").inputs["policy"])
+    statements = policy["Statement"]
+    resources = {statement["Resource"] for statement in statements}
+    assert resources == {secret.outputs["arn"]}
+    actions = {action for statement in statements for action in statement["Action"]}
+    assert actions == {"secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret"}
+    assert all(statement["Effect"] == "Allow" for statement in statements)
+    # No other inline policy, and only the SSM managed policy besides it.
+    role = part(updated, "role")
+    inline = [
+        p for p in updated.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.id
+    ]
+    assert [p.name for p in inline] == [f"streamr-{updated.stack}-headscale-write-api-key"]
+    attached = {
+        a.inputs["policyArn"]
+        for a in updated.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["role"] == role.outputs["name"]
+    }
+    assert attached == {"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+    assert "secretString" not in secret.inputs
+
+
+def test_instance_is_graviton_imdsv2_encrypted_and_replaced_on_new_user_data(
+    any_run: ProgramRun,
+) -> None:
+    instance = part(any_run, "host")
+    assert instance.inputs["instanceType"].startswith("t4g.")
+    assert instance.inputs["metadataOptions"]["httpTokens"] == "required"
+    assert instance.inputs["rootBlockDevice"]["encrypted"] is True
+    assert instance.inputs["rootBlockDevice"]["volumeType"] == "gp3"
+    assert instance.inputs["userDataReplaceOnChange"] is True
+    assert instance.inputs["associatePublicIpAddress"] is False
+    assert instance.inputs["iamInstanceProfile"]
+
+
+def test_data_volume_is_encrypted_in_the_instance_zone_and_attached(updated: ProgramRun) -> None:
+    volume, instance = part(updated, "data"), part(updated, "host")
+    assert volume.inputs["encrypted"] is True
+    assert volume.inputs["type"] == "gp3"
+    assert volume.inputs["availabilityZone"] == instance.inputs["availabilityZone"]
+    attachment = part(updated, "data-attachment")
+    assert attachment.inputs["volumeId"] == volume.id
+    assert attachment.inputs["instanceId"] == instance.id
+    association = part(updated, "eip-association")
+    assert association.inputs["instanceId"] == instance.id
+    assert association.inputs["allocationId"] == part(updated, "eip").outputs["allocationId"]
+
+
+def test_data_volume_is_snapshotted_daily(updated: ProgramRun) -> None:
+    volume = part(updated, "data")
+    policy = part(updated, "data-snapshots")
+    details = policy.inputs["policyDetails"]
+    assert details["resourceTypes"] == ["VOLUME"]
+    assert details["targetTags"].items() <= volume.inputs["tags"].items()
+    (schedule,) = details["schedules"]
+    assert schedule["createRule"]["interval"] == 24
+    expected_days = 7 if updated.stack == "dev" else 30
+    assert schedule["retainRule"]["count"] == expected_days
+    role = part(updated, "dlm-role")
+    assert policy.inputs["executionRoleArn"] == role.outputs["arn"]
+    assert "dlm.amazonaws.com" in role.inputs["assumeRolePolicy"]
+
+
+def test_user_data_passes_cloud_init_schema(updated: ProgramRun, tmp_path: Path) -> None:
+    cloud_init = shutil.which("cloud-init")
+    assert cloud_init, "cloud-init is missing: run `make system-deps`"
+    path = tmp_path / "user-data.yaml"
+    path.write_text(part(updated, "host").inputs["userData"])
+    result = subprocess.run(
+        [cloud_init, "schema", "--config-file", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_user_data_carries_config_for_this_host_and_no_secrets(updated: ProgramRun) -> None:
+    address = part(updated, "eip").outputs["publicIp"]
+    config = yaml.safe_load(written(updated, render.CONFIG_PATH))
+    assert config["derp"]["server"]["ipv4"] == address
+    assert config["server_url"] == f"https://{address.replace('.', '-')}.sslip.io"
+    assert updated.outputs["headscaleUrl"] == config["server_url"]
+    env = written(updated, "/etc/streamr/headscale.env")
+    assert f"DATA_VOLUME_ID={part(updated, 'data').id}\n" in env
+    assert f"API_KEY_SECRET_ARN={part(updated, 'api-key').outputs['arn']}\n" in env
+    assert f"HEADSCALE_SHA256={render.HEADSCALE_LINUX_ARM64_SHA256}\n" in env
+    text = part(updated, "host").inputs["userData"]
+    assert "hskey-" not in text
+    assert "BEGIN PRIVATE KEY" not in text
+    assert user_data(updated)["runcmd"] == [
+        ["/usr/local/sbin/streamr-headscale-bootstrap", "install"]
+    ]
+
+
+def test_a_configured_domain_names_the_server() -> None:
+    run = run_program("prod", {"domain": "stream.example.com", "alertEmail": "ops@example.com"})
+    config = yaml.safe_load(written(run, render.CONFIG_PATH))
+    assert run.outputs["headscaleUrl"] == "https://mesh.stream.example.com"
+    assert config["tls_letsencrypt_hostname"] == "mesh.stream.example.com"
+    assert config["acme_email"] == "ops@example.com"
+
+
+def test_outputs_name_the_url_and_the_secret(updated: ProgramRun) -> None:
+    assert updated.outputs["headscaleApiKeySecretArn"] == part(updated, "api-key").outputs["arn"]
+    assert updated.outputs["headscalePublicIp"] == part(updated, "eip").outputs["publicIp"]
+
+
+@pytest.mark.parametrize("suffix", ["sg", "api-key", "role", "eip", "data", "host", "dlm-role"])
+def test_children_belong_to_the_component(updated: ProgramRun, suffix: str) -> None:
+    component = updated.one(COMPONENT)
+    assert part(updated, suffix).parent == component.urn
