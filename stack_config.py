@@ -104,6 +104,7 @@ PROD_MIN_BACKUP_DAYS = 14
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9-]+\.)+[A-Za-z]{2,63}$")
+_CERTIFICATE_ARN = re.compile(r"^arn:aws:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _ENGINE_VERSION = re.compile(r"^(\d+)(\.\d+)?$")
 _CLOCK_DESCRIPTION = "a time HH:MM (24-hour)"
@@ -172,6 +173,18 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class CoordinatorSettings:
+    """The coordinator's auto scaling group sizes and server processes per instance."""
+
+    min_size: int
+    max_size: int
+    desired_capacity: int
+    web_concurrency: int
+    # An ACM certificate for `domain` in the stack's region: HTTPS on the load balancer.
+    certificate_arn: str | None
+
+
+@dataclass(frozen=True)
 class PauseSchedule:
     """Nightly stop window, in the operator's timezone."""
 
@@ -189,6 +202,7 @@ class StackConfig:
     instance_types: InstanceTypes
     database: DatabaseSettings
     cache: CacheSettings
+    coordinator: CoordinatorSettings
     domain: str | None
     paused: bool
     alert_email: str | None
@@ -214,6 +228,11 @@ class StackConfig:
         if self.paused and self.network.nat_strategy == "gateway":
             return "none"
         return self.network.nat_strategy
+
+    @property
+    def load_balancer_enabled(self) -> bool:
+        """A deep pause leaves out the load balancer too: it bills by the hour and cannot stop."""
+        return not self.paused
 
     @property
     def cache_enabled(self) -> bool:
@@ -316,6 +335,7 @@ class _Parser:
             ),
             nodes=self._int("cacheNodes", 1 if dev else 2, 1, 3),
         )
+        domain = self._pattern("domain", _HOSTNAME, "a lower-case DNS name like stream.example.com")
         config = StackConfig(
             stage=stage,
             region=region,
@@ -323,9 +343,8 @@ class _Parser:
             instance_types=instance_types,
             database=database,
             cache=cache,
-            domain=self._pattern(
-                "domain", _HOSTNAME, "a lower-case DNS name like stream.example.com"
-            ),
+            coordinator=self._coordinator(dev, region, domain),
+            domain=domain,
             paused=self._bool("paused", False),
             alert_email=self._pattern(
                 "alertEmail", _EMAIL, "an e-mail address like ops@example.com"
@@ -428,6 +447,42 @@ class _Parser:
             )
             return str(DB_ENGINE_MAJORS[0])
         return str(raw)
+
+    def _coordinator(self, dev: bool, region: str, domain: str | None) -> CoordinatorSettings:
+        min_size = self._int("coordinatorMinSize", 1 if dev else 2, 0, 20)
+        max_size = self._int("coordinatorMaxSize", 2 if dev else 4, 1, 20)
+        desired = self._int("coordinatorDesiredCapacity", min_size, 0, 20)
+        if not min_size <= desired <= max_size:
+            self.problems.append(
+                f"{key_name('coordinatorDesiredCapacity')}: {desired} is not allowed; allowed "
+                f"values: from {key_name('coordinatorMinSize')} ({min_size}) to "
+                f"{key_name('coordinatorMaxSize')} ({max_size})"
+            )
+        certificate = self._pattern(
+            "certificateArn",
+            _CERTIFICATE_ARN,
+            "an ACM certificate ARN like arn:aws:acm:<region>:<account>:certificate/<uuid>",
+        )
+        if certificate is not None and domain is None:
+            self.problems.append(
+                f"{key_name('certificateArn')} needs {key_name('domain')}, the name it was "
+                "issued for; allowed values: set both or neither"
+            )
+            certificate = None
+        if certificate is not None and certificate.split(":")[3] != region:
+            self.problems.append(
+                _rejected(
+                    "certificateArn", certificate, f"a certificate in {region}, the ALB's region"
+                )
+            )
+            certificate = None
+        return CoordinatorSettings(
+            min_size=min_size,
+            max_size=max_size,
+            desired_capacity=desired,
+            web_concurrency=self._int("coordinatorWebConcurrency", 2, 1, 16),
+            certificate_arn=certificate,
+        )
 
     def _pause_schedule(self, dev: bool) -> PauseSchedule | None:
         # Weekdays and timezone are checked even without a schedule: a typo there is still a typo.
@@ -532,6 +587,11 @@ _KEYS = frozenset(
         "natStrategy",
         "flowLogs",
         "coordinatorInstanceType",
+        "coordinatorMinSize",
+        "coordinatorMaxSize",
+        "coordinatorDesiredCapacity",
+        "coordinatorWebConcurrency",
+        "certificateArn",
         "headscaleInstanceType",
         "srsInstanceType",
         "natInstanceType",

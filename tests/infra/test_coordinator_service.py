@@ -24,6 +24,7 @@ from components.coordinator_service import (
     source_tag,
 )
 from offline.harness import ROOT, ProgramRun, run_component
+from stack_config import StackConfig, StackConfigError
 from tests.infra.support import rule_set, world_open
 
 TAGS = {"Project": "streamr", "Stage": "prod", "ManagedBy": "pulumi"}
@@ -405,3 +406,43 @@ def test_the_settings_file_is_valid_shell_naming_every_secret_by_arn(run: Progra
         check=True,
     )
     assert result.stdout.strip() == f'{DB_SECRET}|["10.0.0.0/16"]'
+
+
+def test_stack_config_sizes_the_group_per_stage() -> None:
+    dev = StackConfig.from_mapping({"stage": "dev"}, region="eu-west-1").coordinator
+    prod = StackConfig.from_mapping({"stage": "prod"}, region="eu-west-1").coordinator
+    assert (dev.min_size, dev.desired_capacity, dev.max_size) == (1, 1, 2)
+    assert (prod.min_size, prod.desired_capacity, prod.max_size) == (2, 2, 4)
+    assert dev.certificate_arn is None
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"coordinatorMinSize": 3, "coordinatorMaxSize": 2},
+            "streamr:coordinatorDesiredCapacity: 3 is not allowed; allowed values: from "
+            "streamr:coordinatorMinSize (3) to streamr:coordinatorMaxSize (2)",
+        ),
+        ({"coordinatorMaxSize": 0}, "streamr:coordinatorMaxSize: 0 is not allowed"),
+        ({"certificateArn": CERTIFICATE}, "streamr:certificateArn needs streamr:domain"),
+        (
+            {"certificateArn": CERTIFICATE.replace("eu-west-1", "us-east-1"), "domain": "a.io"},
+            "a certificate in eu-west-1",
+        ),
+        ({"certificateArn": "arn:aws:iam::1:cert", "domain": "a.io"}, "an ACM certificate ARN"),
+        ({"coordinatorWebConcurrency": 0}, "streamr:coordinatorWebConcurrency: 0"),
+    ],
+)
+def test_stack_config_refuses_bad_coordinator_keys(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(StackConfigError) as raised:
+        StackConfig.from_mapping({"stage": "dev", **values}, region="eu-west-1")
+    assert message in str(raised.value)
+
+
+def test_stack_config_accepts_a_certificate_with_its_domain() -> None:
+    config = StackConfig.from_mapping(
+        {"stage": "prod", "domain": "stream.example.com", "certificateArn": CERTIFICATE},
+        region="eu-west-1",
+    )
+    assert config.coordinator.certificate_arn == CERTIFICATE
