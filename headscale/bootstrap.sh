@@ -97,7 +97,12 @@ start_headscale() {
   chown -R root:headscale /etc/headscale
   chmod 0750 /etc/headscale
   chmod 0640 /etc/headscale/config.yaml /etc/headscale/acl.hujson
-  /usr/bin/headscale configtest --config /etc/headscale/config.yaml
+  # As the service user: anything configtest creates under $DATA_DIR must stay writable by it.
+  runuser -u headscale -- /usr/bin/headscale configtest --config /etc/headscale/config.yaml
+  # Never start on the root volume: an unmounted data volume would mean a fresh, empty mesh.
+  mkdir -p /etc/systemd/system/headscale.service.d
+  printf '[Unit]\nRequiresMountsFor=%s\n' "$DATA_DIR" \
+    >/etc/systemd/system/headscale.service.d/data-volume.conf
   systemctl daemon-reload
   systemctl enable headscale.service
   systemctl restart headscale.service
@@ -113,11 +118,13 @@ start_headscale() {
   exit 1
 }
 
+KEY_WORKDIR=""
+trap 'rm -rf "${KEY_WORKDIR:-}"' EXIT
+
 rotate_api_key() {
-  local workdir key
-  workdir="$(mktemp -d)"
-  chmod 0700 "$workdir"
-  trap 'rm -rf "$workdir"' RETURN
+  local key
+  KEY_WORKDIR="$(mktemp -d)"
+  chmod 0700 "$KEY_WORKDIR"
   key="$(/usr/bin/headscale apikeys create --expiration "$API_KEY_LIFETIME")"
   key="${key//[[:space:]]/}"
   if [ -z "$key" ]; then
@@ -125,9 +132,9 @@ rotate_api_key() {
     exit 1
   fi
   # Through a private file, not argv: other processes can read command lines.
-  printf '%s' "$key" >"$workdir/key"
+  (umask 077 && printf '%s' "$key" >"$KEY_WORKDIR/key")
   aws secretsmanager put-secret-value --secret-id "$API_KEY_SECRET_ARN" \
-    --secret-string "file://$workdir/key" --output text --query VersionId >/dev/null
+    --secret-string "file://$KEY_WORKDIR/key" --output text --query VersionId >/dev/null
   touch "$ISSUED_MARKER"
   log "stored a new coordinator API key (valid $API_KEY_LIFETIME) in $API_KEY_SECRET_ARN"
 }

@@ -79,3 +79,56 @@ def test_missing_parameter_is_named(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "HEADSCALE_SHA256: missing in" in result.stderr
+
+
+def test_rotation_stores_the_new_key_through_a_private_file(tmp_path: Path) -> None:
+    """Run `rotate-api-key` against stand-ins for headscale and the AWS CLI."""
+    key = "hskey-api-abcdefghijkl-0123456789abcdef0123456789abcdef"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    headscale = bin_dir / "headscale"
+    headscale.write_text(
+        f'#!/usr/bin/env bash\necho "$*" >>"{tmp_path}/headscale.args"\necho {key}\n'
+    )
+    aws = bin_dir / "aws"
+    aws.write_text(
+        "#!/usr/bin/env bash\n"
+        f'echo "$*" >>"{tmp_path}/aws.args"\n'
+        'for arg in "$@"; do case "$arg" in file://*) '
+        f'cat "${{arg#file://}}" >"{tmp_path}/stored"; stat -c %a "${{arg#file://}}" '
+        f'>"{tmp_path}/mode";; esac; done\n'
+        "echo v1\n"
+    )
+    for stub in (headscale, aws):
+        stub.chmod(0o755)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env_file = tmp_path / "headscale.env"
+    env_file.write_text(
+        "HEADSCALE_VERSION=0.29.3\nHEADSCALE_SHA256=00\nDATA_VOLUME_ID=vol-0123456789abcdef0\n"
+        f"DATA_DIR={data_dir}\n"
+        "API_KEY_SECRET_ARN=arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf\n"
+        "AWS_REGION=eu-west-1\n"
+    )
+    script = (
+        SCRIPT.read_text()
+        .replace("/etc/streamr/headscale.env", str(env_file))
+        .replace("/usr/bin/headscale", str(headscale))
+    )
+    result = subprocess.run(
+        ["bash", "-c", script, "bootstrap.sh", "rotate-api-key"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "headscale.args").read_text() == "apikeys create --expiration 90d\n"
+    assert (tmp_path / "stored").read_text() == key
+    assert (tmp_path / "mode").read_text().strip() == "600"
+    aws_args = (tmp_path / "aws.args").read_text()
+    assert aws_args.startswith(
+        "secretsmanager put-secret-value --secret-id arn:aws:secretsmanager:"
+    )
+    assert key not in aws_args
+    assert (data_dir / ".coordinator-api-key-issued").exists()
