@@ -11,8 +11,10 @@ from typing import Any
 import pulumi
 
 from components.cache import Cache, CacheArgs
+from components.coordinator_service import CoordinatorService, CoordinatorServiceArgs
 from components.database import Database, DatabaseArgs
 from components.headscale_host import HeadscaleHost, HeadscaleHostArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from stack_config import StackConfig
 
@@ -58,6 +60,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
         "databasePort": database.port,
         "databaseSecretArn": database.secret_arn,
     }
+    cache = None
     if config.cache_enabled:
         cache = Cache(
             f"{config.prefix}-cache",
@@ -74,6 +77,56 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
         )
         outputs["cacheAddress"] = cache.address
         outputs["cachePort"] = cache.port
+    # With no NAT the instances need public addresses to reach ECR and AWS APIs.
+    public_instances = config.effective_nat_strategy == "none"
+    coordinator = CoordinatorService(
+        f"{config.prefix}-coordinator",
+        CoordinatorServiceArgs(
+            vpc_id=network.vpc_id,
+            vpc_cidr=config.network.vpc_cidr,
+            public_subnet_ids=network.public_subnet_ids,
+            instance_subnet_ids=(
+                network.public_subnet_ids if public_instances else network.private_subnet_ids
+            ),
+            public_instances=public_instances,
+            security_group_id=network.coordinator_security_group_id,
+            database_address=database.address,
+            database_port=database.port,
+            database_name=DatabaseArgs.database_name,
+            database_secret_arn=database.secret_arn,
+            instance_type=config.instance_types.coordinator,
+            min_size=config.coordinator.min_size,
+            max_size=config.coordinator.max_size,
+            desired_capacity=config.coordinator.desired_capacity,
+            web_concurrency=config.coordinator.web_concurrency,
+            cache_address=cache.address if cache is not None else None,
+            cache_port=cache.port if cache is not None else None,
+            cache_auth_token=cache.auth_token if cache is not None else None,
+            load_balancer=config.load_balancer_enabled,
+            domain=config.domain,
+            certificate_arn=config.coordinator.certificate_arn,
+            access_logs=config.stage == "prod",
+            tags=tags,
+        ),
+    )
+    monitoring = Monitoring(
+        f"{config.prefix}-monitoring",
+        MonitoringArgs(
+            autoscaling_group_name=coordinator.autoscaling_group_name,
+            database_identifier=database.instance_identifier,
+            database_instance_class=config.database.instance_class,
+            database_storage_gb=config.database.allocated_storage_gb,
+            load_balancer_arn_suffix=coordinator.load_balancer_arn_suffix,
+            target_group_arn_suffix=coordinator.target_group_arn_suffix,
+            log_group_name=coordinator.log_group_name,
+            alert_email=config.alert_email,
+            tags=tags,
+        ),
+    )
+    outputs["dashboardUrl"] = monitoring.dashboard_url
+    if coordinator.url is not None:
+        outputs["coordinatorUrl"] = coordinator.url
+        outputs["apiDocsUrl"] = pulumi.Output.concat(coordinator.url, "/docs")
     mesh = HeadscaleHost(
         f"{config.prefix}-headscale",
         HeadscaleHostArgs(

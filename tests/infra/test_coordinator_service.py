@@ -23,7 +23,7 @@ from components.coordinator_service import (
     render_user_data,
     source_tag,
 )
-from offline.harness import ROOT, ProgramRun, run_component
+from offline.harness import ROOT, ProgramRun, run_component, run_program
 from stack_config import StackConfig, StackConfigError
 from tests.infra.support import rule_set, world_open
 
@@ -446,3 +446,43 @@ def test_stack_config_accepts_a_certificate_with_its_domain() -> None:
         region="eu-west-1",
     )
     assert config.coordinator.certificate_arn == CERTIFICATE
+
+
+def test_the_program_gives_the_role_the_rds_managed_secret(updated: ProgramRun) -> None:
+    prefix = f"streamr-{updated.stack}-coordinator"
+    statements = json.loads(updated.named(f"{prefix}-policy").inputs["policy"])["Statement"]
+    readable = next(s for s in statements if s["Sid"] == "ReadSecrets")["Resource"]
+    assert updated.outputs["databaseSecretArn"] in readable
+    assert len(readable) == 5  # pepper, hook, admin token, cache token, database
+    assert updated.outputs["apiDocsUrl"] == updated.outputs["coordinatorUrl"] + "/docs"
+    assert updated.outputs["coordinatorUrl"].startswith("http://")
+    assert updated.outputs["dashboardUrl"].startswith("https://eu-west-1.console.aws.amazon.com/")
+    group = updated.named(f"{prefix}-asg").inputs
+    assert group["vpcZoneIdentifiers"] == updated.outputs["privateSubnetIds"]
+
+
+def test_only_prod_keeps_load_balancer_access_logs(dev: ProgramRun, prod: ProgramRun) -> None:
+    assert "accessLogs" not in dev.one("aws:lb/loadBalancer:LoadBalancer").inputs
+    assert prod.one("aws:lb/loadBalancer:LoadBalancer").inputs["accessLogs"]["enabled"] is True
+    group = prod.named("streamr-prod-coordinator-asg").inputs
+    assert (group["minSize"], group["maxSize"]) == (2, 4)
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+def test_a_deep_pause_leaves_out_the_load_balancer_but_keeps_the_group(preview: bool) -> None:
+    run = run_program("prod", {"paused": True}, preview=preview)
+    assert not run.of_type("aws:lb/loadBalancer:LoadBalancer")
+    assert not run.of_type("aws:lb/targetGroup:TargetGroup")
+    assert run.one("aws:autoscaling/group:Group").inputs["healthCheckType"] == "EC2"
+    assert "coordinatorUrl" not in run.outputs
+    alarm_names = {a.name for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert "streamr-prod-monitoring-alb-5xx" not in alarm_names
+    assert "streamr-prod-monitoring-in-service" in alarm_names
+
+
+def test_without_nat_the_program_puts_instances_in_public_subnets() -> None:
+    run = run_program("dev", {"natStrategy": "none"})
+    group = run.one("aws:autoscaling/group:Group").inputs
+    assert group["vpcZoneIdentifiers"] == run.outputs["publicSubnetIds"]
+    template = run.one("aws:ec2/launchTemplate:LaunchTemplate").inputs
+    assert template["networkInterfaces"][0]["associatePublicIpAddress"] == "true"

@@ -89,7 +89,7 @@ def test_resources_record_their_parent_component(dev: Any) -> None:
 def test_secret_inputs_are_recorded(dev: Any) -> None:
     group = dev.one("aws:elasticache/replicationGroup:ReplicationGroup")
     assert "authToken" in group.secret_inputs
-    token = dev.one("random:index/randomPassword:RandomPassword")
+    token = dev.named("streamr-dev-cache-auth-token")
     assert group.inputs["authToken"] == token.outputs["result"]
     assert len(group.inputs["authToken"]) == 64
 
@@ -108,7 +108,7 @@ def test_secret_outputs_are_marked() -> None:
 def test_taggable_comes_from_the_sdk_class(dev: Any) -> None:
     assert dev.one("aws:ec2/vpc:Vpc").taggable
     assert not dev.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")[0].taggable
-    assert not dev.one("random:index/randomPassword:RandomPassword").taggable
+    assert not dev.named("streamr-dev-cache-auth-token").taggable
 
 
 def test_policy_documents_render_like_the_provider() -> None:

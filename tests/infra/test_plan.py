@@ -26,8 +26,10 @@ def test_resources_are_grouped_under_their_component() -> None:
     component_lines = [line for line in lines if line.startswith("streamr.")]
     assert component_lines == [
         "streamr.cache.Cache  streamr-dev-cache",
+        "streamr.coordinator.CoordinatorService  streamr-dev-coordinator",
         "streamr.database.Database  streamr-dev-db",
         "streamr.headscale.HeadscaleHost  streamr-dev-headscale",
+        "streamr.monitoring.Monitoring  streamr-dev-monitoring",
         "streamr.network.Network  streamr-dev-net",
     ]
     database_at = lines.index("streamr.database.Database  streamr-dev-db")
@@ -71,7 +73,7 @@ def test_outputs_are_listed_at_the_end() -> None:
     names = [line.split()[0] for line in outputs]
     assert names[:3] == ["vpcId", "publicSubnetIds", "privateSubnetIds"]
     assert "databaseSecretArn" in names
-    assert any("resources in 4 components." in line for line in lines)
+    assert any("resources in 6 components." in line for line in lines)
 
 
 def test_preview_shows_unknowns_as_known_after_apply() -> None:

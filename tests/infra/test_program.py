@@ -15,6 +15,8 @@ COMPONENTS = {
     "streamr:database:Database",
     "streamr:cache:Cache",
     "streamr:headscale:HeadscaleHost",
+    "streamr:coordinator:CoordinatorService",
+    "streamr:monitoring:Monitoring",
 }
 EXPECTED_OUTPUTS = {
     "vpcId",
@@ -29,6 +31,9 @@ EXPECTED_OUTPUTS = {
     "headscaleUrl",
     "headscalePublicIp",
     "headscaleApiKeySecretArn",
+    "coordinatorUrl",
+    "apiDocsUrl",
+    "dashboardUrl",
 }
 
 
@@ -60,11 +65,18 @@ def test_every_resource_lives_in_a_component(any_run: ProgramRun) -> None:
 def test_every_taggable_resource_carries_the_stack_tags_and_a_name(any_run: ProgramRun) -> None:
     stage = any_run.stack
     expected = {"Project": "streamr", "Stage": stage, "ManagedBy": "pulumi"}
-    taggable = [r for r in any_run.resources if r.custom and r.taggable]
+    # An image's `tags` are its registry tags (repo:tag), not resource tags.
+    taggable = [
+        r
+        for r in any_run.resources
+        if r.custom and r.taggable and r.type != "docker-build:index:Image"
+    ]
     assert len(taggable) > 15
     for resource in taggable:
         tags = resource.inputs.get("tags")
         assert tags is not None, f"{resource.type} {resource.name} has no tags"
+        if isinstance(tags, list):  # auto scaling groups take tags as a list of key/value items
+            tags = {tag["key"]: tag["value"] for tag in tags}
         assert {k: tags.get(k) for k in expected} == expected, resource.name
         assert tags["Name"] == resource.name
 
