@@ -62,19 +62,21 @@ def _lua_table(variants: list[dict]) -> str:
             f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in variant["headers"].items()
         )
         body = json.dumps(variant["body"]) if variant.get("body") else "nil"
-        rows.append(f"{{headers = {{{headers}}}, body = {body}}}")
+        path = json.dumps(variant["path"]) if variant.get("path") else "nil"
+        rows.append(f"{{path = {path}, headers = {{{headers}}}, body = {body}}}")
     return "{" + ",\n".join(rows) + "}"
 
 
 def wrk(url: str, method: str = "GET", variants: list[dict] | None = None) -> dict[str, float]:
-    """Closed-loop throughput and latency with wrk; the request variants go round-robin."""
+    """Closed-loop throughput and latency with wrk; the request variants (headers, body and
+    optionally a path) go round-robin."""
     script = f"""
 local variants = {_lua_table(variants or [{"headers": {}}])}
 local i = 0
 request = function()
   i = i + 1
   local v = variants[(i % #variants) + 1]
-  return wrk.format("{method}", nil, v.headers, v.body)
+  return wrk.format("{method}", v.path, v.headers, v.body)
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -142,7 +144,7 @@ def open_loop(url: str, bodies: list[dict] | None = None) -> dict[str, float]:
     return asyncio.run(_open_loop(url, bodies, RATE, DURATION_SECONDS))
 
 
-def _seed(base: str) -> tuple[list[dict], list[str]]:
+def seed_accounts(base: str) -> tuple[list[dict], list[str]]:
     """A streamer with STREAMS streams (publish bodies with their keys) and NODES node tokens."""
     client = httpx.Client(base_url=base, timeout=10)
     password = "bench-password-123"
@@ -225,7 +227,7 @@ def main() -> None:
             results["hello-world GET (wrk)"] = wrk(f"{hello}/hello")
             results["hello-world GET @200/s"] = open_loop(f"{hello}/hello")
         with serving(coordinator_cmd, coordinator_port, environment) as coordinator:
-            publishes, node_tokens = _seed(coordinator)
+            publishes, node_tokens = seed_accounts(coordinator)
             beats = [{"headers": {"Authorization": f"Bearer {token}"}} for token in node_tokens]
             results["heartbeat (wrk)"] = wrk(f"{coordinator}/api/v1/node/heartbeat", "POST", beats)
             hook = f"{coordinator}/hooks/srs/on_publish?secret={SECRET}"
