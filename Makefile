@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STACK ?= dev
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps test lint plan run bench
+.PHONY: setup system-deps test lint plan cost run bench
 
 setup: system-deps $(STAMP)
 
@@ -29,6 +29,10 @@ lint:
 ## What `pulumi up` would create for STACK (dev or prod), evaluated offline under Pulumi mocks.
 plan: setup
 	$(BIN)/python -m offline.plan --stack $(STACK)
+
+## Monthly cost of STACK as Markdown: running, stop-paused, deep-paused, per component.
+cost: setup
+	$(BIN)/python -m ops.cost_report --stack $(STACK)
 
 ## The coordinator on this machine with local PostgreSQL and Redis and demo data (Ctrl-C stops).
 run: setup

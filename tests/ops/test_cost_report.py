@@ -1,0 +1,73 @@
+"""`make cost`: the Markdown report over the offline program, for every stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from offline.harness import run_program
+from ops.cost import MODES
+from ops.cost_report import build_report, planned_resources
+
+ROOT = Path(__file__).resolve().parents[2]
+HOURLY_UNSTOPPABLE = {
+    "aws:lb/loadBalancer:LoadBalancer",
+    "aws:ec2/natGateway:NatGateway",
+    "aws:elasticache/replicationGroup:ReplicationGroup",
+}
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def report(request):
+    return build_report(request.param)
+
+
+def test_report_prices_every_mode_per_component_and_totals_add_up(report):
+    totals = report.totals()
+    components = report.by_component()
+    assert {"network", "database", "coordinator"} <= set(components)
+    for mode in MODES:
+        assert sum(costs[mode] for costs in components.values()) == pytest.approx(totals[mode])
+    assert totals["deep_paused"] < totals["stopped"] < totals["running"]
+    markdown = report.markdown()
+    assert f"| **total** | **{totals['running']:.2f}** |" in markdown
+    for item in [*report.active.unpriced, *report.deep.unpriced]:
+        assert item.name in markdown
+
+
+def test_deep_paused_program_has_no_hourly_unstoppables_and_keeps_the_database(report):
+    paused_types = {item.type for item in report.deep.items}
+    assert not paused_types & HOURLY_UNSTOPPABLE
+    assert "aws:rds/instance:Instance" in paused_types
+    assert report.deep.total("deep_paused") == pytest.approx(report.deep.total("stopped"))
+
+
+def test_dev_schedule_is_priced_between_stopped_and_running():
+    dev = build_report("dev")
+    assert dev.schedule is not None
+    assert dev.active.running_fraction == pytest.approx(14 / 24)  # resume 08:00, pause 22:00
+    totals = dev.totals()
+    assert totals["stopped"] < totals["scheduled"] < totals["running"]
+
+
+def test_resources_are_grouped_by_the_component_that_registered_them():
+    planned = planned_resources(run_program("dev"))
+    database = next(r for r in planned if r.type == "aws:rds/instance:Instance")
+    assert database.component == "database"
+    assert {r.component for r in planned} >= {"network", "database", "cache"}
+
+
+def test_make_cost_prints_the_markdown_report():
+    result = subprocess.run(
+        [sys.executable, "-m", "ops.cost_report", "--stack", "dev"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert result.stdout.startswith("# Monthly cost: dev (eu-west-1)")
+    assert "| component | running | stop-paused | deep-paused |" in result.stdout
