@@ -155,7 +155,7 @@ def source_tag(context: Path) -> str:
     """
     ignore_file = context / ".dockerignore"
     patterns = [
-        line.strip()
+        line.strip().removeprefix("**/")
         for line in (ignore_file.read_text().splitlines() if ignore_file.is_file() else [])
         if line.strip() and not line.startswith("#")
     ]
@@ -163,9 +163,11 @@ def source_tag(context: Path) -> str:
     for path in sorted(p for p in context.rglob("*") if p.is_file()):
         relative = path.relative_to(context).as_posix()
         parts = relative.split("/")
+        prefixes = ["/".join(parts[: index + 1]) for index in range(len(parts))]
         if any(
-            fnmatch.fnmatch(relative, pattern) or any(fnmatch.fnmatch(p, pattern) for p in parts)
+            fnmatch.fnmatch(candidate, pattern)
             for pattern in patterns
+            for candidate in (*prefixes, *parts)
         ):
             continue
         digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")

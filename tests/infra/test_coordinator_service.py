@@ -111,11 +111,12 @@ def test_the_image_is_built_for_arm64_pushed_and_referenced_by_digest(run: Progr
 
 
 def test_the_source_tag_follows_the_build_context(tmp_path: Path) -> None:
-    (tmp_path / ".dockerignore").write_text("__pycache__\n*.pyc\n")
+    (tmp_path / ".dockerignore").write_text("**/__pycache__\n*.egg-info\n")
     (tmp_path / "app.py").write_text("print('v1')\n")
     first = source_tag(tmp_path)
-    (tmp_path / "__pycache__").mkdir()
-    (tmp_path / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+    for ignored in ("src/pkg/__pycache__", "src/pkg.egg-info"):
+        (tmp_path / ignored).mkdir(parents=True)
+        (tmp_path / ignored / "junk").write_bytes(b"\0")
     assert source_tag(tmp_path) == first  # ignored files change nothing
     (tmp_path / "app.py").write_text("print('v2')\n")
     assert source_tag(tmp_path) != first
