@@ -2,7 +2,8 @@
 
 Exit codes: 0 every resource is where it should be (or would be, in a dry run); 1 a resource
 failed; 2 bad usage or settings; 3 no resource of this stack was found; 4 some resource was
-skipped (busy, or nothing to restore) and is not yet where it should be.
+skipped (busy, or nothing to restore) and is not yet where it should be; 5 AWS could not be asked
+(no credentials, no permission to list the stack's resources).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.discovery import Clients, StackTags
 from ops.executor import RunResult, run
 from ops.schedule import Schedule, ScheduleError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING_FOUND, EXIT_SKIPPED = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING_FOUND, EXIT_SKIPPED, EXIT_AWS = 0, 1, 2, 3, 4, 5
 COLUMNS = ("kind", "name", "id", "before", "action", "outcome", "after", "note")
 
 
@@ -74,7 +76,13 @@ def main(
         clients = Clients.from_session(boto3.Session(region_name=args.region))
     stack = StackTags(args.project, args.stage)
     moment = now or datetime.now(UTC)
-    result = _run_command(args, clients, stack, schedule, moment, err)
+    try:
+        result = _run_command(args, clients, stack, schedule, moment, err)
+    except (BotoCoreError, ClientError) as error:
+        print(
+            f"streamr-ops: cannot list {stack.project}/{stack.stage} resources: {error}", file=err
+        )
+        return EXIT_AWS
     print(result.to_json() if args.json else render_table(result), file=out)
     return exit_code(result)
 

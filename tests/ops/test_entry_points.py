@@ -119,3 +119,13 @@ def test_cli_exit_codes_for_nothing_found_bad_schedule_and_failure(account):
     code, out, _ = run_cli(account, "pause", "--stage", "dev")
     assert code == cli.EXIT_FAILED
     assert "AccessDenied" in out
+
+
+def test_cli_exits_5_when_aws_refuses_to_list_resources(account):
+    account.clients.autoscaling.meta.events.register(
+        "before-call.autoscaling.DescribeAutoScalingGroups", aws_error("AccessDenied")
+    )
+    code, out, err = run_cli(account, "status", "--stage", "dev")
+    assert code == cli.EXIT_AWS
+    assert out == ""
+    assert "cannot list streamr/dev resources" in err and "AccessDenied" in err
