@@ -247,3 +247,14 @@ def _session_id(proc: Path) -> int:
     # Field 6 of /proc/<pid>/stat is the session id; the container was started in its own session.
     stat = (proc / "stat").read_text()
     return int(stat.rsplit(")", 1)[1].split()[3])
+
+
+def test_the_entrypoint_passes_shellcheck() -> None:
+    shellcheck = ROOT / ".venv" / "bin" / "shellcheck"
+    result = subprocess.run(
+        [str(shellcheck), "--severity=style", str(CONTEXT / "entrypoint.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
