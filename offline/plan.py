@@ -217,6 +217,21 @@ KEY_SETTINGS: dict[str, list[tuple[str, Setting]]] = {
         ("auth token", secret("authToken")),
     ],
     "random:index/randomPassword:RandomPassword": [("length", field("length"))],
+    "aws:ebs/volume:Volume": [
+        ("size GB", field("size")),
+        ("type", field("type")),
+        ("az", field("availabilityZone")),
+        ("encrypted", field("encrypted")),
+    ],
+    "aws:ec2/volumeAttachment:VolumeAttachment": [
+        ("volume", reference("volumeId")),
+        ("instance", reference("instanceId")),
+    ],
+    "aws:ec2/eipAssociation:EipAssociation": [("instance", reference("instanceId"))],
+    "aws:dlm/lifecyclePolicy:LifecyclePolicy": [
+        ("state", field("state")),
+        ("resources", field("policyDetails.resourceTypes")),
+    ],
 }
 
 
