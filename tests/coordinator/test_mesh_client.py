@@ -251,6 +251,8 @@ def run(coroutine: Any) -> Any:
 def test_create_preauth_key_sends_a_tagged_single_use_expiring_key(fake: FakeHeadscale) -> None:
     async def scenario() -> Any:
         async with client(fake) as mesh:
+            # What a registering node is told: where to log in, and with which key.
+            assert mesh.login_server_url == fake.url  # type: ignore[attr-defined]
             return await mesh.create_preauth_key(
                 tags=["tag:friend"], expiration=NOW + timedelta(minutes=15)
             )
