@@ -132,6 +132,7 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]]] = {
         },
     ),
     ("GET", "/api/v1/earnings"): ("friend", FRIENDS),
+    ("POST", "/api/v1/mesh/origin-key"): ("streamer", NO_HOOK_SECRET),
     ("GET", "/api/v1/streams/{stream_id}/payouts"): ("streamer", STREAM_OWNER),
     ("GET", "/api/v1/admin/payout-periods"): ("streamer", ADMIN_ONLY),
     **{

@@ -16,7 +16,9 @@ from .api import auth, hooks, nodes, ops, payouts, streams
 from .cache import Cache
 from .context import AppContext
 from .db import make_engine, make_sessionmaker
+from .domain.mesh import mesh_problem
 from .domain.payouts import run_scheduler
+from .mesh import HeadscaleClient, MeshError
 from .observability import ObservabilityMiddleware
 from .settings import Settings
 
@@ -29,7 +31,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         soft_engine = make_engine(settings, durable=False)
         cache = Cache(settings.redis_url.get_secret_value() if settings.redis_url else None)
-        ctx = AppContext(settings, engine, soft_engine, make_sessionmaker(engine), cache)
+        mesh = (
+            HeadscaleClient(settings.headscale_url, settings.headscale_api_key.get_secret_value())
+            if settings.headscale_url and settings.headscale_api_key
+            else None
+        )
+        ctx = AppContext(settings, engine, soft_engine, make_sessionmaker(engine), cache, mesh)
         app.state.ctx = ctx
         scheduler = (
             asyncio.create_task(run_scheduler(ctx)) if settings.payout_check_seconds else None
@@ -41,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 scheduler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await scheduler
+            if mesh is not None:
+                await mesh.aclose()
             await cache.close()
             await soft_engine.dispose()
             await engine.dispose()
@@ -72,6 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for problem in error.errors()
         ]
         return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(MeshError)
+    async def mesh_failed(_: Request, error: MeshError) -> JSONResponse:
+        status, detail = mesh_problem(error)
+        return JSONResponse({"detail": detail}, status_code=status)
 
     @app.exception_handler(hooks.HookDenied)
     async def hook_denied(_: Request, error: hooks.HookDenied) -> JSONResponse:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from .cache import Cache
+from .mesh import HeadscaleClient
 from .settings import Settings
 
 
@@ -18,6 +19,7 @@ class AppContext:
     soft_engine: AsyncEngine
     sessions: async_sessionmaker
     cache: Cache
+    mesh: HeadscaleClient | None = None  # None: no Headscale configured
 
     @property
     def pepper(self) -> str:

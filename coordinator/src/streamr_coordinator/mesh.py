@@ -60,6 +60,7 @@ class MeshNode:
     tags: tuple[str, ...]
     online: bool
     last_seen: datetime | None
+    preauth_key_id: int | None = None  # the key it joined with, if any
 
 
 class HeadscaleClient:
@@ -240,6 +241,7 @@ def _node(node: dict[str, Any]) -> MeshNode:
         tags=tuple(node.get("tags") or ()),
         online=bool(node.get("online", False)),
         last_seen=_parse_time(node["lastSeen"]) if node.get("lastSeen") else None,
+        preauth_key_id=int(node["preAuthKey"]["id"]) if node.get("preAuthKey") else None,
     )
 
 

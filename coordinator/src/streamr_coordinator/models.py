@@ -109,6 +109,8 @@ class Node(Base):
     capacity_viewers: Mapped[int] = mapped_column(Integer)
     trust_bp: Mapped[int] = mapped_column(Integer, server_default=text(str(FULL_TRUST)))
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The Headscale pre-auth key it was given: how its mesh node is found when it is removed.
+    mesh_key_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
 
 

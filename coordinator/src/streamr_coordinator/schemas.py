@@ -105,9 +105,16 @@ class NodeOut(BaseModel):
     created_at: datetime
 
 
+class MeshJoinOut(BaseModel):
+    login_server: str = Field(description="`tailscale up --login-server <this>`")
+    preauth_key: str = Field(description="single use, tagged; `tailscale up --authkey <this>`")
+    expires_at: datetime
+
+
 class NodeWithToken(NodeOut):
     node_token: str = Field(description="shown now only; the node sends it as its bearer token")
     token_expires_at: datetime
+    mesh: MeshJoinOut | None = Field(description="how to join the mesh; None without a mesh")
 
 
 class HeartbeatOut(BaseModel):

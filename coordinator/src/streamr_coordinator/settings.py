@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     auth_rate_limit_per_minute: int = Field(default=20, ge=1, le=10_000)
 
+    # The mesh: Headscale's URL (also the login server nodes join) and an API key for it. Without
+    # them nodes register without a mesh key (a local setup without Headscale).
+    headscale_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
+    headscale_api_key: SecretStr | None = None
+    mesh_key_ttl_minutes: int = Field(default=60, ge=5, le=24 * 60)
+
     # Contribution reports: how long one report's interval may be, how far verification may
     # exceed what the node's viewer sessions could have consumed, how fast trust moves.
     report_min_seconds: int = Field(default=1, ge=1, le=3600)
@@ -76,6 +82,14 @@ class Settings(BaseSettings):
         if 86400 % value:
             raise ValueError("must divide 86400 (a day) evenly, e.g. 900, 3600, 86400")
         return value
+
+    @model_validator(mode="after")
+    def _mesh_complete(self) -> Settings:
+        if (self.headscale_url is None) != (self.headscale_api_key is None):
+            raise ValueError(
+                "set both STREAMR_HEADSCALE_URL and STREAMR_HEADSCALE_API_KEY, or neither"
+            )
+        return self
 
     @model_validator(mode="after")
     def _report_bounds(self) -> Settings:

@@ -1,18 +1,23 @@
-"""Friend nodes: registration (with the node's own token), listing, heartbeats, removal."""
+"""Friend nodes: registration (with the node's own token and a mesh key), listing, heartbeats,
+removal (from the mesh too); the origin's mesh key."""
 
 from __future__ import annotations
 
+import hmac
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..cache import presence_key
-from ..domain import nodes, tokens
+from ..context import AppContext
+from ..domain import mesh, nodes, tokens
+from ..mesh import PreAuthKey
 from ..models import ApiToken, Node, Role
-from ..schemas import ErrorOut, HeartbeatOut, NodeIn, NodeOut, NodeWithToken
+from ..schemas import ErrorOut, HeartbeatOut, MeshJoinOut, NodeIn, NodeOut, NodeWithToken
 from .deps import ERRORS, NOT_FOUND, Admin, Ctx, Friend, FriendOrAdmin, Session
 
 router = APIRouter(prefix="/api/v1", tags=["nodes"])
@@ -36,10 +41,26 @@ async def register_node(body: NodeIn, principal: Friend, ctx: Ctx, session: Sess
         raise HTTPException(status.HTTP_409_CONFLICT, f"node {body.name!r} exists") from None
     lifetime = timedelta(days=ctx.settings.node_token_ttl_days)
     token, expires_at = await tokens.issue(ctx, session, principal.user_id, node.id, lifetime)
+    # Last before the commit: if the mesh fails, the node is rolled back and nothing is left over.
+    key = await mesh.issue_key(ctx, mesh.FRIEND_TAG)
+    node.mesh_key_id = key.id if key else None
     await session.commit()
     await session.refresh(node)
     (described,) = await nodes.describe(ctx, [node])
-    return NodeWithToken(**described.model_dump(), node_token=token, token_expires_at=expires_at)
+    return NodeWithToken(
+        **described.model_dump(),
+        node_token=token,
+        token_expires_at=expires_at,
+        mesh=_join(ctx, key),
+    )
+
+
+def _join(ctx: AppContext, key: PreAuthKey | None) -> MeshJoinOut | None:
+    if key is None or ctx.mesh is None:
+        return None
+    return MeshJoinOut(
+        login_server=ctx.mesh.login_server_url, preauth_key=key.key, expires_at=key.expiration
+    )
 
 
 @router.get("/nodes", response_model=list[NodeOut], responses=ERRORS)
@@ -62,10 +83,32 @@ async def delete_node(node_id: int, principal: FriendOrAdmin, ctx: Ctx, session:
     node = await session.get(Node, node_id)
     if node is None or (principal.role != Role.ADMIN and node.owner_id != principal.user_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id} of yours")
+    # The mesh first: if Headscale is unavailable the node stays, and deleting again retries.
+    await mesh.remove_machines(ctx, node.mesh_key_id)
     await tokens.revoke(ctx, session, ApiToken.node_id == node_id)
     await session.delete(node)
     await session.commit()
     await ctx.cache.delete(presence_key(node_id))
+
+
+@router.post(
+    "/mesh/origin-key",
+    response_model=MeshJoinOut,
+    responses={401: {"model": ErrorOut, "description": "missing or wrong hook secret"}},
+)
+async def origin_mesh_key(
+    ctx: Ctx, x_hook_secret: Annotated[str | None, Header(description="the SRS hook secret")] = None
+):
+    """A single-use `tag:origin` key for the SRS origin host, which asks at boot with the hook
+    secret it already holds (so no long-lived mesh key is stored anywhere)."""
+    expected = ctx.settings.hook_secret.get_secret_value()
+    if not x_hook_secret or not hmac.compare_digest(x_hook_secret, expected):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong X-Hook-Secret")
+    key = await mesh.issue_key(ctx, mesh.ORIGIN_TAG)
+    join = _join(ctx, key)
+    if join is None:
+        raise mesh.MeshNotConfigured("no Headscale configured")
+    return join
 
 
 @router.post(
