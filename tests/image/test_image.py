@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,9 +196,20 @@ def test_the_final_stage_has_no_build_tools_or_sources(container: str) -> None:
         check=True,
     ).stdout
     assert "No such file or directory" in listing  # no /src
-    packages = {line.split("==")[0].lower() for line in listing.splitlines() if "==" in line}
+    packages = {_name(line) for line in listing.splitlines() if "==" in line}
     assert {"streamr-coordinator", "fastapi", "uvicorn", "alembic", "psycopg"} <= packages
-    assert not {"pytest", "httpx", "hypothesis", "ruff"} & packages
+    project = tomllib.loads((CONTEXT / "pyproject.toml").read_text())["project"]
+    runtime = {_name(requirement) for requirement in project["dependencies"]}
+    dev_only = {_name(r) for r in project["optional-dependencies"]["dev"]} - runtime
+    assert dev_only, "the coordinator declares no dev-only dependencies to look for"
+    assert not dev_only & packages
+    assert {_name(requirement) for requirement in project["dependencies"]} <= packages
+
+
+def _name(requirement: str) -> str:
+    """The normalised (PEP 503) project name of `name[extra]==version` or a freeze line."""
+    name = re.split(r"[\[=<>~!; ]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def test_it_migrates_and_answers_health_and_ready(running: Running) -> None:
