@@ -232,6 +232,36 @@ KEY_SETTINGS: dict[str, list[tuple[str, Setting]]] = {
         ("state", field("state")),
         ("resources", field("policyDetails.resourceTypes")),
     ],
+    "aws:ecr/repository:Repository": [
+        ("tags", field("imageTagMutability")),
+        ("scan on push", field("imageScanningConfiguration.scanOnPush")),
+    ],
+    "aws:ec2/launchTemplate:LaunchTemplate": [
+        ("type", field("instanceType")),
+        ("IMDS tokens", field("metadataOptions.httpTokens")),
+    ],
+    "aws:autoscaling/group:Group": [
+        ("min", field("minSize")),
+        ("desired", field("desiredCapacity")),
+        ("max", field("maxSize")),
+        ("health check", field("healthCheckType")),
+        ("refresh", field("instanceRefresh.strategy")),
+        ("subnets", reference("vpcZoneIdentifiers")),
+    ],
+    "aws:lb/loadBalancer:LoadBalancer": [
+        ("subnets", reference("subnets")),
+        ("drop invalid headers", field("dropInvalidHeaderFields")),
+        ("access logs", field("accessLogs.enabled")),
+    ],
+    "aws:lb/targetGroup:TargetGroup": [
+        ("port", field("port")),
+        ("health check", field("healthCheck.path")),
+    ],
+    "aws:lb/listener:Listener": [("port", field("port")), ("protocol", field("protocol"))],
+    "aws:cloudwatch/metricAlarm:MetricAlarm": [
+        ("metric", field("metricName")),
+        ("threshold", field("threshold")),
+    ],
 }
 
 
