@@ -487,3 +487,16 @@ def test_without_nat_the_program_puts_instances_in_public_subnets() -> None:
     assert group["vpcZoneIdentifiers"] == run.outputs["publicSubnetIds"]
     template = run.one("aws:ec2/launchTemplate:LaunchTemplate").inputs
     assert template["networkInterfaces"][0]["associatePublicIpAddress"] == "true"
+
+
+def test_changed_sources_reach_the_launch_template(tmp_path: Path) -> None:
+    """New sources -> new tag and digest -> new user data -> new template version -> refresh."""
+    (tmp_path / "app.py").write_text("print('v1')\n")
+    before = service(image_context=tmp_path)
+    (tmp_path / "app.py").write_text("print('v2')\n")
+    after = service(image_context=tmp_path)
+    digests = [run.one("docker-build:index:Image").outputs["digest"] for run in (before, after)]
+    assert digests[0] != digests[1]
+    assert user_data(before) != user_data(after)
+    assert digests[1] in user_data(after)
+    assert digests[0] not in user_data(after)
