@@ -77,6 +77,22 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
         )
         outputs["cacheAddress"] = cache.address
         outputs["cachePort"] = cache.port
+    mesh = HeadscaleHost(
+        f"{config.prefix}-headscale",
+        HeadscaleHostArgs(
+            vpc_id=network.vpc_id,
+            subnet_id=network.public_subnet_ids[0],
+            availability_zone=network.availability_zones[0],
+            instance_type=config.instance_types.headscale,
+            hostname=f"mesh.{config.domain}" if config.domain else None,
+            acme_email=config.alert_email,
+            snapshot_retain_days=7 if config.stage == "dev" else 30,
+            tags=tags,
+        ),
+    )
+    outputs["headscaleUrl"] = mesh.url
+    outputs["headscalePublicIp"] = mesh.public_ip
+    outputs["headscaleApiKeySecretArn"] = mesh.api_key_secret_arn
     # With no NAT the instances need public addresses to reach ECR and AWS APIs.
     public_instances = config.effective_nat_strategy == "none"
     coordinator = CoordinatorService(
@@ -106,6 +122,8 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             domain=config.domain,
             certificate_arn=config.coordinator.certificate_arn,
             access_logs=config.stage == "prod",
+            mesh_url=mesh.url,
+            mesh_api_key_secret_arn=mesh.api_key_secret_arn,
             tags=tags,
         ),
     )
@@ -127,20 +145,4 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
     if coordinator.url is not None:
         outputs["coordinatorUrl"] = coordinator.url
         outputs["apiDocsUrl"] = pulumi.Output.concat(coordinator.url, "/docs")
-    mesh = HeadscaleHost(
-        f"{config.prefix}-headscale",
-        HeadscaleHostArgs(
-            vpc_id=network.vpc_id,
-            subnet_id=network.public_subnet_ids[0],
-            availability_zone=network.availability_zones[0],
-            instance_type=config.instance_types.headscale,
-            hostname=f"mesh.{config.domain}" if config.domain else None,
-            acme_email=config.alert_email,
-            snapshot_retain_days=7 if config.stage == "dev" else 30,
-            tags=tags,
-        ),
-    )
-    outputs["headscaleUrl"] = mesh.url
-    outputs["headscalePublicIp"] = mesh.public_ip
-    outputs["headscaleApiKeySecretArn"] = mesh.api_key_secret_arn
     return outputs

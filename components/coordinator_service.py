@@ -71,6 +71,9 @@ class CoordinatorServiceArgs:
     # An ACM certificate for `domain`: adds HTTPS and redirects HTTP to it.
     certificate_arn: str | None = None
     access_logs: bool = False
+    # The mesh: Headscale's URL and the secret its host writes the coordinator's API key into.
+    mesh_url: pulumi.Input[str] | None = None
+    mesh_api_key_secret_arn: pulumi.Input[str] | None = None
     access_log_days: int = 90
     log_retention_days: int = 30
     image_context: Path = IMAGE_CONTEXT
@@ -96,6 +99,8 @@ class UserDataSettings:
     cache_host: str | None = None
     cache_port: int | None = None
     cache_secret_arn: str | None = None
+    mesh_url: str | None = None
+    mesh_api_key_secret_arn: str | None = None
 
 
 def render_user_data(settings: UserDataSettings) -> str:
@@ -121,6 +126,11 @@ def render_user_data(settings: UserDataSettings) -> str:
             "CACHE_HOST": settings.cache_host,
             "CACHE_PORT": settings.cache_port,
             "CACHE_SECRET_ARN": settings.cache_secret_arn,
+        }
+    if settings.mesh_api_key_secret_arn is not None:
+        values |= {
+            "HEADSCALE_URL": settings.mesh_url,
+            "HEADSCALE_API_KEY_SECRET_ARN": settings.mesh_api_key_secret_arn,
         }
     conf = "".join(f"{key}={shlex.quote(str(value))}\n" for key, value in values.items())
     document["write_files"].insert(
@@ -273,6 +283,7 @@ class CoordinatorService(pulumi.ComponentResource):
             secret_arns=[
                 *(secret.arn for secret in secrets.values()),
                 *([cache_secret.arn] if cache_secret is not None else []),
+                *([args.mesh_api_key_secret_arn] if args.mesh_api_key_secret_arn else []),
                 args.database_secret_arn,
             ],
             log_group_arn=log_group.arn,
@@ -290,6 +301,8 @@ class CoordinatorService(pulumi.ComponentResource):
             cache_host=args.cache_address,
             cache_port=args.cache_port,
             cache_secret_arn=cache_secret.arn if cache_secret is not None else None,
+            mesh_url=args.mesh_url,
+            mesh_api_key_secret_arn=args.mesh_api_key_secret_arn,
         ).apply(
             lambda v: render_user_data(
                 UserDataSettings(
@@ -308,6 +321,8 @@ class CoordinatorService(pulumi.ComponentResource):
                     cache_host=v["cache_host"],
                     cache_port=v["cache_port"],
                     cache_secret_arn=v["cache_secret_arn"],
+                    mesh_url=v["mesh_url"],
+                    mesh_api_key_secret_arn=v["mesh_api_key_secret_arn"],
                 )
             )
         )

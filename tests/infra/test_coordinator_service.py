@@ -449,12 +449,16 @@ def test_stack_config_accepts_a_certificate_with_its_domain() -> None:
     assert config.coordinator.certificate_arn == CERTIFICATE
 
 
-def test_the_program_gives_the_role_the_rds_managed_secret(updated: ProgramRun) -> None:
+def test_the_program_gives_the_role_the_rds_managed_and_mesh_secrets(updated: ProgramRun) -> None:
     prefix = f"streamr-{updated.stack}-coordinator"
     statements = json.loads(updated.named(f"{prefix}-policy").inputs["policy"])["Statement"]
     readable = next(s for s in statements if s["Sid"] == "ReadSecrets")["Resource"]
     assert updated.outputs["databaseSecretArn"] in readable
-    assert len(readable) == 5  # pepper, hook, admin token, cache token, database
+    assert updated.outputs["headscaleApiKeySecretArn"] in readable
+    assert len(readable) == 6  # pepper, hook, admin token, cache token, mesh API key, database
+    conf = settings_file(updated)
+    assert f"HEADSCALE_URL={updated.outputs['headscaleUrl']}" in conf
+    assert f"HEADSCALE_API_KEY_SECRET_ARN={updated.outputs['headscaleApiKeySecretArn']}" in conf
     assert updated.outputs["apiDocsUrl"] == updated.outputs["coordinatorUrl"] + "/docs"
     assert updated.outputs["coordinatorUrl"].startswith("http://")
     assert updated.outputs["dashboardUrl"].startswith("https://eu-west-1.console.aws.amazon.com/")
