@@ -16,6 +16,7 @@ from components.database import Database, DatabaseArgs
 from components.headscale_host import HeadscaleHost, HeadscaleHostArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
+from components.srs_origin import SrsOrigin, SrsOriginArgs
 from stack_config import StackConfig
 
 
@@ -145,4 +146,20 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
     if coordinator.url is not None:
         outputs["coordinatorUrl"] = coordinator.url
         outputs["apiDocsUrl"] = pulumi.Output.concat(coordinator.url, "/docs")
+        # Without the coordinator (deep pause) nobody can publish: the origin is left out too.
+        origin = SrsOrigin(
+            f"{config.prefix}-srs",
+            SrsOriginArgs(
+                vpc_id=network.vpc_id,
+                subnet_id=network.public_subnet_ids[0],
+                instance_type=config.instance_types.srs,
+                coordinator_security_group_id=network.coordinator_security_group_id,
+                coordinator_url=coordinator.url,
+                hook_secret_arn=coordinator.hook_secret_arn,
+                tags=tags,
+            ),
+        )
+        outputs["rtmpIngestUrl"] = origin.rtmp_url
+        outputs["hlsUrlTemplate"] = origin.hls_url_template
+        outputs["flvUrlTemplate"] = origin.flv_url_template
     return outputs

@@ -31,6 +31,7 @@ def test_resources_are_grouped_under_their_component() -> None:
         "streamr.headscale.HeadscaleHost  streamr-dev-headscale",
         "streamr.monitoring.Monitoring  streamr-dev-monitoring",
         "streamr.network.Network  streamr-dev-net",
+        "streamr.streaming.SrsOrigin  streamr-dev-srs",
     ]
     database_at = lines.index("streamr.database.Database  streamr-dev-db")
     network_at = lines.index("streamr.network.Network  streamr-dev-net")
@@ -73,7 +74,7 @@ def test_outputs_are_listed_at_the_end() -> None:
     names = [line.split()[0] for line in outputs]
     assert names[:3] == ["vpcId", "publicSubnetIds", "privateSubnetIds"]
     assert "databaseSecretArn" in names
-    assert any("resources in 6 components." in line for line in lines)
+    assert any("resources in 7 components." in line for line in lines)
 
 
 def test_preview_shows_unknowns_as_known_after_apply() -> None:

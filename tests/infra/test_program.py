@@ -17,6 +17,7 @@ COMPONENTS = {
     "streamr:headscale:HeadscaleHost",
     "streamr:coordinator:CoordinatorService",
     "streamr:monitoring:Monitoring",
+    "streamr:streaming:SrsOrigin",
 }
 EXPECTED_OUTPUTS = {
     "vpcId",
@@ -34,6 +35,9 @@ EXPECTED_OUTPUTS = {
     "coordinatorUrl",
     "apiDocsUrl",
     "dashboardUrl",
+    "rtmpIngestUrl",
+    "hlsUrlTemplate",
+    "flvUrlTemplate",
 }
 
 

@@ -1,0 +1,222 @@
+"""The SRS origin: where the streamer's OBS pushes RTMP and where viewers and friends' edges pull.
+
+A Graviton instance in a public subnet on an Elastic IP: a stable RTMP endpoint without a
+$16/month network load balancer. Public: RTMP (1935) and HTTP (8080: HLS and HTTP-FLV). The HTTP
+API (1985) admits only the coordinator's security group. The instance may read exactly the hook
+secret and write exactly its own log group; it joins the mesh as `tag:origin` with a single-use
+key the coordinator mints for it at boot (see srs/bootstrap.sh).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from srs import cloud_init, render
+
+AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+ANYWHERE = "0.0.0.0/0"
+PUBLIC_PORTS = (
+    (render.RTMP_PORT, "RTMP: the streamer publishes, viewers and edges play"),
+    (render.HTTP_PORT, "HTTP: HLS playlists and segments, HTTP-FLV"),
+)
+SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+
+@dataclass
+class SrsOriginArgs:
+    vpc_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]  # a public subnet
+    instance_type: str
+    coordinator_security_group_id: pulumi.Input[str]  # may reach the HTTP API (1985)
+    coordinator_url: pulumi.Input[str]  # where the hooks go
+    hook_secret_arn: pulumi.Input[str]  # the coordinator's SRS hook secret
+    tags: Mapping[str, str]
+    log_retention_days: int = 30
+
+
+class SrsOrigin(pulumi.ComponentResource):
+    public_ip: pulumi.Output[str]
+    rtmp_url: pulumi.Output[str]
+    hls_url_template: pulumi.Output[str]
+    flv_url_template: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: SrsOriginArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("streamr:streaming:SrsOrigin", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        region = aws.get_region(opts=pulumi.InvokeOptions(parent=self)).region
+
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            description="SRS origin: RTMP and HTTP public, HTTP API from the coordinator",
+            vpc_id=args.vpc_id,
+            egress=[
+                {
+                    "description": "Packages, image pulls, hooks, the mesh, AWS APIs",
+                    "protocol": "-1",
+                    "from_port": 0,
+                    "to_port": 0,
+                    "cidr_blocks": [ANYWHERE],
+                }
+            ],
+            tags=_tagged(args.tags, f"{name}-sg"),
+            opts=child,
+        )
+        for port, why in PUBLIC_PORTS:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-in-{port}",
+                security_group_id=security_group.id,
+                description=why,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4=ANYWHERE,
+                tags=_tagged(args.tags, f"{name}-in-{port}"),
+                opts=child,
+            )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-in-api",
+            security_group_id=security_group.id,
+            description="SRS HTTP API: the coordinator only",
+            ip_protocol="tcp",
+            from_port=render.API_PORT,
+            to_port=render.API_PORT,
+            referenced_security_group_id=args.coordinator_security_group_id,
+            tags=_tagged(args.tags, f"{name}-in-api"),
+            opts=child,
+        )
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            retention_in_days=args.log_retention_days,
+            tags=_tagged(args.tags, f"{name}-logs"),
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ec2.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=_tagged(args.tags, f"{name}-role"),
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ssm", role=role.name, policy_arn=SSM_CORE_POLICY, opts=child
+        )
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(args.hook_secret_arn, log_group.arn).apply(
+                lambda arns: _host_policy(arns[0], arns[1])
+            ),
+            opts=child,
+        )
+        profile = aws.iam.InstanceProfile(
+            f"{name}-profile",
+            role=role.name,
+            tags=_tagged(args.tags, f"{name}-profile"),
+            opts=child,
+        )
+
+        address = aws.ec2.Eip(
+            f"{name}-eip", domain="vpc", tags=_tagged(args.tags, f"{name}-eip"), opts=child
+        )
+        user_data = pulumi.Output.all(
+            args.coordinator_url, args.hook_secret_arn, log_group.name
+        ).apply(
+            lambda values: cloud_init.render_user_data(
+                render.OriginSettings(coordinator_url=values[0]),
+                cloud_init.OriginHost(
+                    region=region, hook_secret_arn=values[1], log_group=values[2]
+                ),
+            )
+        )
+        image = aws.ssm.get_parameter(
+            name=AMI_PARAMETER, opts=pulumi.InvokeOptions(parent=self)
+        ).value
+        instance = aws.ec2.Instance(
+            f"{name}-host",
+            ami=image,
+            instance_type=args.instance_type,
+            subnet_id=args.subnet_id,
+            vpc_security_group_ids=[security_group.id],
+            iam_instance_profile=profile.name,
+            associate_public_ip_address=False,
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                "http_put_response_hop_limit": 2,  # the container's AWS log driver sits behind
+            },
+            root_block_device={
+                "encrypted": True,
+                "volume_type": "gp3",
+                "volume_size": 16,  # HLS fragments and the container image
+                "tags": _tagged(args.tags, f"{name}-root"),
+            },
+            user_data=user_data,
+            user_data_replace_on_change=True,
+            tags=_tagged(args.tags, f"{name}-host"),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+        )
+        aws.ec2.EipAssociation(
+            f"{name}-eip-association",
+            allocation_id=address.allocation_id,
+            instance_id=instance.id,
+            opts=child,
+        )
+
+        self.public_ip = address.public_ip
+        self.rtmp_url = pulumi.Output.concat("rtmp://", address.public_ip, f"/{render.APP}")
+        base = pulumi.Output.concat("http://", address.public_ip, f":{render.HTTP_PORT}")
+        self.hls_url_template = pulumi.Output.concat(base, f"/{render.APP}/{{stream}}.m3u8")
+        self.flv_url_template = pulumi.Output.concat(base, f"/{render.APP}/{{stream}}.flv")
+        self.register_outputs(
+            {
+                "publicIp": self.public_ip,
+                "rtmpUrl": self.rtmp_url,
+                "hlsUrlTemplate": self.hls_url_template,
+                "flvUrlTemplate": self.flv_url_template,
+            }
+        )
+
+
+def _host_policy(hook_secret_arn: str, log_group_arn: str) -> str:
+    """Read the hook secret; write its own logs. Nothing else (SSM comes as a managed policy)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadHookSecret",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": hook_secret_arn,
+                },
+                {
+                    "Sid": "WriteOwnLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": f"{log_group_arn}:*",
+                },
+            ],
+        }
+    )
+
+
+def _tagged(tags: Mapping[str, str], resource_name: str) -> dict[str, str]:
+    return {**tags, "Name": resource_name}

@@ -1,0 +1,197 @@
+"""SRS configs rendered from typed settings: the origin (RTMP ingest, HLS, HTTP-FLV, hooks to the
+coordinator) and a friend's edge (pulls from the origin over the mesh, reports its viewers).
+
+Secrets never appear in what we render: the hook secret and the node token are placeholders that
+the host substitutes at boot (from Secrets Manager on the origin, from the node kit on an edge),
+so configs can sit in user data, Pulumi state and git.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+# SRS 6, the release line whose hook payloads are captured in shared/reference/srs.
+SRS_IMAGE = "ossrs/srs:6"
+APP = "live"
+RTMP_PORT = 1935
+HTTP_PORT = 8080
+API_PORT = 1985
+# Placeholders, not secrets: the host puts the real values in at boot.
+HOOK_SECRET_PLACEHOLDER = "@STREAMR_HOOK_SECRET@"  # noqa: S105
+NODE_TOKEN_PLACEHOLDER = "@STREAMR_NODE_TOKEN@"  # noqa: S105
+ORIGIN_HOOKS = ("on_publish", "on_unpublish", "on_play", "on_stop")
+EDGE_HOOKS = ("on_play", "on_stop")  # an edge cannot publish, and holds no shared secret
+HOOK_PATH = "/hooks/srs/"
+
+_SERVER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
+
+
+class SrsSettingsError(ValueError):
+    """A setting is out of range; the message names it and what is allowed."""
+
+
+def _coordinator(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise SrsSettingsError(
+            f"coordinator_url {url!r} must be an http(s) URL without a query, "
+            "e.g. https://api.example.com"
+        )
+    return url.rstrip("/")
+
+
+def _range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise SrsSettingsError(f"{name} is {value}; allowed: {low}..{high}")
+
+
+def _server_id(value: str) -> None:
+    if not _SERVER_ID.match(value):
+        raise SrsSettingsError(f"server_id {value!r} must be 1-63 of a-z, 0-9 and '-'")
+
+
+@dataclass(frozen=True)
+class OriginSettings:
+    coordinator_url: str
+    server_id: str = "streamr-origin"
+    max_connections: int = 1000
+    # Short fragments keep HLS latency near 3 fragments; the window bounds memory and disk.
+    hls_fragment_seconds: int = 2
+    hls_window_seconds: int = 12
+
+    def __post_init__(self) -> None:
+        _coordinator(self.coordinator_url)
+        _server_id(self.server_id)
+        _range("max_connections", self.max_connections, 10, 100_000)
+        _range("hls_fragment_seconds", self.hls_fragment_seconds, 1, 10)
+        _range("hls_window_seconds", self.hls_window_seconds, 2 * self.hls_fragment_seconds, 120)
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    coordinator_url: str
+    origin_host: str  # the origin's mesh address (a Tailscale IP or MagicDNS name)
+    server_id: str
+    max_connections: int = 200
+
+    def __post_init__(self) -> None:
+        _coordinator(self.coordinator_url)
+        _server_id(self.server_id)
+        _range("max_connections", self.max_connections, 10, 100_000)
+        try:
+            ipaddress.ip_address(self.origin_host)
+        except ValueError:
+            if not _HOSTNAME.match(self.origin_host):
+                raise SrsSettingsError(
+                    f"origin_host {self.origin_host!r} must be an IP address or a host name"
+                ) from None
+
+
+def hook_url(coordinator_url: str, action: str, query: str) -> str:
+    return f"{_coordinator(coordinator_url)}{HOOK_PATH}{action}?{query}"
+
+
+def _hooks(coordinator_url: str, actions: tuple[str, ...], query: str) -> str:
+    lines = "".join(
+        f"        {action:<14}{hook_url(coordinator_url, action, query)};\n" for action in actions
+    )
+    return f"    http_hooks {{\n        enabled       on;\n{lines}    }}\n"
+
+
+def _common(server_id: str, max_connections: int) -> str:
+    return (
+        f"listen              {RTMP_PORT};\n"
+        f"max_connections     {max_connections};\n"
+        "daemon              off;\n"
+        "srs_log_tank        console;\n"
+        f"server_id           {server_id};\n"
+        "query_latest_version off;\n"
+        "disable_daemon_for_docker on;\n"
+    )
+
+
+def render_origin(settings: OriginSettings) -> str:
+    """The origin: RTMP in; HLS and HTTP-FLV out; every publish and play asks the coordinator.
+
+    The HTTP API (1985) listens on all addresses because the coordinator reads it across the VPC;
+    the security group admits only the coordinator's group to it.
+    """
+    return (
+        "# StreamrP2P SRS origin. Rendered by srs/render.py; secrets are filled in at boot.\n"
+        + _common(settings.server_id, settings.max_connections)
+        + f"""
+http_api {{
+    enabled         on;
+    listen          {API_PORT};
+    crossdomain     off;
+    raw_api {{
+        enabled     off;
+    }}
+}}
+http_server {{
+    enabled         on;
+    listen          {HTTP_PORT};
+    dir             ./objs/nginx/html;
+    crossdomain     on;
+}}
+
+vhost __defaultVhost__ {{
+    hls {{
+        enabled         on;
+        hls_fragment    {settings.hls_fragment_seconds};
+        hls_window      {settings.hls_window_seconds};
+        hls_path        ./objs/nginx/html;
+        hls_m3u8_file   [app]/[stream].m3u8;
+        hls_ts_file     [app]/[stream]-[seq].ts;
+        hls_cleanup     on;
+        hls_dispose     30;
+        hls_wait_keyframe on;
+    }}
+    http_remux {{
+        enabled     on;
+        mount       [vhost]/[app]/[stream].flv;
+    }}
+"""
+        + _hooks(settings.coordinator_url, ORIGIN_HOOKS, f"secret={HOOK_SECRET_PLACEHOLDER}")
+        + "}\n"
+    )
+
+
+def render_edge(settings: EdgeSettings) -> str:
+    """A friend's edge: pulls each stream from the origin over the mesh on its first viewer, serves
+    RTMP and HTTP-FLV, and reports its viewers with its own node token (never the origin's secret).
+    Its HTTP API answers only on loopback, for the node's reporter."""
+    return (
+        "# StreamrP2P friend edge. Rendered by srs/render.py; the node fills in its token.\n"
+        + _common(settings.server_id, settings.max_connections)
+        + f"""
+http_api {{
+    enabled         on;
+    listen          127.0.0.1:{API_PORT};
+    crossdomain     off;
+}}
+http_server {{
+    enabled         on;
+    listen          {HTTP_PORT};
+    dir             ./objs/nginx/html;
+    crossdomain     on;
+}}
+
+vhost __defaultVhost__ {{
+    cluster {{
+        mode            remote;
+        origin          {settings.origin_host}:{RTMP_PORT};
+        token_traverse  off;
+    }}
+    http_remux {{
+        enabled     on;
+        mount       [vhost]/[app]/[stream].flv;
+    }}
+"""
+        + _hooks(settings.coordinator_url, EDGE_HOOKS, f"node_token={NODE_TOKEN_PLACEHOLDER}")
+        + "}\n"
+    )
