@@ -8,13 +8,9 @@
 # Parameters come from /etc/streamr/srs.env (names, ARNs, URLs: nothing secret).
 set -euo pipefail
 
-ENV_FILE=/etc/streamr/srs.env
-TEMPLATE=/etc/streamr/srs.conf.template
-CONFIG=/etc/streamr/srs.conf
-
-# shellcheck source=/dev/null
-. "$ENV_FILE"
-: "${AWS_REGION:?}" "${HOOK_SECRET_ARN:?}" "${COORDINATOR_URL:?}" "${SRS_IMAGE:?}" "${LOG_GROUP:?}"
+ENV_FILE=${ENV_FILE:-/etc/streamr/srs.env}
+TEMPLATE=${TEMPLATE:-/etc/streamr/srs.conf.template}
+CONFIG=${CONFIG:-/etc/streamr/srs.conf}
 
 log() { echo "streamr-srs-bootstrap: $*" >&2; }
 
@@ -69,7 +65,7 @@ write_config() {
   local secret=$1 template
   template=$(<"$TEMPLATE")
   umask 077
-  printf '%s\n' "${template//@STREAMR_HOOK_SECRET@/$secret}" >"$CONFIG.new"
+  printf '%s\n' "${template//@STREAMR_HOOK_SECRET@/"$secret"}" >"$CONFIG.new"
   mv "$CONFIG.new" "$CONFIG"
 }
 
@@ -85,6 +81,9 @@ run_srs() {
 
 main() {
   local secret
+  # shellcheck source=/dev/null
+  . "$ENV_FILE"
+  : "${AWS_REGION:?}" "${HOOK_SECRET_ARN:?}" "${COORDINATOR_URL:?}" "${SRS_IMAGE:?}" "${LOG_GROUP:?}"
   install_packages
   secret=$(hook_secret)
   write_config "$secret"
@@ -93,4 +92,7 @@ main() {
   log "SRS origin running ($SRS_IMAGE)"
 }
 
-main "$@"
+# Sourced by the tests to exercise single steps; run as a program on the host.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

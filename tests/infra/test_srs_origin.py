@@ -1,0 +1,133 @@
+"""The SRS origin under Pulumi mocks: public surface, the API only for the coordinator, least
+privilege, validated user data, outputs, and its absence in a deep pause."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from offline.harness import ProgramRun, Resource, run_program
+from srs import cloud_init, parse, render
+from tests.infra.support import world_open
+
+
+def part(run: ProgramRun, suffix: str) -> Resource:
+    return run.named(f"streamr-{run.stack}-srs-{suffix}")
+
+
+def ingress(run: ProgramRun) -> set[tuple]:
+    group = part(run, "sg")
+    rules = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    found = set()
+    for rule in rules:
+        if rule.inputs["securityGroupId"] != group.id:
+            continue
+        peer = (
+            rule.inputs.get("cidrIpv4") or run.by_id(rule.inputs["referencedSecurityGroupId"]).name
+        )
+        found.add((rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"], peer))
+    return found
+
+
+def test_rtmp_and_http_are_public_and_the_api_admits_only_the_coordinator(
+    updated: ProgramRun,
+) -> None:
+    assert "ingress" not in part(updated, "sg").inputs  # every rule is a resource of its own
+    coordinator_group = f"streamr-{updated.stack}-net-coordinator-sg"
+    assert ingress(updated) == {
+        ("tcp", 1935, 1935, "0.0.0.0/0"),
+        ("tcp", 8080, 8080, "0.0.0.0/0"),
+        ("tcp", 1985, 1985, coordinator_group),
+    }
+    assert world_open(updated, render.API_PORT) == []
+
+
+def test_the_host_requires_imdsv2_and_encrypts_its_disk(updated: ProgramRun) -> None:
+    host = part(updated, "host").inputs
+    assert host["metadataOptions"]["httpTokens"] == "required"
+    assert host["rootBlockDevice"]["encrypted"] is True
+    assert host["rootBlockDevice"]["volumeType"] == "gp3"
+    assert host["associatePublicIpAddress"] is False  # reached only through its Elastic IP
+    association = part(updated, "eip-association").inputs
+    assert association["instanceId"] == part(updated, "host").id
+
+
+def test_the_role_reads_only_the_hook_secret_and_writes_only_its_logs(
+    updated: ProgramRun,
+) -> None:
+    policy = json.loads(part(updated, "policy").inputs["policy"])
+    hook_secret = updated.named(f"streamr-{updated.stack}-coordinator-hook-secret")
+    logs = part(updated, "logs")
+    assert policy["Statement"] == [
+        {
+            "Sid": "ReadHookSecret",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": hook_secret.outputs["arn"],
+        },
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{logs.outputs['arn']}:*",
+        },
+    ]
+    assert logs.inputs["retentionInDays"] == 30
+
+
+def user_data(run: ProgramRun) -> str:
+    return part(run, "host").inputs["userData"]
+
+
+def test_user_data_passes_cloud_init_schema(updated: ProgramRun, tmp_path: Path) -> None:
+    validator = shutil.which("cloud-init")
+    assert validator, "cloud-init is missing: run `make system-deps`"
+    path = tmp_path / "user-data.yaml"
+    path.write_text(user_data(updated))
+    result = subprocess.run(
+        [validator, "schema", "--config-file", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_user_data_sends_hooks_to_this_stacks_coordinator_without_the_secret(
+    updated: ProgramRun,
+) -> None:
+    files = {f["path"]: f for f in yaml.safe_load(user_data(updated))["write_files"]}
+    template = files[cloud_init.TEMPLATE_PATH]
+    assert template["permissions"] == "0600"
+    config = parse.parse(template["content"])
+    (vhost,) = config.find("vhost")
+    (hooks,) = vhost.find("http_hooks")
+    publish = next(d for d in hooks.children or [] if d.name == "on_publish").args[0]
+    coordinator = updated.outputs["coordinatorUrl"]
+    assert publish == f"{coordinator}/hooks/srs/on_publish?secret={render.HOOK_SECRET_PLACEHOLDER}"
+    secret_value = updated.named(f"streamr-{updated.stack}-coordinator-hook-secret-value")
+    assert secret_value.outputs["result"] not in user_data(updated)
+
+
+def test_outputs_give_the_ingest_and_playback_urls(updated: ProgramRun) -> None:
+    address = part(updated, "eip").outputs["publicIp"]
+    assert updated.outputs["rtmpIngestUrl"] == f"rtmp://{address}/live"
+    assert updated.outputs["hlsUrlTemplate"] == f"http://{address}:8080/live/{{stream}}.m3u8"
+    assert updated.outputs["flvUrlTemplate"] == f"http://{address}:8080/live/{{stream}}.flv"
+
+
+def test_stage_sizes(dev: ProgramRun, prod: ProgramRun) -> None:
+    assert part(dev, "host").inputs["instanceType"] == "t4g.small"
+    assert part(prod, "host").inputs["instanceType"] == "c7g.medium"
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+def test_a_deep_pause_leaves_the_origin_out(preview: bool) -> None:
+    paused = run_program("dev", {"paused": True}, preview=preview)
+    assert not paused.of_type("streamr:streaming:SrsOrigin")
+    assert "rtmpIngestUrl" not in paused.outputs
