@@ -61,6 +61,14 @@ FRIENDS = {
     "node": 403,
 }
 NO_HOOK_SECRET = dict.fromkeys(CALLERS, 401)
+NODE_ONLY = {
+    "anonymous": 401,
+    "owner": 403,
+    "other_streamer": 403,
+    "friend": 403,
+    "admin": 403,
+    "node": 200,
+}
 
 
 def _with(base: dict[str, int], **changes: int) -> dict[str, int]:
@@ -109,29 +117,13 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]]] = {
         "friend",
         _with(FRIENDS, owner=204, friend=404, admin=204),
     ),
-    ("POST", "/api/v1/node/heartbeat"): (
-        "friend",
-        {
-            "anonymous": 401,
-            "owner": 403,
-            "other_streamer": 403,
-            "friend": 403,
-            "admin": 403,
-            "node": 200,
-        },
-    ),
-    ("POST", "/api/v1/nodes/{node_id}/reports"): (
-        "friend",
-        {
-            "anonymous": 401,
-            "owner": 403,
-            "other_streamer": 403,
-            "friend": 403,
-            "admin": 403,
-            "node": 200,
-        },
-    ),
+    ("POST", "/api/v1/node/heartbeat"): ("friend", NODE_ONLY),
+    ("POST", "/api/v1/nodes/{node_id}/reports"): ("friend", NODE_ONLY),
     ("GET", "/api/v1/earnings"): ("friend", FRIENDS),
+    ("DELETE", "/api/v1/node"): ("friend", _with(NODE_ONLY, node=204)),
+    ("POST", "/api/v1/node/token"): ("friend", NODE_ONLY),
+    ("PUT", "/api/v1/nodes/{node_id}/edge"): ("friend", _with(NODE_ONLY, node=204)),
+    ("GET", "/api/v1/play/{stream}"): ("streamer", dict.fromkeys(CALLERS, 404)),  # not live
     ("POST", "/api/v1/mesh/origin-key"): ("streamer", NO_HOOK_SECRET),
     ("GET", "/api/v1/streams/{stream_id}/payouts"): ("streamer", STREAM_OWNER),
     ("GET", "/api/v1/admin/payout-periods"): ("streamer", ADMIN_ONLY),
@@ -214,7 +206,11 @@ def _request(world: World, method: str, path: str, owner_role: str, caller: str)
         username = world.owner_friend.username
     victim = world.api.account("friend").id if "{user_id}" in path else None
     url = path.format(
-        stream_id=stream["id"], node_id=node["id"], user_id=victim, segment="srs/live/s/s-1.ts"
+        stream=stream["name"],
+        stream_id=stream["id"],
+        node_id=node["id"],
+        user_id=victim,
+        segment="srs/live/s/s-1.ts",
     )
     body = None
     if path == "/api/v1/auth/register":
@@ -238,6 +234,8 @@ def _request(world: World, method: str, path: str, owner_role: str, caller: str)
                 }
             ]
         }
+    elif path.endswith("/edge"):
+        body = {"play_base_url": "http://100.64.0.9:8080"}
     elif method == "PATCH":
         body = {"title": "changed"}
     elif path.startswith("/hooks/srs/on_") and method == "POST":

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .api import auth, hooks, nodes, ops, payouts, streams
+from .api import auth, hooks, nodes, ops, payouts, play, streams
 from .cache import Cache
 from .context import AppContext
 from .db import make_engine, make_sessionmaker
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # tracer provider on every request for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    for module in (ops, auth, streams, nodes, payouts, hooks):
+    for module in (ops, auth, streams, play, nodes, payouts, hooks):
         app.include_router(module.router)
     app.add_middleware(ObservabilityMiddleware)
 

@@ -111,6 +111,8 @@ class Node(Base):
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The Headscale pre-auth key it was given: how its mesh node is found when it is removed.
     mesh_key_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Where viewers play from this edge (its mesh address), as the node itself reported it.
+    play_base_url: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = _now()
 
 

@@ -117,6 +117,35 @@ class NodeWithToken(NodeOut):
     mesh: MeshJoinOut | None = Field(description="how to join the mesh; None without a mesh")
 
 
+class EdgeIn(BaseModel):
+    play_base_url: str = Field(
+        max_length=200,
+        pattern=r"^https?://[^\s/?#]+$",
+        description="scheme, host and port viewers play from, e.g. http://100.64.0.5:8080",
+    )
+
+
+class NodeTokenOut(BaseModel):
+    node_token: str = Field(description="the node's new token; the old one works one more hour")
+    token_expires_at: datetime
+
+
+class PlayUrls(BaseModel):
+    flv_url: str
+    hls_url: str | None = Field(default=None, description="the origin only: edges serve FLV")
+
+
+class EdgeChoice(PlayUrls):
+    node_id: int
+    load: float = Field(description="open viewer sessions / capacity")
+
+
+class PlayOut(BaseModel):
+    stream: str
+    edges: list[EdgeChoice] = Field(description="friends' edges with capacity, least loaded first")
+    origin: PlayUrls | None = Field(description="the fallback; None if not configured")
+
+
 class HeartbeatOut(BaseModel):
     online: bool
     next_heartbeat_seconds: int

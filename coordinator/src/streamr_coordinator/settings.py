@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     headscale_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
     headscale_api_key: SecretStr | None = None
     mesh_key_ttl_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    # The SRS origin's HTTP base URL (HLS and HTTP-FLV): where viewers go when no edge has room.
+    origin_play_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+$")
+    play_edges: int = Field(default=3, ge=1, le=20)
 
     # Contribution reports: how long one report's interval may be, how far verification may
     # exceed what the node's viewer sessions could have consumed, how fast trust moves.

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..cache import presence_key
@@ -17,10 +17,21 @@ from ..context import AppContext
 from ..domain import mesh, nodes, tokens
 from ..mesh import PreAuthKey
 from ..models import ApiToken, Node, Role
-from ..schemas import ErrorOut, HeartbeatOut, MeshJoinOut, NodeIn, NodeOut, NodeWithToken
-from .deps import ERRORS, NOT_FOUND, Admin, Ctx, Friend, FriendOrAdmin, Session
+from ..schemas import (
+    EdgeIn,
+    ErrorOut,
+    HeartbeatOut,
+    MeshJoinOut,
+    NodeIn,
+    NodeOut,
+    NodeTokenOut,
+    NodeWithToken,
+)
+from .deps import ERRORS, NOT_FOUND, Admin, Ctx, Friend, FriendOrAdmin, NodeCaller, Session
 
 router = APIRouter(prefix="/api/v1", tags=["nodes"])
+# How long a node's previous token keeps working after it asked for a new one.
+OLD_TOKEN_GRACE = timedelta(hours=1)
 CONFLICT = {409: {"model": ErrorOut, "description": "you already have a node of that name"}}
 
 
@@ -83,12 +94,67 @@ async def delete_node(node_id: int, principal: FriendOrAdmin, ctx: Ctx, session:
     node = await session.get(Node, node_id)
     if node is None or (principal.role != Role.ADMIN and node.owner_id != principal.user_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id} of yours")
+    await _remove(ctx, session, node)
+
+
+async def _remove(ctx: AppContext, session: Session, node: Node) -> None:
     # The mesh first: if Headscale is unavailable the node stays, and deleting again retries.
     await mesh.remove_machines(ctx, node.mesh_key_id)
+    node_id = node.id
     await tokens.revoke(ctx, session, ApiToken.node_id == node_id)
     await session.delete(node)
     await session.commit()
     await ctx.cache.delete(presence_key(node_id))
+
+
+@router.delete(
+    "/node",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ERRORS,
+    openapi_extra={"security": [{"HTTPBearer": []}]},
+)
+async def leave(caller: NodeCaller, ctx: Ctx, session: Session) -> None:
+    """A node removes itself (the kit's teardown): its mesh machine, its tokens, its record."""
+    await _remove(ctx, session, await session.get(Node, caller.node_id))
+
+
+@router.post(
+    "/node/token",
+    response_model=NodeTokenOut,
+    responses=ERRORS,
+    openapi_extra={"security": [{"HTTPBearer": []}]},
+)
+async def renew_token(caller: NodeCaller, ctx: Ctx, session: Session):
+    """A fresh node token; the one used for this call keeps working one more hour, so a lost
+    answer does not lock the node out."""
+    lifetime = timedelta(days=ctx.settings.node_token_ttl_days)
+    token, expires_at = await tokens.issue(ctx, session, caller.user_id, caller.node_id, lifetime)
+    await session.execute(
+        update(ApiToken)
+        .where(ApiToken.token_hash == caller.token_hash)
+        .values(expires_at=func.least(ApiToken.expires_at, func.now() + OLD_TOKEN_GRACE))
+    )
+    await session.commit()
+    await ctx.cache.delete(tokens.cache_key(caller.token_hash))
+    return NodeTokenOut(node_token=token, token_expires_at=expires_at)
+
+
+@router.put(
+    "/nodes/{node_id}/edge",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ERRORS,
+    openapi_extra={"security": [{"HTTPBearer": []}]},
+)
+async def set_edge(node_id: int, body: EdgeIn, caller: NodeCaller, session: Session) -> None:
+    """The node says where viewers can play from it (its mesh address and SRS HTTP port)."""
+    if caller.node_id != node_id:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"this token belongs to another node, not node {node_id}"
+        )
+    await session.execute(
+        update(Node).where(Node.id == node_id).values(play_base_url=body.play_base_url)
+    )
+    await session.commit()
 
 
 @router.post(

@@ -1,0 +1,66 @@
+"""Viewer routing: which edges a viewer should play a stream from.
+
+Any online friend edge that has told us where it plays from and has room can serve any stream
+(an SRS edge pulls from the origin on its first viewer), so candidates are ranked by load (open
+viewer sessions / capacity), edges already relaying the stream first among equals, then by id so
+the answer is stable. The origin is the fallback. One SQL statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+APP = "live"
+
+_CANDIDATES = text("""
+WITH stream AS (SELECT id FROM streams WHERE name = :name AND enabled AND is_live),
+load AS (
+    SELECT v.node_id, count(*) AS sessions, count(*) FILTER (WHERE v.stream_id = s.id) AS relaying
+    FROM viewer_sessions v CROSS JOIN stream s
+    WHERE v.ended_at IS NULL AND v.node_id IS NOT NULL
+    GROUP BY v.node_id
+)
+SELECT (SELECT id FROM stream), n.id, n.play_base_url,
+    coalesce(l.sessions, 0)::float / n.capacity_viewers AS load
+FROM nodes n LEFT JOIN load l ON l.node_id = n.id
+WHERE EXISTS (SELECT 1 FROM stream)
+  AND n.play_base_url IS NOT NULL AND n.trust_bp > 0
+  AND n.last_seen >= now() - make_interval(secs => :online_seconds)
+  AND coalesce(l.sessions, 0) < n.capacity_viewers
+ORDER BY load, coalesce(l.relaying, 0) DESC, n.id
+LIMIT :limit
+""")
+_LIVE = text("SELECT 1 FROM streams WHERE name = :name AND enabled AND is_live")
+
+
+@dataclass(frozen=True)
+class Edge:
+    node_id: int
+    flv_url: str
+    load: float
+
+
+def flv_url(base: str, stream: str) -> str:
+    return f"{base.rstrip('/')}/{APP}/{stream}.flv"
+
+
+def hls_url(base: str, stream: str) -> str:
+    return f"{base.rstrip('/')}/{APP}/{stream}.m3u8"
+
+
+async def edges_for(
+    engine: AsyncEngine, stream: str, online_seconds: int, limit: int
+) -> list[Edge] | None:
+    """Edges for `stream`, best first; None when the stream is not live (or unknown)."""
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                _CANDIDATES, {"name": stream, "online_seconds": online_seconds, "limit": limit}
+            )
+        ).all()
+        if not rows and (await connection.execute(_LIVE, {"name": stream})).first() is None:
+            return None
+    return [Edge(node_id, flv_url(base, stream), load) for _, node_id, base, load in rows]
