@@ -1,0 +1,420 @@
+#!/usr/bin/env python3
+"""The friend node's contribution reporter: reads what the local SRS edge served, per stream, and
+reports it to the coordinator without losing or repeating anything.
+
+Standard library only (a Raspberry Pi with plain python3 runs it). Everything it must not forget
+lives in its state directory, written by `setup.sh`:
+
+- `node.json` (0600): `id`, `node_token`, `token_expires_at`. Replaced atomically when the token is
+  renewed, *before* the new token is used, so a crash never leaves the node without a token.
+- `spool.jsonl`: one JSON line per poll, `{"sample": ..., "items": [...]}`, written in one
+  fsync'd append. The unsent report items are all items of all lines; the last sample is the last
+  line's. One line per poll makes a poll's items and its sample land together or not at all (a
+  torn last line is ignored), so a restart continues the series without a gap or an overlap.
+  Sending rewrites the file (atomically) without the items the coordinator has answered for.
+
+Report items are idempotent on (node, stream, interval_start) at the coordinator, so resending an
+item whose answer was lost is harmless: it comes back `duplicate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+log = logging.getLogger("streamr-reporter")
+
+MAX_INTERVAL_SECONDS = 300  # the coordinator rejects longer intervals: start a new series instead
+MIN_INTERVAL_SECONDS = 1  # ...and shorter ones: wait for the next poll
+BATCH_SIZE = 500
+RENEW_BEFORE = timedelta(days=7)
+DEFAULT_HEARTBEAT_SECONDS = 30
+BACKOFF_CAP_SECONDS = 300.0
+EXIT_TOKEN_GONE = 3  # the unit file does not restart on this status
+
+
+class TokenGone(Exception):
+    """The coordinator answered 401: the node was removed or its token revoked."""
+
+
+class Unavailable(Exception):
+    """The coordinator could not be reached or answered 5xx: try again later."""
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write `path` so a reader (or a restart) sees the old content or the new, never a mix."""
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+    _fsync_dir(path.parent)
+
+
+@dataclass
+class Sample:
+    """One poll of SRS: when, and each stream's cumulative bytes sent."""
+
+    time: datetime
+    send_bytes: dict[str, int]
+
+    def to_json(self) -> dict:
+        return {"time": self.time.isoformat(), "send_bytes": self.send_bytes}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Sample:
+        return cls(datetime.fromisoformat(data["time"]), dict(data["send_bytes"]))
+
+
+@dataclass
+class Spool:
+    """The bounded on-disk queue of unsent report items, plus the last sample (see module doc)."""
+
+    path: Path
+    limit: int
+    items: list[dict] = field(default_factory=list)
+    sample: Sample | None = None
+    dropped: int = 0
+
+    @classmethod
+    def open(cls, path: Path, limit: int) -> Spool:
+        if limit < 1:
+            raise ValueError(f"queue limit is {limit}; it must be at least 1")
+        spool = cls(path, limit)
+        if path.exists():
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    log.warning("ignoring torn line %d of %s (a crash mid-write)", number, path)
+                    continue
+                spool.items.extend(record.get("items", []))
+                if record.get("sample"):
+                    spool.sample = Sample.from_json(record["sample"])
+                spool.dropped = max(spool.dropped, record.get("dropped", 0))
+        if len(spool.items) > limit:
+            spool._drop_oldest()
+            spool._rewrite()
+        return spool
+
+    def record(self, sample: Sample, items: list[dict]) -> None:
+        """Queue one poll's items and remember its sample, in one fsync'd append."""
+        self.items.extend(items)
+        self.sample = sample
+        if len(self.items) > self.limit:
+            self._drop_oldest()
+            self._rewrite()
+            return
+        line = json.dumps({"sample": sample.to_json(), "items": items}) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def settle(self, answered: set[tuple[str, str]]) -> None:
+        """Forget the items the coordinator has answered for (accepted, duplicate or rejected)."""
+        self.items = [i for i in self.items if (i["stream"], i["interval_start"]) not in answered]
+        self._rewrite()
+
+    def _drop_oldest(self) -> None:
+        excess = len(self.items) - self.limit
+        self.dropped += excess
+        self.items = self.items[excess:]
+        log.error(
+            "queue full (%d items): dropped the %d oldest, %d dropped so far",
+            self.limit,
+            excess,
+            self.dropped,
+        )
+
+    def _rewrite(self) -> None:
+        record = {"items": self.items, "dropped": self.dropped}
+        if self.sample is not None:
+            record["sample"] = self.sample.to_json()
+        write_atomically(self.path, json.dumps(record) + "\n")
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def read_streams(srs_api: str, timeout: float = 5) -> dict[str, tuple[int, int]]:
+    """Each stream's cumulative send_bytes and current clients from SRS's HTTP API."""
+    url = srs_api.rstrip("/") + "/api/v1/streams/?start=0&count=1000"
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own SRS
+        body = json.load(response)
+    if body.get("code") != 0:
+        raise ValueError(f"SRS API {url} answered code {body.get('code')!r}")
+    return {s["name"]: (int(s["send_bytes"]), int(s["clients"])) for s in body["streams"]}
+
+
+def report_items(
+    previous: Sample | None, now: datetime, streams: dict[str, tuple[int, int]]
+) -> list[dict] | None:
+    """The report items between the previous sample and this poll, or None when this poll is too
+    soon after the previous one to make an interval (keep the previous sample then).
+
+    A stream is reported when it appears in both polls and served something. A counter that went
+    down means SRS restarted the stream: the new value is what it served since. A gap longer than
+    the coordinator accepts starts a new series (nothing reported for the gap)."""
+    if previous is None:
+        return []
+    seconds = (now - previous.time).total_seconds()
+    if seconds < MIN_INTERVAL_SECONDS:
+        return None
+    if seconds > MAX_INTERVAL_SECONDS:
+        log.warning("%.0f s since the last sample: starting a new series", seconds)
+        return []
+    items = []
+    for name, (sent, clients) in sorted(streams.items()):
+        before = previous.send_bytes.get(name)
+        if before is None:
+            continue
+        served = sent - before if sent >= before else sent
+        if served > 0:
+            items.append(
+                {
+                    "stream": name,
+                    "interval_start": previous.time.isoformat(),
+                    "interval_end": now.isoformat(),
+                    "bytes_served": served,
+                    "viewers": clients,
+                }
+            )
+    return items
+
+
+# --------------------------------------------------------------------------- the coordinator
+
+
+class Coordinator:
+    def __init__(self, base_url: str, state_dir: Path, timeout: float = 10) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.node_file = state_dir / "node.json"
+        self.timeout = timeout
+        self.node = self._load()
+
+    def _load(self) -> dict:
+        try:
+            node = json.loads(self.node_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SystemExit(f"{self.node_file} is missing: run setup.sh first") from None
+        for key in ("id", "node_token", "token_expires_at"):
+            if key not in node:
+                raise SystemExit(f"{self.node_file} has no {key!r}: run setup.sh again")
+        return node
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict | None:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - the configured coordinator URL
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.node['node_token']}",
+                "Content-Type": "application/json",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                raw = response.read()
+        except urllib.error.HTTPError as error:
+            if error.code == 401:
+                raise TokenGone(f"{method} {path}: 401 {error.read()[:200]!r}") from None
+            # Anything else keeps the queue and is retried with backoff: 5xx and 429 pass, and
+            # a 4xx needs a human (it is logged with the coordinator's reason).
+            reason = error.read()[:300]
+            raise Unavailable(f"{method} {path}: HTTP {error.code} {reason!r}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            raise Unavailable(f"{method} {path}: {error}") from None
+        return json.loads(raw) if raw else None
+
+    def heartbeat(self) -> int:
+        answer = self.call("POST", "/api/v1/node/heartbeat", {})
+        return int(answer.get("next_heartbeat_seconds", DEFAULT_HEARTBEAT_SECONDS))
+
+    def renew_token_if_due(self, now: datetime) -> bool:
+        expires_at = datetime.fromisoformat(self.node["token_expires_at"])
+        if expires_at - now > RENEW_BEFORE:
+            return False
+        answer = self.call("POST", "/api/v1/node/token", {})
+        renewed = {**self.node, **answer}
+        # Stored before it is used: the old token keeps working an hour, the new one for months.
+        write_atomically(self.node_file, json.dumps(renewed, indent=2) + "\n")
+        self.node = renewed
+        log.info("renewed the node token; it expires at %s", answer["token_expires_at"])
+        return True
+
+    def send(self, spool: Spool) -> int:
+        """Send the queue in batches; returns how many items were answered for. Every answer
+        (accepted, duplicate, rejected) settles its item; a failed call leaves the queue as is."""
+        answered = 0
+        while spool.items:
+            batch = spool.items[:BATCH_SIZE]
+            answer = self.call(
+                "POST", f"/api/v1/nodes/{self.node['id']}/reports", {"reports": batch}
+            )
+            # The coordinator answers one result per item, in order.
+            for item, result in zip(batch, answer["results"], strict=True):
+                if result["status"] == "rejected":
+                    log.warning(
+                        "report for %s at %s rejected: %s",
+                        item["stream"],
+                        item["interval_start"],
+                        result["reason"],
+                    )
+            spool.settle({(item["stream"], item["interval_start"]) for item in batch})
+            answered += len(batch)
+        return answered
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class Backoff:
+    """Exponential backoff with full jitter, capped; reset after a success."""
+
+    def __init__(self, cap: float = BACKOFF_CAP_SECONDS) -> None:
+        self.cap = cap
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        return random.uniform(0, min(self.cap, 2.0**self.failures))  # noqa: S311 - jitter
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+@dataclass
+class Reporter:
+    coordinator: Coordinator
+    spool: Spool
+    srs_api: str
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def poll(self) -> None:
+        """Read SRS and queue what was served since the previous poll."""
+        now = self.clock().replace(microsecond=0)
+        streams = read_streams(self.srs_api)
+        items = report_items(self.spool.sample, now, streams)
+        if items is None:
+            return
+        sample = Sample(now, {name: sent for name, (sent, _) in streams.items()})
+        self.spool.record(sample, items)
+
+    def deliver(self) -> None:
+        """Renew the token when due, then send the queue (raises Unavailable/TokenGone)."""
+        self.coordinator.renew_token_if_due(self.clock())
+        self.coordinator.send(self.spool)
+
+
+def run_once(reporter: Reporter) -> int:
+    """One poll, one heartbeat, one attempt to drain the queue; unsent items stay queued."""
+    try:
+        reporter.poll()
+    except (OSError, ValueError) as error:
+        log.warning("could not read SRS: %s", error)
+    try:
+        reporter.coordinator.heartbeat()
+        reporter.deliver()
+    except Unavailable as error:
+        queued = len(reporter.spool.items)
+        log.warning("coordinator unavailable, %d items stay queued: %s", queued, error)
+    except TokenGone as error:
+        log.error("the node token is no longer valid (node removed?): %s", error)
+        return EXIT_TOKEN_GONE
+    return 0
+
+
+def run_forever(reporter: Reporter, interval: float) -> int:
+    """Poll every `interval`; heartbeat as the coordinator asks; send whenever items are queued,
+    backing off while the coordinator is unavailable."""
+    backoff = Backoff()
+    next_poll = next_heartbeat = retry_at = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now >= next_poll:
+            next_poll = now + interval
+            try:
+                reporter.poll()
+            except (OSError, ValueError) as error:
+                log.warning("could not read SRS: %s", error)
+        if now >= retry_at:
+            try:
+                if now >= next_heartbeat:
+                    next_heartbeat = now + reporter.coordinator.heartbeat()
+                reporter.deliver()
+                backoff.reset()
+            except Unavailable as error:
+                retry_at = now + backoff.next_delay()
+                log.warning(
+                    "coordinator unavailable (%s); %d items queued; retrying in %.1f s",
+                    error,
+                    len(reporter.spool.items),
+                    retry_at - now,
+                )
+            except TokenGone as error:
+                log.error("the node token is no longer valid (node removed?): %s", error)
+                return EXIT_TOKEN_GONE
+        wake = min(next_poll, next_heartbeat if retry_at <= now else retry_at)
+        time.sleep(max(0.0, wake - time.monotonic()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--coordinator", required=True, help="e.g. https://api.example.com")
+    parser.add_argument("--state-dir", required=True, type=Path, help="written by setup.sh")
+    parser.add_argument("--srs-api", default="http://127.0.0.1:1985", help="the edge's HTTP API")
+    parser.add_argument("--interval", type=float, default=10, help="seconds between polls")
+    parser.add_argument("--queue-limit", type=int, default=10_000, help="unsent items kept")
+    parser.add_argument("--once", action="store_true", help="poll and send once, then exit")
+    parser.add_argument(
+        "--now", type=datetime.fromisoformat, help="the time of this poll (tests, with --once)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not MIN_INTERVAL_SECONDS <= args.interval <= MAX_INTERVAL_SECONDS:
+        parser.error(f"--interval must be {MIN_INTERVAL_SECONDS}..{MAX_INTERVAL_SECONDS} seconds")
+    if args.now is not None and (not args.once or args.now.tzinfo is None):
+        parser.error("--now needs --once and a UTC offset, e.g. 2026-01-01T12:00:00+00:00")
+    try:
+        spool = Spool.open(args.state_dir / "spool.jsonl", args.queue_limit)
+    except ValueError as error:
+        parser.error(f"--queue-limit: {error}")
+    reporter = Reporter(Coordinator(args.coordinator, args.state_dir), spool, args.srs_api)
+    if args.now is not None:
+        fixed = args.now
+        reporter.clock = lambda: fixed
+    if args.once:
+        return run_once(reporter)
+    return run_forever(reporter, args.interval)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
