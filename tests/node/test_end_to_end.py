@@ -1,0 +1,200 @@
+"""A friend's node from registration to a paid balance, on the real coordinator (a subprocess on
+real PostgreSQL and Redis) with the real reporter (a plain-python3 process per poll, so every poll
+is also a restart), fed by a fake SRS API: the coordinator is stopped for a while, an answer is
+"lost" (the report arrives twice), the counter resets, the token is renewed — and what is stored is
+exactly what SRS served, once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from streamr_coordinator.cache import Cache
+from streamr_coordinator.context import AppContext
+from streamr_coordinator.db import make_engine, make_sessionmaker
+from streamr_coordinator.domain import payouts
+from streamr_coordinator.settings import Settings
+
+from .conftest import HOOK_SECRET, PEPPER, Api, CoordinatorProcess, FakeSrs
+
+REPORTER = Path("node/reporter.py")
+# The reporter must run on a bare python3 (a Raspberry Pi): never the virtualenv's.
+PLAIN_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+POOL_MINOR = 10_000
+STEP = timedelta(seconds=10)
+
+
+def write_state(state_dir: Path, node: dict) -> None:
+    """What setup.sh leaves for the reporter."""
+    state_dir.mkdir(mode=0o700)
+    path = state_dir / "node.json"
+    fields = {key: node[key] for key in ("id", "name", "node_token", "token_expires_at")}
+    path.write_text(json.dumps(fields))
+    path.chmod(0o600)
+
+
+def run_reporter(coordinator: str, state_dir: Path, srs: FakeSrs, now: datetime) -> str:
+    arguments = ["--coordinator", coordinator, "--state-dir", str(state_dir), "--srs-api", srs.url]
+    result = subprocess.run(
+        [PLAIN_PYTHON, str(REPORTER), *arguments, "--once", "--now", now.isoformat()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": os.environ["PATH"]},  # nothing from the virtualenv
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def pay_everything(database_url: str) -> list[payouts.PeriodResult]:
+    settings = Settings(database_url=database_url, token_pepper=PEPPER, hook_secret=HOOK_SECRET)
+
+    async def pay() -> list[payouts.PeriodResult]:
+        engine = make_engine(settings)
+        ctx = AppContext(settings, engine, engine, make_sessionmaker(engine), Cache(None))
+        try:
+            return await payouts.pay_due_periods(ctx, now=datetime.now(UTC) + timedelta(hours=2))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(pay())
+
+
+def test_a_friend_relays_reports_through_restarts_and_an_outage_and_is_paid_the_pool(
+    coordinator: CoordinatorProcess, fake_srs: FakeSrs, tmp_path: Path
+) -> None:
+    api = Api(coordinator.url)
+    database = create_engine(coordinator.database_url)
+    streamer, friend = api.account("streamer"), api.account("friend")
+    stream = api.client.post(
+        "/api/v1/streams",
+        json={"name": "friday-show", "payout_pool_minor": POOL_MINOR},
+        headers=streamer.auth,
+    )
+    assert stream.status_code == 201, stream.text
+    name = stream.json()["name"]
+
+    registered = api.client.post(
+        "/api/v1/nodes",
+        json={"name": "pi-in-the-hall", "capacity_viewers": 20},
+        headers=friend.auth,
+    )
+    assert registered.status_code == 201, registered.text
+    node = registered.json()
+    node_auth = {"Authorization": f"Bearer {node['node_token']}"}
+    state_dir = tmp_path / "state"
+    write_state(state_dir, node)
+
+    # Two viewers play from the edge (its SRS calls the hooks with the node token) since an hour.
+    for viewer in ("v1", "v2"):
+        hook = api.client.post(
+            "/hooks/srs/on_play",
+            params={"node_token": node["node_token"]},
+            json={
+                "server_id": "pi-in-the-hall",
+                "service_id": "edge1",
+                "action": "on_play",
+                "client_id": viewer,
+                "ip": "100.64.0.9",
+                "vhost": "__defaultVhost__",
+                "app": "live",
+                "tcUrl": "rtmp://100.64.0.2/live",
+                "stream": name,
+                "param": "",
+                "stream_url": f"/live/{name}",
+                "stream_id": "vid-1",
+                "pageUrl": "",
+            },
+        )
+        assert hook.json() == {"code": 0}, hook.text
+    with database.begin() as connection:
+        connection.execute(
+            text("UPDATE viewer_sessions SET started_at = now() - interval '1 hour'")
+        )
+
+    # The series: a poll every 10 s of the reporter's clock, 30 to 10 minutes ago.
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    served = 0  # what the fake SRS has served since the first poll
+    counter = 0
+    poll = 0
+
+    def advance_and_poll(increment: int | None = None, reset_to: int | None = None) -> str:
+        nonlocal served, counter, poll
+        if poll > 0:
+            if reset_to is not None:
+                counter, served = reset_to, served + reset_to
+            else:
+                counter, served = counter + increment, served + increment
+        fake_srs.streams = {name: {"send_bytes": counter, "clients": 2}}
+        output = run_reporter(coordinator.url, state_dir, fake_srs, start + poll * STEP)
+        poll += 1
+        return output
+
+    def queued() -> list[dict]:
+        lines = (state_dir / "spool.jsonl").read_text().splitlines()
+        return [item for line in lines for item in json.loads(line)["items"]]
+
+    # Up and running: every poll is reported at once.
+    for step in range(10):
+        advance_and_poll(increment=400_000 + step * 1_000)
+    assert queued() == []
+    mine = api.client.get("/api/v1/nodes", headers=friend.auth).json()
+    assert [(n["name"], n["online"]) for n in mine] == [("pi-in-the-hall", True)]
+
+    # The coordinator goes away: reports queue up on disk, across reporter restarts.
+    coordinator.stop()
+    for step in range(8):
+        output = advance_and_poll(increment=300_000 + step)
+        assert "items stay queued" in output
+    advance_and_poll(reset_to=123_456)  # SRS restarted the stream meanwhile
+    assert len(queued()) == 9
+    coordinator.start()
+
+    # One queued report reaches the coordinator, but the answer is lost: it is sent again later.
+    early = api.client.post(
+        f"/api/v1/nodes/{node['id']}/reports", json={"reports": queued()[:1]}, headers=node_auth
+    )
+    assert early.json()["results"][0]["status"] == "accepted"
+
+    # Time passes: the token is within a week of expiring, so the reporter renews it first.
+    state = json.loads((state_dir / "node.json").read_text())
+    state["token_expires_at"] = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    (state_dir / "node.json").write_text(json.dumps(state))
+    output = advance_and_poll(increment=500_000)
+    assert "renewed the node token" in output
+    renewed = json.loads((state_dir / "node.json").read_text())
+    assert renewed["node_token"] != node["node_token"]
+    assert oct((state_dir / "node.json").stat().st_mode & 0o777) == "0o600"
+    assert queued() == []
+
+    for step in range(5):
+        advance_and_poll(increment=200_000 + step)
+    assert queued() == []
+
+    with database.connect() as connection:
+        count, total, periods = connection.execute(
+            text(
+                "SELECT count(*), sum(bytes_served), "
+                "count(DISTINCT date_trunc('hour', received_at)) FROM contribution_reports"
+            )
+        ).one()
+        verified = connection.execute(
+            text("SELECT count(*) FROM contribution_reports WHERE verified_bytes = bytes_served")
+        ).scalar_one()
+    assert (count, total) == (poll - 1, served)  # one report per interval: none lost, none twice
+    assert verified == count  # two viewers at 4 Mb/s could watch all of it
+
+    paid = pay_everything(coordinator.database_url)
+    assert sum(result.total_minor for result in paid) == POOL_MINOR * periods
+    earnings = api.client.get("/api/v1/earnings", headers=friend.auth).json()
+    assert earnings["balance_minor"] == POOL_MINOR * periods  # the only relay gets each pool
+    assert earnings["nodes"] == [{"id": node["id"], "name": "pi-in-the-hall", "trust": 1.0}]
+    database.dispose()
