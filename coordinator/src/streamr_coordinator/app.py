@@ -21,6 +21,7 @@ from .domain.payouts import run_scheduler
 from .mesh import HeadscaleClient, MeshError
 from .observability import ObservabilityMiddleware
 from .settings import Settings
+from .web import pages as web
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # tracer provider on every request for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    for module in (ops, auth, streams, play, nodes, payouts, hooks):
+    for module in (ops, auth, streams, play, nodes, payouts, hooks, web):
         app.include_router(module.router)
     app.add_middleware(ObservabilityMiddleware)
 

@@ -1,0 +1,1 @@
+"""The dashboards: server-rendered pages for operators, streamers and friends (cookie sessions)."""

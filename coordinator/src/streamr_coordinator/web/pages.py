@@ -1,0 +1,355 @@
+"""The dashboard pages: sign-in, operator overview, streamer page, friend page.
+
+Server-rendered with Jinja2 (autoescaped); charts are inline SVG; forms work without JavaScript.
+Authentication is the session cookie (a normal session token); every POST checks a CSRF token.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import select
+
+from ..api.deps import Ctx, RateLimited, Session
+from ..domain import tokens
+from ..domain.tokens import Principal
+from ..models import ApiToken, Role, User
+from ..security import STREAM_KEY_PREFIX, keyed_hash, new_secret, verify_password
+from . import data
+from .charts import bar_chart
+from .session import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    SIGNIN_CSRF_COOKIE,
+    FormError,
+    csrf_matches,
+    csrf_token,
+    is_https,
+    new_signin_csrf,
+    read_form,
+)
+
+router = APIRouter(include_in_schema=False)
+
+_templates = Environment(
+    loader=PackageLoader("streamr_coordinator.web", "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_STATIC = files("streamr_coordinator.web") / "static"
+_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+HOME = {
+    Role.ADMIN.value: "/operator",
+    Role.STREAMER.value: "/streamer",
+    Role.FRIEND.value: "/friend",
+}
+SETUP_TOKEN_HOURS = 24
+# Inline SVG is markup, so the pages need nothing but their own script and stylesheet.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def money(minor: int) -> str:
+    return f"{minor / 100:,.2f}"
+
+
+def size(count: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(count) < 1000 or unit == "TB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")
+
+
+def when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+_templates.filters.update(money=money, size=size, when=when)
+
+
+def rtmp_url(origin_play_url: str | None, request_host: str) -> str:
+    """Where OBS publishes: the SRS origin's host (from its play URL), or this site's host."""
+    host = urlsplit(origin_play_url).hostname if origin_play_url else None
+    return f"rtmp://{host or request_host}/live"
+
+
+def render(name: str, status_code: int = 200, **context) -> HTMLResponse:
+    html = _templates.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def redirect(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status.HTTP_303_SEE_OTHER, headers=SECURITY_HEADERS)
+
+
+async def signed_in(request: Request, ctx: Ctx) -> Principal | None:
+    """The person whose session cookie this is (node tokens never open pages)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    principal = await tokens.authenticate(ctx, token)
+    return principal if principal is not None and principal.node_id is None else None
+
+
+Viewer = Annotated[Principal | None, Depends(signed_in)]
+
+
+class Page:
+    """What every signed-in page needs: who, their name, and the form token of their session."""
+
+    def __init__(self, principal: Principal, username: str, csrf: str) -> None:
+        self.principal = principal
+        self.username = username
+        self.csrf = csrf
+
+
+async def _page(
+    ctx: Ctx, session: Session, viewer: Principal | None, role: Role
+) -> Page | Response:
+    if viewer is None:
+        return redirect("/signin")
+    if viewer.role != role.value:
+        return render(
+            "error.html",
+            status.HTTP_403_FORBIDDEN,
+            message=f"This page is for the {role.value} role; you are signed in as {viewer.role}.",
+            home=HOME[viewer.role],
+        )
+    username = await session.scalar(select(User.username).where(User.id == viewer.user_id))
+    return Page(viewer, username or "", csrf_token(ctx.pepper, viewer.token_hash))
+
+
+async def _checked_form(request: Request, ctx: Ctx, viewer: Principal | None) -> dict[str, str]:
+    """The posted form of a signed-in session, after its CSRF token checked out."""
+    if viewer is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first")
+    try:
+        form = await read_form(request)
+    except FormError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+    if not csrf_matches(csrf_token(ctx.pepper, viewer.token_hash), form.get(CSRF_FIELD)):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+    return form
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    """The dashboards' own stylesheet and script (no CDN: everything ships in the package)."""
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    resource = _STATIC / name
+    if "/" in name or suffix not in _STATIC_TYPES or not resource.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no static file {name!r}")
+    return Response(
+        resource.read_bytes(),
+        media_type=_STATIC_TYPES[suffix],
+        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/")
+async def home(viewer: Viewer) -> Response:
+    return redirect(HOME[viewer.role] if viewer else "/signin")
+
+
+@router.get("/signin")
+async def signin_page(viewer: Viewer) -> Response:
+    if viewer is not None:
+        return redirect(HOME[viewer.role])
+    return _signin_form()
+
+
+def _signin_form(error: str | None = None, username: str = "", code: int = 200) -> Response:
+    token = new_signin_csrf()
+    response = render("signin.html", code, csrf=token, error=error, username=username)
+    response.set_cookie(SIGNIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict")
+    return response
+
+
+@router.post("/signin", dependencies=[RateLimited])
+async def signin(request: Request, ctx: Ctx, session: Session) -> Response:
+    try:
+        form = await read_form(request)
+    except FormError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+    expected = request.cookies.get(SIGNIN_CSRF_COOKIE)
+    if not expected or not csrf_matches(expected, form.get(CSRF_FIELD)):
+        return _signin_form("The form expired; please sign in again.", code=403)
+    username = form.get("username", "")
+    user = await session.scalar(select(User).where(User.username == username))
+    if not verify_password(user.password_hash if user else None, form.get("password", "")) or (
+        user is None
+    ):
+        return _signin_form("Wrong username or password.", username, code=401)
+    lifetime = timedelta(hours=ctx.settings.session_token_ttl_hours)
+    token, _ = await tokens.issue(ctx, session, user.id, None, lifetime)
+    await session.commit()
+    response = redirect(HOME[user.role])
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(lifetime.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request, ctx),
+    )
+    response.delete_cookie(SIGNIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
+    await _checked_form(request, ctx, viewer)
+    assert viewer is not None  # _checked_form refused anonymous callers
+    await tokens.revoke(ctx, session, ApiToken.token_hash == viewer.token_hash)
+    response = redirect("/signin")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/operator")
+async def operator(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
+    page = await _page(ctx, session, viewer, Role.ADMIN)
+    if isinstance(page, Response):
+        return page
+    nodes = await data.node_rows(ctx, session)
+    periods = await data.payout_periods(session)
+    return render(
+        "operator.html",
+        page=page,
+        live=await data.streams(session, live_only=True),
+        nodes=[row for row in nodes if row.node.online],
+        health=data.mesh_health(nodes, ctx.mesh is not None),
+        savings=await data.shares(session),
+        payouts=periods,
+        payout_chart=bar_chart(
+            [(p.period_start.strftime("%H:%M"), p.total_minor) for p in periods],
+            money,
+            "Total paid to friends per payout period, oldest first",
+            label_every=max(1, len(periods) // 8),
+        ),
+    )
+
+
+@router.get("/streamer")
+async def streamer(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
+    page = await _page(ctx, session, viewer, Role.STREAMER)
+    if isinstance(page, Response):
+        return page
+    return await _streamer_page(request, ctx, session, page)
+
+
+async def _streamer_page(
+    request: Request,
+    ctx: Ctx,
+    session: Session,
+    page: Page,
+    new_key: tuple[str, str] | None = None,
+    confirm: int | None = None,
+    error: str | None = None,
+    code: int = 200,
+) -> Response:
+    owner_id = page.principal.user_id
+    return render(
+        "streamer.html",
+        code,
+        page=page,
+        streams=await data.streams(session, owner_id=owner_id),
+        rtmp=rtmp_url(ctx.settings.origin_play_url, request.url.hostname or "localhost"),
+        relays=await data.relays(session, owner_id),
+        savings=await data.shares(session, owner_id=owner_id),
+        new_key=new_key,
+        confirm=confirm,
+        error=error,
+    )
+
+
+@router.post("/streamer/streams/{stream_id}/rotate-key")
+async def rotate_key(
+    stream_id: int, request: Request, ctx: Ctx, session: Session, viewer: Viewer
+) -> Response:
+    """Rotating needs the confirmation box ticked; the new key is shown once, on this response."""
+    form = await _checked_form(request, ctx, viewer)
+    page = await _page(ctx, session, viewer, Role.STREAMER)
+    if isinstance(page, Response):
+        return page
+    stream = await data.owned_stream(session, stream_id, page.principal.user_id)
+    if stream is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stream {stream_id} of yours")
+    if form.get("confirm") != "yes":
+        return await _streamer_page(
+            request,
+            ctx,
+            session,
+            page,
+            confirm=stream.id,
+            error=f"Tick the box to confirm: the current key of {stream.name} stops working.",
+            code=status.HTTP_400_BAD_REQUEST,
+        )
+    key = new_secret(STREAM_KEY_PREFIX)
+    stream.key_hash = keyed_hash(ctx.pepper, key)
+    stream.updated_at = datetime.now(UTC)
+    name = stream.name
+    await session.commit()
+    return await _streamer_page(request, ctx, session, page, new_key=(name, key))
+
+
+@router.get("/friend")
+async def friend(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
+    page = await _page(ctx, session, viewer, Role.FRIEND)
+    if isinstance(page, Response):
+        return page
+    return await _friend_page(request, ctx, session, page)
+
+
+async def _friend_page(
+    request: Request, ctx: Ctx, session: Session, page: Page, setup_token: str | None = None
+) -> Response:
+    friend_id = page.principal.user_id
+    periods = await data.payout_periods(session, user_id=friend_id)
+    balance, history = await data.earnings(session, friend_id)
+    coordinator = str(request.base_url).rstrip("/")
+    return render(
+        "friend.html",
+        page=page,
+        nodes=await data.node_rows(ctx, session, owner_id=friend_id),
+        balance=balance,
+        history=history,
+        earnings_chart=bar_chart(
+            [(p.period_start.strftime("%H:%M"), p.total_minor) for p in periods],
+            money,
+            "Your earnings per payout period, oldest first",
+            label_every=max(1, len(periods) // 8),
+        ),
+        setup_command=f"sudo ./node/setup.sh --coordinator {coordinator} --friend-token "
+        + (setup_token or "<setup token>"),
+        setup_token=setup_token,
+        setup_hours=SETUP_TOKEN_HOURS,
+    )
+
+
+@router.post("/friend/setup-token")
+async def setup_token(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
+    """A short-lived sign-in token for the node kit, shown once inside the setup command."""
+    await _checked_form(request, ctx, viewer)
+    page = await _page(ctx, session, viewer, Role.FRIEND)
+    if isinstance(page, Response):
+        return page
+    token, _ = await tokens.issue(
+        ctx, session, page.principal.user_id, None, timedelta(hours=SETUP_TOKEN_HOURS)
+    )
+    await session.commit()
+    return await _friend_page(request, ctx, session, page, setup_token=token)

@@ -1,0 +1,152 @@
+"""The dashboards over plain HTTP against the running coordinator: sign-in, cookies, CSRF,
+roles, and what each user may see (no browser needed for these)."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from .conftest import PASSWORD, Seeded
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def signed_in(seeded: Seeded, username: str, headers: dict[str, str] | None = None):
+    """A client holding `username`'s session cookie, and the sign-in response."""
+    client = httpx.Client(base_url=seeded.url, timeout=10, headers=headers or {})
+    form = client.get("/signin")
+    token = CSRF.search(form.text).group(1)
+    response = client.post(
+        "/signin", data={"csrf_token": token, "username": username, "password": PASSWORD}
+    )
+    return client, response
+
+
+def csrf_of(page: httpx.Response) -> str:
+    return CSRF.search(page.text).group(1)
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(coordinator: Seeded) -> None:
+    for path in ("/", "/operator", "/streamer", "/friend"):
+        response = httpx.get(coordinator.url + path)
+        assert response.status_code == 303, path
+        assert response.headers["location"] == "/signin"
+
+
+def test_sign_in_sets_a_strict_httponly_cookie_and_redirects_by_role(coordinator: Seeded) -> None:
+    for username, home in (("opsadmin", "/operator"), ("alice", "/streamer"), ("carol", "/friend")):
+        client, response = signed_in(coordinator, username)
+        assert response.status_code == 303
+        assert response.headers["location"] == home
+        cookie = response.headers["set-cookie"]
+        assert "streamr_session=stu_" in cookie
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert "Secure" not in cookie  # plain HTTP here
+        assert client.get("/").headers["location"] == home
+        page = client.get(home)
+        assert page.status_code == 200
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_cookie_is_secure_behind_a_trusted_tls_proxy(coordinator: Seeded) -> None:
+    _, response = signed_in(coordinator, "alice", {"X-Forwarded-Proto": "https"})
+    assert "Secure" in response.headers["set-cookie"]
+
+
+def test_sign_in_refuses_bad_passwords_and_forms_without_their_csrf_token(
+    coordinator: Seeded,
+) -> None:
+    client = httpx.Client(base_url=coordinator.url)
+    token = csrf_of(client.get("/signin"))
+    wrong = client.post(
+        "/signin", data={"csrf_token": token, "username": "alice", "password": "nope-nope-nope"}
+    )
+    assert wrong.status_code == 401
+    assert "Wrong username or password." in wrong.text
+    assert "streamr_session" not in wrong.headers.get("set-cookie", "")
+    forged = httpx.post(  # no sign-in cookie: a cross-site form cannot know it
+        coordinator.url + "/signin",
+        data={"csrf_token": token, "username": "alice", "password": PASSWORD},
+    )
+    assert forged.status_code == 403
+    assert "streamr_session" not in forged.headers.get("set-cookie", "")
+
+
+def test_each_role_is_kept_to_its_own_page(coordinator: Seeded) -> None:
+    for username, forbidden in (
+        ("alice", ("/operator", "/friend")),
+        ("carol", ("/operator", "/streamer")),
+        ("opsadmin", ("/streamer", "/friend")),
+    ):
+        client, _ = signed_in(coordinator, username)
+        for path in forbidden:
+            response = client.get(path)
+            assert response.status_code == 403, (username, path)
+            assert "This page is for the" in response.text
+
+
+def test_pages_show_only_the_signed_in_users_data(coordinator: Seeded) -> None:
+    alice, _ = signed_in(coordinator, "alice")
+    page = alice.get("/streamer").text
+    assert "alice-live" in page and "alice-quiet" in page
+    assert "bob-secret" not in page and "dave-den" not in page
+    assert "rtmp://origin.example.net/live" in page
+    carol, _ = signed_in(coordinator, "carol")
+    page = carol.get("/friend").text
+    assert "carol-attic" in page and "carol-cellar" in page
+    assert "dave-den" not in page and "bob-secret" not in page
+    for secret in [s["stream_key"] for s in coordinator.streams.values()] + [
+        n["node_token"] for n in coordinator.nodes.values()
+    ]:
+        for text in (alice.get("/streamer").text, carol.get("/friend").text):
+            assert secret not in text
+
+
+def test_rotating_a_key_needs_csrf_confirmation_and_ownership(coordinator: Seeded) -> None:
+    alice, _ = signed_in(coordinator, "alice")
+    token = csrf_of(alice.get("/streamer"))
+    quiet = coordinator.streams["alice-quiet"]
+    bob = coordinator.streams["bob-secret"]
+    url = f"/streamer/streams/{quiet['id']}/rotate-key"
+    assert alice.post(url, data={"confirm": "yes"}).status_code == 403
+    assert alice.post(url, data={"confirm": "yes", "csrf_token": "x" * 64}).status_code == 403
+    unconfirmed = alice.post(url, data={"csrf_token": token})
+    assert unconfirmed.status_code == 400
+    assert "Tick the box to confirm" in unconfirmed.text
+    others = alice.post(
+        f"/streamer/streams/{bob['id']}/rotate-key", data={"csrf_token": token, "confirm": "yes"}
+    )
+    assert others.status_code == 404
+    # Nothing above changed a key: both old keys still publish.
+    for name in ("alice-quiet", "bob-secret"):
+        key = coordinator.streams[name]["stream_key"]
+        assert coordinator.hook("on_publish", name, f"?key={key}").status_code == 200
+        assert coordinator.hook("on_unpublish", name).status_code == 200
+    # A CSRF token belongs to its session: another session's token is refused.
+    other_session, _ = signed_in(coordinator, "alice")
+    assert other_session.post(url, data={"csrf_token": token, "confirm": "yes"}).status_code == 403
+
+
+def test_sign_out_revokes_the_session(coordinator: Seeded) -> None:
+    client, _ = signed_in(coordinator, "carol")
+    cookie = client.cookies["streamr_session"]
+    token = csrf_of(client.get("/friend"))
+    assert client.post("/signout", data={"go": "1"}).status_code == 403  # no CSRF token
+    response = client.post("/signout", data={"csrf_token": token})
+    assert response.status_code == 303 and response.headers["location"] == "/signin"
+    stale = httpx.get(coordinator.url + "/friend", cookies={"streamr_session": cookie})
+    assert stale.status_code == 303  # the token is revoked, not just forgotten by the browser
+    api = httpx.get(
+        coordinator.url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {cookie}"}
+    )
+    assert api.status_code == 401
+
+
+@pytest.mark.parametrize("name", ["dashboard.css", "dashboard.js"])
+def test_static_files_are_served_from_the_package(coordinator: Seeded, name: str) -> None:
+    response = httpx.get(f"{coordinator.url}/static/{name}")
+    assert response.status_code == 200 and response.content
+    assert httpx.get(f"{coordinator.url}/static/..%2Fpages.py").status_code == 404
+    assert httpx.get(f"{coordinator.url}/static/missing.css").status_code == 404
