@@ -10,6 +10,7 @@ from dataclasses import dataclass
 WIDTH = 600
 HEIGHT = 160
 LABEL_ROOM = 18  # below the bars, for the axis labels
+MIN_SLOTS = 12  # a short series keeps bars of a sensible width instead of filling the chart
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def bar_chart(
         raise ValueError("bar_chart: values must not be negative")
     maximum = max((value for _, value in points), default=0)
     plot_height = height - LABEL_ROOM
-    slot = width / len(points) if points else 0
+    slot = width / max(len(points), MIN_SLOTS)
     bars = []
     for index, (label, value) in enumerate(points):
         bar_height = plot_height * value / maximum if maximum else 0

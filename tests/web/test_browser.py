@@ -1,0 +1,135 @@
+"""The dashboards in headless Chromium against the running, seeded coordinator: each role signs
+in through the form, sees its own data and nothing of other users, a streamer rotates a key
+through the UI, a friend fills in a setup token, and every page is saved as a screenshot."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
+
+from .conftest import PASSWORD, Seeded, save_screenshot
+
+
+def submit(driver, button_id: str | None = None, selector: str | None = None) -> None:
+    """Click a submit button and wait until the browser has left the page it was on."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    if button_id:
+        driver.find_element(By.ID, button_id).click()
+    else:
+        driver.find_element(By.CSS_SELECTOR, selector).click()
+    WebDriverWait(driver, 10).until(staleness_of(page))
+
+
+def sign_in(driver, seeded: Seeded, username: str) -> None:
+    driver.delete_all_cookies()
+    driver.get(seeded.url + "/signin")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    submit(driver, "signin")
+    assert driver.find_element(By.ID, "whoami").text == username
+
+
+def text_of(driver, element_id: str) -> str:
+    return driver.find_element(By.ID, element_id).text
+
+
+def test_sign_in_page_and_a_wrong_password(browser, coordinator: Seeded, screenshots: Path):
+    browser.delete_all_cookies()
+    browser.get(coordinator.url + "/operator")
+    assert browser.current_url == coordinator.url + "/signin"
+    # Every input has a label a screen reader announces.
+    for field in browser.find_elements(By.CSS_SELECTOR, "input:not([type=hidden])"):
+        label = browser.find_element(By.CSS_SELECTOR, f"label[for={field.get_attribute('id')}]")
+        assert label.text
+    save_screenshot(browser, screenshots, "signin")
+    browser.find_element(By.ID, "username").send_keys("alice")
+    browser.find_element(By.ID, "password").send_keys("not the password")
+    submit(browser, "signin")
+    assert browser.find_element(By.CSS_SELECTOR, "[role=alert]").text == (
+        "Wrong username or password."
+    )
+    assert browser.get_cookie("streamr_session") is None
+
+
+def test_operator_sees_the_whole_platform(browser, coordinator: Seeded, screenshots: Path):
+    sign_in(browser, coordinator, "opsadmin")
+    assert browser.current_url == coordinator.url + "/operator"
+    live = text_of(browser, "live-streams")
+    assert "alice-live" in live and "bob-secret" in live and "alice-quiet" not in live
+    nodes = text_of(browser, "online-nodes")
+    assert "carol-attic" in nodes and "dave-den" in nodes and "carol-cellar" not in nodes
+    assert "Nodes online\n2 of 3" in text_of(browser, "mesh-health")
+    # An hour's history: 50 viewer-minutes by friends, 10 by the origin (plus the open sessions,
+    # a few seconds old: 2 on edges, 1 at the origin).
+    share = text_of(browser, "traffic-share")
+    assert re.search(r"last hour 50\.\d min 10\.\d min 8\d\.\d %", share), share
+    assert "20.00" in text_of(browser, "payout-periods")  # two pools of 10.00
+    chart = browser.find_element(By.ID, "payout-chart")
+    assert chart.find_elements(By.CSS_SELECTOR, "rect.bar")
+    assert browser.get_cookie("streamr_session")["httpOnly"] is True
+    save_screenshot(browser, screenshots, "operator")
+
+
+def test_streamer_sees_only_their_streams_and_rotates_a_key(
+    browser, coordinator: Seeded, screenshots: Path
+):
+    sign_in(browser, coordinator, "alice")
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "bob-secret" not in page and "dave-den" not in page
+    stream = coordinator.streams["alice-live"]
+    row = text_of(browser, f"stream-{stream['id']}")
+    assert "live" in row and "rtmp://origin.example.net/live/alice-live" in row
+    relays = text_of(browser, "relays")
+    assert "carol-attic" in relays and "carol-cellar" in relays and "dave-den" not in relays
+    assert "7.50" in relays and "2.50" in relays  # 3 MB vs 1 MB of a 10.00 pool
+    assert re.search(r"last 24 h .* 7\d\.\d %", text_of(browser, "savings"))
+    save_screenshot(browser, screenshots, "streamer")
+
+    # Without the confirmation box nothing changes.
+    submit(browser, f"rotate-{stream['id']}")
+    assert "Tick the box to confirm" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    old_key = stream["stream_key"]
+    browser.find_element(By.ID, f"confirm-{stream['id']}").click()
+    submit(browser, f"rotate-{stream['id']}")
+    new_key = text_of(browser, "new-key-value")
+    assert new_key.startswith("sk_") and new_key != old_key
+    save_screenshot(browser, screenshots, "streamer-new-key")
+    # The origin now refuses the old key and accepts the new one.
+    assert coordinator.hook("on_publish", "alice-live", f"?key={old_key}").status_code != 200
+    assert coordinator.hook("on_publish", "alice-live", f"?key={new_key}").status_code == 200
+    stream["stream_key"] = new_key
+    # Shown once: a reload does not show it again.
+    browser.get(coordinator.url + "/streamer")
+    assert new_key not in browser.page_source
+
+
+def test_friend_sees_own_nodes_and_earnings_and_a_setup_command(
+    browser, coordinator: Seeded, screenshots: Path
+):
+    sign_in(browser, coordinator, "carol")
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "dave-den" not in page and "bob-secret" not in page
+    nodes = text_of(browser, "nodes")
+    assert re.search(r"carol-attic online 100\.0 %", nodes), nodes
+    assert re.search(r"carol-cellar offline", nodes), nodes
+    assert text_of(browser, "balance") == "10.00"
+    assert browser.find_element(By.ID, "earnings-chart").find_elements(By.CSS_SELECTOR, "rect")
+    assert "<setup token>" in text_of(browser, "setup-command")
+    save_screenshot(browser, screenshots, "friend")
+    submit(browser, "make-setup-token")
+    command = text_of(browser, "setup-command")
+    assert re.fullmatch(
+        rf"sudo \./node/setup\.sh --coordinator {re.escape(coordinator.url)} "
+        r"--friend-token stu_[\w-]{43}",
+        command,
+    ), command
+    save_screenshot(browser, screenshots, "friend-setup")
+    # Signing out in the browser ends the session.
+    submit(browser, selector="header button[type=submit]")
+    assert browser.current_url == coordinator.url + "/signin"
+    browser.get(coordinator.url + "/friend")
+    assert browser.current_url == coordinator.url + "/signin"
