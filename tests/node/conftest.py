@@ -47,7 +47,7 @@ def redis_server() -> Iterator[services.Redis]:
 class CoordinatorProcess:
     """`python -m streamr_coordinator serve` on a fixed port, startable again after a stop."""
 
-    def __init__(self, database_url: str, redis_url: str, log_path: Path) -> None:
+    def __init__(self, database_url: str, redis_url: str, log_path: Path, **settings: str) -> None:
         self.database_url = database_url
         self.port = services.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -60,6 +60,7 @@ class CoordinatorProcess:
             "STREAMR_HOOK_SECRET": HOOK_SECRET,
             "STREAMR_PAYOUT_CHECK_SECONDS": "0",  # the test pays the period itself
             "STREAMR_AUTH_RATE_LIMIT_PER_MINUTE": "1000",
+            **{f"STREAMR_{key.upper()}": value for key, value in settings.items()},
         }
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -116,18 +117,23 @@ class Api:
 
 
 @pytest.fixture
-def coordinator(
-    postgres: services.Postgres, redis_server: services.Redis, tmp_path: Path
-) -> Iterator[CoordinatorProcess]:
+def database_url(postgres: services.Postgres) -> Iterator[str]:
     name = f"node_kit_{next(_databases)}"
     url = postgres.create_database(name)
     upgrade_to_head(url)
+    yield url
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def coordinator(
+    database_url: str, redis_server: services.Redis, tmp_path: Path
+) -> Iterator[CoordinatorProcess]:
     redis_server.start()
-    process = CoordinatorProcess(url, redis_server.url, tmp_path / "coordinator.log")
+    process = CoordinatorProcess(database_url, redis_server.url, tmp_path / "coordinator.log")
     process.start()
     yield process
     process.stop()
-    postgres.drop_database(name)
 
 
 @dataclass

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# StreamrP2P friend node: from nothing to relaying and earning, in one command (Linux, as root).
+#
+#   STREAMR_FRIEND_TOKEN=... sudo -E node/setup.sh --coordinator https://api.example.com --name my-pi
+#   (or --friend-token-file FILE; the token is never put on a command line)
+#
+# Registers the node with the coordinator (once: the answer is kept in the state directory),
+# joins the mesh with the one-time key it is given, tells the coordinator where viewers can play
+# from this edge, starts the SRS edge (pulling from the origin over the mesh) and installs the
+# reporter as a systemd service. Running it again repairs whatever is missing and changes nothing
+# else. node/teardown.sh undoes all of it.
+set -euo pipefail
+
+KIT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$KIT_DIR")
+COORDINATOR=""
+NAME=""
+CAPACITY=50
+FRIEND_TOKEN_FILE=""
+ORIGIN_HOST="streamr-origin"
+STATE_DIR="/var/lib/streamr-node"
+INSTALL_DIR="/opt/streamr-node"
+UNIT_DIR="/etc/systemd/system"
+UNIT="streamr-reporter.service"
+EDGE_CONTAINER="streamr-edge"
+EDGE_HTTP_PORT=8080
+
+usage() {
+  cat <<EOF
+usage: $0 --coordinator URL --name NAME [options]
+  --coordinator URL         the coordinator's base URL, e.g. https://api.example.com
+  --name NAME               this node's name: 2-63 of a-z, 0-9, '-' and '_'
+  --capacity N              viewers this box can serve (1-100000, default $CAPACITY)
+  --friend-token-file FILE  file holding your friend session token (or set STREAMR_FRIEND_TOKEN)
+  --origin-host HOST        the SRS origin's mesh host name (default $ORIGIN_HOST)
+  --state-dir DIR           where the node keeps its token and queue (default $STATE_DIR)
+  --install-dir DIR         where the reporter is installed (default $INSTALL_DIR)
+  --unit-dir DIR            systemd unit directory (default $UNIT_DIR)
+EOF
+}
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() {
+  printf 'setup: error: %s\n' "$*" >&2
+  exit 1
+}
+
+parse_args() {
+  while (($#)); do
+    case $1 in
+      --coordinator) COORDINATOR=${2:?--coordinator needs a value} ;;
+      --name) NAME=${2:?--name needs a value} ;;
+      --capacity) CAPACITY=${2:?--capacity needs a value} ;;
+      --friend-token-file) FRIEND_TOKEN_FILE=${2:?--friend-token-file needs a value} ;;
+      --origin-host) ORIGIN_HOST=${2:?--origin-host needs a value} ;;
+      --state-dir) STATE_DIR=${2:?--state-dir needs a value} ;;
+      --install-dir) INSTALL_DIR=${2:?--install-dir needs a value} ;;
+      --unit-dir) UNIT_DIR=${2:?--unit-dir needs a value} ;;
+      -h | --help)
+        usage
+        exit 0
+        ;;
+      *)
+        usage >&2
+        die "unknown option: $1"
+        ;;
+    esac
+    shift 2
+  done
+  [[ $COORDINATOR =~ ^https?://[^[:space:]/?#]+/?$ ]] ||
+    die "--coordinator must be an http(s) base URL such as https://api.example.com, got '$COORDINATOR'"
+  COORDINATOR=${COORDINATOR%/}
+  [[ $NAME =~ ^[a-z0-9_-]{2,63}$ ]] ||
+    die "--name must be 2-63 of a-z, 0-9, '-' and '_', got '$NAME'"
+  if ! [[ $CAPACITY =~ ^[0-9]{1,6}$ ]] || ((10#$CAPACITY < 1 || 10#$CAPACITY > 100000)); then
+    die "--capacity must be a whole number 1-100000, got '$CAPACITY'"
+  fi
+}
+
+check_prerequisites() {
+  local missing=() tool
+  for tool in curl python3 docker systemctl; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+  done
+  ((${#missing[@]} == 0)) || die "missing: ${missing[*]} (install them, then run this again)"
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+    die "python3 is $(python3 -V 2>&1); the reporter needs 3.11 or newer"
+  [[ -f $REPO_DIR/srs/render.py ]] || die "run this from a StreamrP2P checkout (no srs/render.py)"
+  if ! command -v tailscale >/dev/null; then
+    log "installing Tailscale (the mesh client) with its official installer"
+    curl -fsSL https://tailscale.com/install.sh | sh
+  fi
+}
+
+# A curl header file, so no token ever appears on a command line (ps shows those).
+auth_header() {
+  local token=$1 file
+  file=$(mktemp "$STATE_DIR/.auth.XXXXXX")
+  printf 'Authorization: Bearer %s\n' "$token" >"$file"
+  printf '%s' "$file"
+}
+
+# api METHOD PATH TOKEN [BODY] -> prints the HTTP status; the answer is in $STATE_DIR/.answer
+api() {
+  local method=$1 path=$2 token=$3 body=${4:-} header status
+  header=$(auth_header "$token")
+  status=$(curl -sS -o "$STATE_DIR/.answer" -w '%{http_code}' -X "$method" \
+    -H "@$header" -H 'Content-Type: application/json' ${body:+--data "$body"} \
+    --max-time 30 "$COORDINATOR$path") || status=000
+  rm -f "$header"
+  printf '%s' "$status"
+}
+
+node_field() {
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+    "$STATE_DIR/node.json" "$1"
+}
+
+friend_token() {
+  if [[ -n $FRIEND_TOKEN_FILE ]]; then
+    [[ -r $FRIEND_TOKEN_FILE ]] || die "--friend-token-file $FRIEND_TOKEN_FILE is not readable"
+    tr -d '[:space:]' <"$FRIEND_TOKEN_FILE"
+  elif [[ -n ${STREAMR_FRIEND_TOKEN:-} ]]; then
+    printf '%s' "$STREAMR_FRIEND_TOKEN"
+  else
+    die "no friend token: pass --friend-token-file FILE or set STREAMR_FRIEND_TOKEN (log in at the coordinator to get one)"
+  fi
+}
+
+register() {
+  if [[ -f $STATE_DIR/node.json ]]; then
+    log "already registered as node $(node_field id) ($(node_field name)); not registering again"
+    return
+  fi
+  local status
+  status=$(api POST /api/v1/nodes "$(friend_token)" \
+    "{\"name\": \"$NAME\", \"capacity_viewers\": $CAPACITY}")
+  case $status in
+    201) ;;
+    409) die "the coordinator already has a node named '$NAME' but $STATE_DIR holds no state for it: delete that node from your account, or pick another --name" ;;
+    401) die "the coordinator refused the friend token (expired? log in again)" ;;
+    *) die "registering at $COORDINATOR failed with HTTP $status: $(head -c 500 "$STATE_DIR/.answer")" ;;
+  esac
+  # node.json is what the reporter reads; mesh.json holds the one-time key until the node joins.
+  python3 - "$STATE_DIR" "$COORDINATOR" <<'EOF'
+import json, os, sys
+state, coordinator = sys.argv[1], sys.argv[2]
+answer = json.load(open(os.path.join(state, ".answer")))
+node = {key: answer[key] for key in ("id", "name", "node_token", "token_expires_at")}
+node["coordinator"] = coordinator
+for name, content in (("mesh.json", answer.get("mesh")), ("node.json", node)):
+    if content is None:
+        continue
+    path = os.path.join(state, name)
+    with open(path + ".tmp", "w") as file:
+        json.dump(content, file, indent=2)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(path + ".tmp", path)
+EOF
+  rm -f "$STATE_DIR/.answer"
+  log "registered node $(node_field id) as $NAME"
+}
+
+mesh_running() {
+  tailscale status --json 2>/dev/null |
+    python3 -c 'import json, sys; sys.exit(json.load(sys.stdin).get("BackendState") != "Running")'
+}
+
+join_mesh() {
+  if mesh_running; then
+    log "already on the mesh"
+    return
+  fi
+  [[ -f $STATE_DIR/mesh.json ]] ||
+    die "not on the mesh and no unused mesh key in $STATE_DIR (the coordinator has no mesh, or the key was used): run node/teardown.sh, then this again"
+  local key_file login_server
+  key_file="$STATE_DIR/.preauth-key"
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); open(sys.argv[2], "w").write(d["preauth_key"])' \
+    "$STATE_DIR/mesh.json" "$key_file"
+  login_server=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["login_server"])' \
+    "$STATE_DIR/mesh.json")
+  log "joining the mesh at $login_server"
+  if ! tailscale up --login-server "$login_server" --auth-key "file:$key_file" \
+    --hostname "$NAME" --accept-dns=true; then
+    rm -f "$key_file"
+    die "tailscale up failed; if the one-time key expired, run node/teardown.sh, then this again"
+  fi
+  rm -f "$key_file" "$STATE_DIR/mesh.json"
+}
+
+announce_edge() {
+  local address status
+  address=$(tailscale ip -4 | head -n 1)
+  [[ -n $address ]] || die "tailscale has no IPv4 address on the mesh"
+  status=$(api PUT "/api/v1/nodes/$(node_field id)/edge" "$(node_field node_token)" \
+    "{\"play_base_url\": \"http://$address:$EDGE_HTTP_PORT\"}")
+  [[ $status == 204 ]] ||
+    die "telling the coordinator this edge's address failed with HTTP $status: $(head -c 500 "$STATE_DIR/.answer")"
+  rm -f "$STATE_DIR/.answer"
+  log "viewers can play from http://$address:$EDGE_HTTP_PORT"
+}
+
+# The edge config from srs/render.py, with the node token put in by python (not on a command line).
+render_edge_config() {
+  python3 - "$REPO_DIR" "$STATE_DIR" "$COORDINATOR" "$ORIGIN_HOST" <<'EOF'
+import json, os, sys
+repo, state, coordinator, origin = sys.argv[1:5]
+sys.path.insert(0, repo)
+from srs import render
+
+node = json.load(open(os.path.join(state, "node.json")))
+settings = render.EdgeSettings(coordinator, origin, node["name"].replace("_", "-"))
+config = render.render_edge(settings).replace(render.NODE_TOKEN_PLACEHOLDER, node["node_token"])
+path = os.path.join(state, "srs-edge.conf")
+with open(path + ".tmp", "w") as file:
+    file.write(config)
+os.replace(path + ".tmp", path)
+print(render.SRS_IMAGE)
+EOF
+}
+
+start_edge() {
+  local image
+  image=$(render_edge_config)
+  docker rm -f "$EDGE_CONTAINER" >/dev/null 2>&1 || true
+  docker run -d --name "$EDGE_CONTAINER" --restart unless-stopped --network host \
+    -v "$STATE_DIR/srs-edge.conf:/usr/local/srs/conf/streamr-edge.conf:ro" \
+    "$image" ./objs/srs -c conf/streamr-edge.conf >/dev/null
+  log "SRS edge running ($image), pulling from $ORIGIN_HOST over the mesh"
+}
+
+install_reporter() {
+  install -d -m 0755 "$INSTALL_DIR" "$UNIT_DIR"
+  install -m 0755 "$KIT_DIR/reporter.py" "$INSTALL_DIR/reporter.py"
+  sed -e "s|@INSTALL_DIR@|$INSTALL_DIR|g" -e "s|@STATE_DIR@|$STATE_DIR|g" \
+    -e "s|@COORDINATOR@|$COORDINATOR|g" "$KIT_DIR/$UNIT" >"$UNIT_DIR/$UNIT.new"
+  chmod 0644 "$UNIT_DIR/$UNIT.new"
+  mv "$UNIT_DIR/$UNIT.new" "$UNIT_DIR/$UNIT"
+  systemctl daemon-reload
+  systemctl enable "$UNIT"
+  systemctl restart "$UNIT"
+  log "reporter running as $UNIT"
+}
+
+main() {
+  parse_args "$@"
+  check_prerequisites
+  umask 077
+  mkdir -p "$STATE_DIR"
+  chmod 0700 "$STATE_DIR"
+  register
+  join_mesh
+  announce_edge
+  start_edge
+  install_reporter
+  log "done: node $(node_field id) is relaying; node/teardown.sh stops it"
+}
+
+main "$@"

@@ -1,0 +1,259 @@
+"""setup.sh and teardown.sh: shellcheck-clean, and run for real against the real coordinator (a
+subprocess on PostgreSQL and Redis, with the spec-checked fake Headscale as its mesh) with stand-in
+`tailscale`, `docker` and `systemctl` commands on PATH that record what they were asked to do.
+Both scripts are run twice, to show they are idempotent."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from devenv import services
+from tests.coordinator.test_mesh_client import API_KEY, FakeHeadscale, _handler
+
+from .conftest import Api, CoordinatorProcess
+
+SETUP = Path("node/setup.sh")
+TEARDOWN = Path("node/teardown.sh")
+SHELLCHECK = Path(".venv/bin/shellcheck")
+MESH_IP = "100.64.0.7"
+
+# Stand-ins: each appends its argv to calls.log and keeps what it was told in $STANDIN_DIR.
+STANDINS = {
+    "tailscale": r"""
+case $1 in
+  status)
+    state=$(cat "$dir/tailscale.state" 2>/dev/null || echo NeedsLogin)
+    printf '{"BackendState": "%s"}\n' "$state" ;;
+  up)
+    for arg in "$@"; do [[ $arg == file:* ]] && cp "${arg#file:}" "$dir/used-key"; done
+    echo Running >"$dir/tailscale.state" ;;
+  ip) echo "__MESH_IP__" ;;
+  logout) echo NeedsLogin >"$dir/tailscale.state" ;;
+esac
+""".replace("__MESH_IP__", MESH_IP),
+    "docker": r"""
+case $1 in
+  inspect) [[ -f $dir/container ]] ;;
+  rm) [[ -f $dir/container ]] && rm "$dir/container" ;;
+  run)
+    for arg in "$@"; do
+      [[ $arg == *:/usr/local/srs/conf/* ]] && cp "${arg%%:*}" "$dir/edge.conf"
+    done
+    touch "$dir/container" ;;
+esac
+""",
+    "systemctl": "",
+}
+
+
+@pytest.fixture
+def headscale() -> Iterator[FakeHeadscale]:
+    """The coordinator tests' spec-derived fake Headscale, served on loopback."""
+    from http.server import ThreadingHTTPServer
+    from threading import Thread
+
+    state = FakeHeadscale()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    yield state
+    server.shutdown()
+    server.server_close()
+    assert state.violations == []
+
+
+@pytest.fixture
+def meshed_coordinator(
+    database_url: str, redis_server: services.Redis, headscale: FakeHeadscale, tmp_path: Path
+) -> Iterator[CoordinatorProcess]:
+    redis_server.start()
+    process = CoordinatorProcess(
+        database_url,
+        redis_server.url,
+        tmp_path / "coordinator.log",
+        headscale_url=headscale.url,  # type: ignore[attr-defined]
+        headscale_api_key=API_KEY,
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+class Box:
+    """A friend's machine: the kit's directories under tmp_path, stand-ins first on PATH."""
+
+    def __init__(self, root: Path, coordinator: str, friend_token: str) -> None:
+        self.root = root
+        self.coordinator = coordinator
+        self.standins = root / "standins"
+        self.standins.mkdir(parents=True)
+        bin_dir = root / "bin"
+        bin_dir.mkdir()
+        for name, body in STANDINS.items():
+            script = bin_dir / name
+            script.write_text(
+                "#!/usr/bin/env bash\nset -euo pipefail\ndir=$STANDIN_DIR\n"
+                f'printf "{name} %s\\n" "$*" >>"$dir/calls.log"\n{body}'
+            )
+            script.chmod(0o755)
+        self.state = root / "state"
+        self.install = root / "opt"
+        self.units = root / "units"
+        self.environment = {
+            "PATH": f"{bin_dir}:/usr/bin:/bin",  # a bare python3, as on a Raspberry Pi
+            "STANDIN_DIR": str(self.standins),
+            "STREAMR_FRIEND_TOKEN": friend_token,
+            "HOME": str(root),
+        }
+
+    def run(self, script: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+        dirs = ["--state-dir", str(self.state), "--install-dir", str(self.install)]
+        return subprocess.run(
+            ["bash", str(script), *dirs, "--unit-dir", str(self.units), *arguments],
+            capture_output=True,
+            text=True,
+            env=self.environment,
+            timeout=120,
+            check=False,
+        )
+
+    def setup(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        return self.run(SETUP, "--coordinator", self.coordinator, *arguments)
+
+    def calls(self) -> list[str]:
+        log = self.standins / "calls.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.mark.parametrize("script", [SETUP, TEARDOWN])
+def test_scripts_pass_shellcheck_and_are_strict(script: Path) -> None:
+    result = subprocess.run(
+        [str(SHELLCHECK), "--severity=style", "--shell=bash", str(script)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+    assert script.read_text().startswith("#!/usr/bin/env bash\n")
+    assert "\nset -euo pipefail\n" in script.read_text()
+    assert script.stat().st_mode & 0o111
+
+
+def test_setup_joins_relays_and_reports_and_teardown_removes_everything(
+    meshed_coordinator: CoordinatorProcess, headscale: FakeHeadscale, tmp_path: Path
+) -> None:
+    api = Api(meshed_coordinator.url)
+    friend = api.account("friend")
+    box = Box(tmp_path / "box", meshed_coordinator.url, friend.token)
+    database = create_engine(meshed_coordinator.database_url)
+
+    first = box.setup("--name", "attic_pi", "--capacity", "25", "--origin-host", "origin-mesh")
+    assert first.returncode == 0, first.stderr
+
+    # Registered once, with a single-use friend key that tailscale got from a file.
+    (node,) = api.client.get("/api/v1/nodes", headers=friend.auth).json()
+    assert (node["name"], node["capacity_viewers"]) == ("attic_pi", 25)
+    (key,) = headscale.keys
+    assert (box.standins / "used-key").read_text() == key["key"]
+    state = json.loads((box.state / "node.json").read_text())
+    assert state["id"] == node["id"]
+    assert state["coordinator"] == meshed_coordinator.url
+    assert sorted(os.listdir(box.state)) == ["node.json", "srs-edge.conf"]  # key used, gone
+    assert oct(box.state.stat().st_mode & 0o777) == "0o700"
+    assert oct((box.state / "node.json").stat().st_mode & 0o777) == "0o600"
+    calls = box.calls()
+    up = next(call for call in calls if call.startswith("tailscale up"))
+    assert f"--login-server {headscale.url}" in up  # type: ignore[attr-defined]
+    assert "--hostname attic_pi" in up
+    assert not any(state["node_token"] in call or key["key"] in call for call in calls)
+
+    # The coordinator knows where viewers can play from this edge.
+    with database.connect() as connection:
+        play_base_url = connection.execute(
+            text("SELECT play_base_url FROM nodes WHERE id = :id"), {"id": node["id"]}
+        ).scalar_one()
+    assert play_base_url == f"http://{MESH_IP}:8080"
+
+    # The edge runs the rendered config, with the node's own token in its hooks.
+    edge = (box.standins / "edge.conf").read_text()
+    assert "origin          origin-mesh:1935;" in edge
+    hook = f"{meshed_coordinator.url}/hooks/srs/on_play?node_token={state['node_token']};"
+    assert hook in edge
+    assert "@STREAMR_NODE_TOKEN@" not in edge
+    assert any("--restart unless-stopped --network host" in call for call in calls)
+
+    # The reporter is installed as a service with this node's paths.
+    unit = (box.units / "streamr-reporter.service").read_text()
+    assert f"{box.install}/reporter.py --coordinator {meshed_coordinator.url}" in unit
+    assert f"--state-dir {box.state}" in unit
+    assert re.search(r"@[A-Z_]+@", unit) is None
+    assert (box.install / "reporter.py").read_text() == Path("node/reporter.py").read_text()
+    assert [c for c in calls if c.startswith("systemctl")] == [
+        "systemctl daemon-reload",
+        "systemctl enable streamr-reporter.service",
+        "systemctl restart streamr-reporter.service",
+    ]
+
+    # Again: nothing registered twice, no second join; the edge and service are refreshed.
+    again = box.setup("--name", "attic_pi", "--capacity", "25", "--origin-host", "origin-mesh")
+    assert again.returncode == 0, again.stderr
+    assert "not registering again" in again.stderr
+    assert len(api.client.get("/api/v1/nodes", headers=friend.auth).json()) == 1
+    assert len(headscale.keys) == 1
+    assert sum(call.startswith("tailscale up") for call in box.calls()) == 1
+
+    # The machine that used the key, as Headscale lists it (the stand-in cannot really join).
+    headscale.add_node(7, "attic_pi", ["tag:friend"], MESH_IP)
+    headscale.nodes[7]["preAuthKey"] = key
+
+    gone = box.run(TEARDOWN)
+    assert gone.returncode == 0, gone.stderr
+    assert api.client.get("/api/v1/nodes", headers=friend.auth).json() == []
+    assert headscale.nodes == {}  # the coordinator removed the mesh machine too
+    calls = box.calls()
+    assert "systemctl disable --now streamr-reporter.service" in calls
+    assert "tailscale logout" in calls
+    assert not (box.standins / "container").exists()
+    assert not box.state.exists()
+    assert not box.install.exists()
+    assert not (box.units / "streamr-reporter.service").exists()
+
+    twice = box.run(TEARDOWN)
+    assert twice.returncode == 0, twice.stderr
+    database.dispose()
+
+
+def test_setup_refuses_bad_input_and_a_name_taken_without_local_state(
+    meshed_coordinator: CoordinatorProcess, tmp_path: Path
+) -> None:
+    api = Api(meshed_coordinator.url)
+    friend = api.account("friend")
+    box = Box(tmp_path / "box", meshed_coordinator.url, friend.token)
+
+    bad_name = box.setup("--name", "Attic Pi")
+    assert bad_name.returncode == 1
+    assert "--name must be 2-63 of a-z, 0-9, '-' and '_', got 'Attic Pi'" in bad_name.stderr
+    bad_capacity = box.setup("--name", "attic", "--capacity", "0")
+    assert "--capacity must be a whole number 1-100000, got '0'" in bad_capacity.stderr
+
+    taken = api.client.post(
+        "/api/v1/nodes", json={"name": "attic", "capacity_viewers": 5}, headers=friend.auth
+    )
+    assert taken.status_code == 201
+    refused = box.setup("--name", "attic")
+    assert refused.returncode == 1
+    assert "already has a node named 'attic'" in refused.stderr
+    assert box.calls() == []  # nothing joined, started or installed
+
+    box.environment["STREAMR_FRIEND_TOKEN"] = "not-a-token"
+    wrong_token = box.setup("--name", "cellar")
+    assert "refused the friend token" in wrong_token.stderr
