@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
@@ -123,10 +124,16 @@ def test_friend_sees_own_nodes_and_earnings_and_a_setup_command(
     submit(browser, "make-setup-token")
     command = text_of(browser, "setup-command")
     assert re.fullmatch(
-        rf"sudo \./node/setup\.sh --coordinator {re.escape(coordinator.url)} "
-        r"--friend-token stu_[\w-]{43}",
+        r"STREAMR_FRIEND_TOKEN=stu_[\w-]{43} sudo -E \./node/setup\.sh "
+        rf"--coordinator {re.escape(coordinator.url)} --name my-node",
         command,
     ), command
+    # The token it holds is a working sign-in token of this friend (what the kit registers with).
+    token = command.split()[0].split("=", 1)[1]
+    me = httpx.get(
+        coordinator.url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert me.json()["username"] == "carol"
     save_screenshot(browser, screenshots, "friend-setup")
     # Signing out in the browser ends the session.
     submit(browser, selector="header button[type=submit]")

@@ -87,6 +87,15 @@ def rtmp_url(origin_play_url: str | None, request_host: str) -> str:
     return f"rtmp://{host or request_host}/live"
 
 
+def setup_command(coordinator: str, token: str | None) -> str:
+    """The node kit's command (node/setup.sh reads the token from the environment, never from
+    its arguments, so it stays out of the process list)."""
+    return (
+        f"STREAMR_FRIEND_TOKEN={token or '<setup token>'} sudo -E ./node/setup.sh "
+        f"--coordinator {coordinator} --name my-node"
+    )
+
+
 def render(name: str, status_code: int = 200, **context) -> HTMLResponse:
     html = _templates.get_template(name).render(**context)
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
@@ -334,8 +343,7 @@ async def _friend_page(
             "Your earnings per payout period, oldest first",
             label_every=max(1, len(periods) // 8),
         ),
-        setup_command=f"sudo ./node/setup.sh --coordinator {coordinator} --friend-token "
-        + (setup_token or "<setup token>"),
+        setup_command=setup_command(coordinator, setup_token),
         setup_token=setup_token,
         setup_hours=SETUP_TOKEN_HOURS,
     )
