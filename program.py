@@ -13,6 +13,7 @@ import pulumi
 from components.cache import Cache, CacheArgs
 from components.coordinator_service import CoordinatorService, CoordinatorServiceArgs
 from components.database import Database, DatabaseArgs
+from components.github_oidc import GithubOidc, GithubOidcArgs
 from components.headscale_host import HeadscaleHost, HeadscaleHostArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
@@ -162,4 +163,18 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
         outputs["rtmpIngestUrl"] = origin.rtmp_url
         outputs["hlsUrlTemplate"] = origin.hls_url_template
         outputs["flvUrlTemplate"] = origin.flv_url_template
+    if config.github is not None:
+        ci = GithubOidc(
+            f"{config.prefix}-github",
+            GithubOidcArgs(
+                repository=config.github.repository,
+                resource_prefix=config.prefix,
+                state_bucket_name=config.github.state_bucket,
+                secrets_key_arn=config.github.secrets_key_arn,
+                provider_arn=config.github.provider_arn,
+                tags=tags,
+            ),
+        )
+        outputs["githubPreviewRoleArn"] = ci.preview_role_arn
+        outputs["githubDeployRoleArn"] = ci.deploy_role_arn
     return outputs

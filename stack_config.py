@@ -108,6 +108,12 @@ _CERTIFICATE_ARN = re.compile(r"^arn:aws:acm:([a-z0-9-]+):\d{12}:certificate/[0-
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _ENGINE_VERSION = re.compile(r"^(\d+)(\.\d+)?$")
 _CLOCK_DESCRIPTION = "a time HH:MM (24-hour)"
+_GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+_OIDC_PROVIDER_ARN = re.compile(
+    r"^arn:aws:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
+)
+_BUCKET = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 
 
 class StackConfigError(pulumi.RunError):
@@ -195,6 +201,16 @@ class PauseSchedule:
 
 
 @dataclass(frozen=True)
+class GithubSettings:
+    """GitHub Actions' OIDC roles (components/github_oidc.py) and the state backend they use."""
+
+    repository: str  # owner/name
+    provider_arn: str | None  # the account's existing GitHub OIDC provider, if any
+    state_bucket: str  # the S3 state backend (backend/)
+    secrets_key_arn: str  # the KMS key of the secrets provider
+
+
+@dataclass(frozen=True)
 class StackConfig:
     stage: Stage
     region: str
@@ -208,6 +224,7 @@ class StackConfig:
     alert_email: str | None
     pause_schedule: PauseSchedule | None
     monthly_budget_usd: float
+    github: GithubSettings | None = None
 
     @property
     def prefix(self) -> str:
@@ -351,6 +368,7 @@ class _Parser:
             ),
             pause_schedule=self._pause_schedule(dev),
             monthly_budget_usd=self._number("monthlyBudgetUsd", 40.0 if dev else 250.0, 1, 100_000),
+            github=self._github(),
         )
         if self.problems:
             raise StackConfigError(self.problems)
@@ -508,6 +526,42 @@ class _Parser:
             return None
         return PauseSchedule(pause_at, resume_at, weekdays, timezone)
 
+    def _github(self) -> GithubSettings | None:
+        repository = self._pattern(
+            "githubRepository", _GITHUB_REPOSITORY, "owner/name of a GitHub repository"
+        )
+        provider_arn = self._pattern(
+            "githubOidcProviderArn",
+            _OIDC_PROVIDER_ARN,
+            "arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com",
+        )
+        bucket = self._pattern(
+            "stateBucket", _BUCKET, "an S3 bucket name (3-63 lower-case letters, digits, . and -)"
+        )
+        key_arn = self._pattern(
+            "secretsKeyArn",
+            _KMS_KEY_ARN,
+            "a KMS key ARN like arn:aws:kms:<region>:<account>:key/<id>",
+        )
+        dependent = ("githubOidcProviderArn", "stateBucket", "secretsKeyArn")
+        if self.values.get("githubRepository") in (None, ""):
+            for key in dependent:
+                if self.values.get(key) not in (None, ""):
+                    self.problems.append(
+                        f"{key_name(key)} needs {key_name('githubRepository')}; allowed values: "
+                        "set githubRepository too, or remove it"
+                    )
+            return None
+        for key in ("stateBucket", "secretsKeyArn"):
+            if self.values.get(key) in (None, ""):
+                self.problems.append(
+                    f"{key_name(key)} is required when {key_name('githubRepository')} is set "
+                    "(the CI roles reach the state backend; see the README, Continuous delivery)"
+                )
+        if repository is None or bucket is None or key_arn is None:
+            return None
+        return GithubSettings(repository, provider_arn, bucket, key_arn)
+
     def _clock(self, key: str, raw: Any) -> time | None:
         match = _CLOCK.match(raw) if isinstance(raw, str) else None
         if match is None:
@@ -614,5 +668,9 @@ _KEYS = frozenset(
         "pauseWeekdays",
         "timezone",
         "monthlyBudgetUsd",
+        "githubRepository",
+        "githubOidcProviderArn",
+        "stateBucket",
+        "secretsKeyArn",
     }
 )
