@@ -17,6 +17,7 @@ from components.github_oidc import GithubOidc, GithubOidcArgs
 from components.headscale_host import HeadscaleHost, HeadscaleHostArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
+from components.pause_schedule import PauseSchedule, PauseScheduleArgs
 from components.srs_origin import SrsOrigin, SrsOriginArgs
 from stack_config import StackConfig
 
@@ -113,9 +114,10 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             database_name=DatabaseArgs.database_name,
             database_secret_arn=database.secret_arn,
             instance_type=config.instance_types.coordinator,
-            min_size=config.coordinator.min_size,
-            max_size=config.coordinator.max_size,
-            desired_capacity=config.coordinator.desired_capacity,
+            # A deep pause scales the coordinator to zero; un-pausing restores the configured sizes.
+            min_size=0 if config.paused else config.coordinator.min_size,
+            max_size=0 if config.paused else config.coordinator.max_size,
+            desired_capacity=0 if config.paused else config.coordinator.desired_capacity,
             web_concurrency=config.coordinator.web_concurrency,
             cache_address=cache.address if cache is not None else None,
             cache_port=cache.port if cache is not None else None,
@@ -140,10 +142,28 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             target_group_arn_suffix=coordinator.target_group_arn_suffix,
             log_group_name=coordinator.log_group_name,
             alert_email=config.alert_email,
+            paused=config.paused,
             tags=tags,
         ),
     )
     outputs["dashboardUrl"] = monitoring.dashboard_url
+    schedule = config.pause_schedule
+    if config.paused or schedule is not None:
+        pause = PauseSchedule(
+            f"{config.prefix}-pause",
+            PauseScheduleArgs(
+                project=tags["Project"],
+                stage=config.stage,
+                timezone=schedule.timezone if schedule is not None else "UTC",
+                alarm_topic_arn=monitoring.topic_arn,
+                pause_at=schedule.pause_at if schedule is not None else None,
+                resume_at=schedule.resume_at if schedule is not None else None,
+                weekdays=schedule.weekdays if schedule is not None else (),
+                deep_pause=config.paused,
+                tags=tags,
+            ),
+        )
+        outputs["pauseFunctionName"] = pause.function_name
     if coordinator.url is not None:
         outputs["coordinatorUrl"] = coordinator.url
         outputs["apiDocsUrl"] = pulumi.Output.concat(coordinator.url, "/docs")

@@ -238,11 +238,11 @@ class StackConfig:
 
     @property
     def effective_nat_strategy(self) -> NatStrategy:
-        """A deep pause leaves out the NAT gateway, which bills by the hour and cannot be stopped.
-
-        A NAT instance stays: the stop schedule stops it like any other instance.
+        """A deep pause leaves out NAT: a gateway bills by the hour and cannot be stopped, and
+        with the coordinator at zero nothing in the private subnets needs the internet (a NAT
+        instance would still cost its disk).
         """
-        if self.paused and self.network.nat_strategy == "gateway":
+        if self.paused:
             return "none"
         return self.network.nat_strategy
 

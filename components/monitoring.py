@@ -48,6 +48,8 @@ class MonitoringArgs:
     # The coordinator's log group, shown on the dashboard.
     log_group_name: pulumi.Input[str] | None = None
     alert_email: str | None = None
+    # Deep pause: the coordinator is at zero and the database stopped; nothing to alarm on.
+    paused: bool = False
     latency_p99_seconds: float = 1.0
     cpu_percent: int = 80
 
@@ -92,6 +94,8 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
             AlarmSpec("latency-p99", "Slowest 1% of coordinator responses", elb,
                       "TargetResponseTime", balancer, "p99", above, args.latency_p99_seconds),
         ]  # fmt: skip
+    if args.paused:
+        return specs
     connection_limit = database_connection_limit(args.database_instance_class)
     specs += [
         # Against the group's own minimum, so a stop schedule that lowers it to 0 is no alarm.

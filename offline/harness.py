@@ -535,9 +535,15 @@ def _sns_topic(c: _Context) -> dict[str, Any]:
     return {"id": arn, "arn": arn}
 
 
+def _sqs_queue(c: _Context) -> dict[str, Any]:
+    url = f"https://sqs.{c.region}.amazonaws.com/{ACCOUNT_ID}/{c.physical_name}"
+    return {"id": url, "url": url, "arn": c.arn("sqs", c.physical_name), "name": c.physical_name}
+
+
 def _lambda_function(c: _Context) -> dict[str, Any]:
     arn = c.arn("lambda", f"function:{c.physical_name}")
     return {
+        "name": c.physical_name,
         "arn": arn,
         "qualifiedArn": f"{arn}:1",
         "invokeArn": (
@@ -591,6 +597,7 @@ _COMPUTED: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "aws:lb/targetGroup:TargetGroup": _target_group,
     "aws:ecr/repository:Repository": _ecr_repository,
     "aws:sns/topic:Topic": _sns_topic,
+    "aws:sqs/queue:Queue": _sqs_queue,
     "aws:lambda/function:Function": _lambda_function,
     "random:index/randomPassword:RandomPassword": _random_password,
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,

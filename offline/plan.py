@@ -23,6 +23,7 @@ from offline.harness import (
     Resource,
     run_program,
 )
+from ops.cost_report import summary as cost_summary
 from stack_config import StackConfigError
 
 Setting = Callable[[Resource, ProgramRun], Any]
@@ -307,6 +308,11 @@ def render(run: ProgramRun) -> str:
     for name, value in run.outputs.items():
         shown = "[secret]" if name in run.secret_outputs else _show(value)
         lines.append(f"  {name.ljust(width)}  {shown}")
+    lines += [
+        "",
+        cost_summary(run),
+        f"Per component, and deep-paused: `make cost STACK={run.stack}` (prices in ops/prices.py).",
+    ]
     return "\n".join(lines)
 
 

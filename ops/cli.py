@@ -1,4 +1,7 @@
-"""Operator CLI: `python -m ops pause|resume|status --stage dev [--dry-run]`.
+"""Operator CLI: `python -m ops pause|resume|status --stack dev [--dry-run]`.
+
+`--stack` reads the stage, region and stop schedule from `stacks/Pulumi.<stack>.yaml`; `--stage`
+(with `--region`, `--schedule`) works without the repository's stack files.
 
 Exit codes: 0 every resource is where it should be (or would be, in a dry run); 1 a resource
 failed; 2 bad usage or settings; 3 no resource of this stack was found; 4 some resource was
@@ -29,9 +32,11 @@ COLUMNS = ("kind", "name", "id", "before", "action", "outcome", "after", "note")
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="streamr-ops", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("pause", "resume", "status"))
-    parser.add_argument(
-        "--stage", required=True, help="stage whose resources to act on (dev, prod)"
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--stack", help="stack file to read stage, region and schedule from (dev, prod)"
     )
+    target.add_argument("--stage", help="stage whose resources to act on (dev, prod)")
     parser.add_argument("--project", default="streamr", help="Project tag value (default streamr)")
     parser.add_argument("--region", help="AWS region (default: the AWS CLI configuration)")
     parser.add_argument(
@@ -69,7 +74,9 @@ def main(
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         schedule = parse_schedule(args.schedule) if args.schedule else None
-    except ScheduleError as error:
+        if args.stack is not None:
+            schedule = _from_stack_file(args) or schedule
+    except (ScheduleError, LookupError) as error:
         print(f"streamr-ops: {error}", file=err)
         return EXIT_USAGE
     if clients is None:
@@ -85,6 +92,20 @@ def main(
         return EXIT_AWS
     print(result.to_json() if args.json else render_table(result), file=out)
     return exit_code(result)
+
+
+def _from_stack_file(args: argparse.Namespace) -> Schedule | None:
+    """Fill stage and region from the stack file; return its stop schedule (if it has one)."""
+    from offline.harness import OfflineHarnessError, stack_config
+    from ops.cost_report import schedule_of
+
+    try:
+        config = stack_config(args.stack)
+    except OfflineHarnessError as error:
+        raise LookupError(f"--stack: {error}") from error
+    args.stage = config["streamr:stage"]
+    args.region = args.region or config.get("aws:region")
+    return schedule_of(config)
 
 
 def _run_command(

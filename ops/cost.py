@@ -62,6 +62,7 @@ FREE_TYPES = {
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": "free",
     "aws:lambda/function:Function": "usage-based",
     "aws:lambda/permission:Permission": "free",
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": "free",
     "aws:scheduler/schedule:Schedule": "usage-based (free tier covers a few runs a day)",
     "aws:scheduler/scheduleGroup:ScheduleGroup": "free",
     "aws:sqs/queue:Queue": "usage-based",

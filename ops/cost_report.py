@@ -133,6 +133,24 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
+def summary(run: Any) -> str:
+    """One line for the offline plan: what this program run costs a month."""
+    config = run.config
+    schedule = schedule_of(config)
+    priced = estimate(
+        planned_resources(run), config.get("aws:region", "eu-west-1"), schedule, REFERENCE_WEEK
+    )
+    if config.get("streamr:paused") == "true":
+        return f"Monthly cost, deep-paused: {priced.total('deep_paused'):.2f} USD."
+    line = (
+        f"Monthly cost: running {priced.total('running'):.2f} USD, "
+        f"stop-paused {priced.total('stopped'):.2f}"
+    )
+    if schedule is not None:
+        line += f", on the stop schedule {priced.total('scheduled'):.2f}"
+    return line + "."
+
+
 def build_report(stack: str) -> Report:
     from offline.harness import run_program, stack_config
 

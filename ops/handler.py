@@ -1,7 +1,8 @@
 """Lambda entry point: `{"action": "pause"|"resume"|"enforce", "dry_run": bool}`.
 
-Configuration comes from the environment the component sets: PROJECT, STAGE, PAUSE_AT, RESUME_AT,
-WEEKDAYS (comma-separated), TIMEZONE, and optionally RDS_WAIT_SECONDS / EC2_WAIT_SECONDS.
+Configuration comes from the environment the component sets: PROJECT, STAGE, TIMEZONE, the
+schedule's PAUSE_AT, RESUME_AT and WEEKDAYS (comma-separated; all three or none: a deep pause has no
+schedule, so it can pause but not enforce), and optionally RDS_WAIT_SECONDS / EC2_WAIT_SECONDS.
 """
 
 from __future__ import annotations
@@ -33,21 +34,23 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     stack: StackTags
-    schedule: Schedule
+    schedule: Schedule | None
     waits: Waits
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        missing = [
-            key
-            for key in ("PROJECT", "STAGE", "PAUSE_AT", "RESUME_AT", "WEEKDAYS", "TIMEZONE")
-            if not env.get(key)
-        ]
+        required = ["PROJECT", "STAGE", "TIMEZONE"]
+        schedule_keys = ("PAUSE_AT", "RESUME_AT", "WEEKDAYS")
+        if any(env.get(key) for key in schedule_keys):
+            required += schedule_keys
+        missing = [key for key in required if not env.get(key)]
         if missing:
             raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
-        schedule = Schedule.parse(
-            env["PAUSE_AT"], env["RESUME_AT"], env["WEEKDAYS"], env["TIMEZONE"]
-        )
+        schedule = None
+        if "PAUSE_AT" in required:
+            schedule = Schedule.parse(
+                env["PAUSE_AT"], env["RESUME_AT"], env["WEEKDAYS"], env["TIMEZONE"]
+            )
         waits = Waits(
             rds=_seconds(env, "RDS_WAIT_SECONDS", Waits.rds),
             ec2=_seconds(env, "EC2_WAIT_SECONDS", Waits.ec2),
@@ -79,6 +82,11 @@ def execute(
     if not isinstance(dry_run, bool):
         raise ConfigError(f"event dry_run is {dry_run!r}; allowed values: true, false")
     requested, enforced = ACTIONS[action]
+    if enforced and settings.schedule is None:
+        raise ConfigError(
+            "event action 'enforce' needs a schedule (PAUSE_AT, RESUME_AT, WEEKDAYS); "
+            "without one the allowed actions are: pause, resume"
+        )
     return run(
         clients,
         settings.stack,

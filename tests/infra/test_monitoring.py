@@ -150,6 +150,13 @@ def test_without_a_load_balancer_its_alarms_and_widgets_are_left_out() -> None:
     )
 
 
+def test_a_deep_pause_alarms_on_nothing_it_stopped() -> None:
+    """Coordinator at zero and a stopped database: their alarms would only cost money."""
+    run = monitoring(load_balancer_arn_suffix=None, target_group_arn_suffix=None, paused=True)
+    assert alarms(run) == {}
+    assert run.one("aws:sns/topic:Topic")
+
+
 def test_preview_evaluates() -> None:
     run = monitoring(preview=True)
     assert len(alarms(run)) == len(ALL_ALARMS)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from offline.harness import ROOT
+from offline.harness import ROOT, run_program
 from offline.plan import KEY_SETTINGS, main, render
 from tests.infra.support import evaluated
 
@@ -31,6 +31,7 @@ def test_resources_are_grouped_under_their_component() -> None:
         "streamr.headscale.HeadscaleHost  streamr-dev-headscale",
         "streamr.monitoring.Monitoring  streamr-dev-monitoring",
         "streamr.network.Network  streamr-dev-net",
+        "streamr.ops.PauseSchedule  streamr-dev-pause",
         "streamr.streaming.SrsOrigin  streamr-dev-srs",
     ]
     database_at = lines.index("streamr.database.Database  streamr-dev-db")
@@ -70,11 +71,28 @@ def test_key_settings_show_what_matters() -> None:
 
 def test_outputs_are_listed_at_the_end() -> None:
     lines = plan_lines("dev")
-    outputs = lines[lines.index("Stack outputs:") + 1 :]
+    start = lines.index("Stack outputs:") + 1
+    outputs = lines[start : lines.index("", start)]
     names = [line.split()[0] for line in outputs]
     assert names[:3] == ["vpcId", "publicSubnetIds", "privateSubnetIds"]
     assert "databaseSecretArn" in names
-    assert any("resources in 7 components." in line for line in lines)
+    assert any("resources in 8 components." in line for line in lines)
+
+
+def test_the_plan_ends_with_the_monthly_cost() -> None:
+    """The same figures as `make cost`, so a reviewer sees the bill next to the change."""
+    from ops.cost_report import build_report
+
+    totals = build_report("dev").totals()
+    lines = plan_lines("dev")
+    assert lines[-2] == (
+        f"Monthly cost: running {totals['running']:.2f} USD, stop-paused "
+        f"{totals['stopped']:.2f}, on the stop schedule {totals['scheduled']:.2f}."
+    )
+    assert lines[-1].startswith("Per component, and deep-paused: `make cost STACK=dev`")
+    paused = render(run_program("dev", {"paused": True})).splitlines()
+    assert paused[-2] == f"Monthly cost, deep-paused: {totals['deep_paused']:.2f} USD."
+    assert plan_lines("prod", preview=True)[-2].startswith("Monthly cost: running ")
 
 
 def test_preview_shows_unknowns_as_known_after_apply() -> None:

@@ -197,10 +197,8 @@ def test_a_deep_pause_drops_what_bills_by_the_hour() -> None:
     paused = load(stage="prod", paused=True)
     assert paused.effective_nat_strategy == "none"
     assert paused.cache_enabled is False
-    # A NAT instance can be stopped like any instance, so a pause keeps it.
-    assert (
-        load(stage="dev", paused=True, natStrategy="instance").effective_nat_strategy == "instance"
-    )
+    # With the coordinator at zero nothing needs NAT: even a NAT instance's disk is saved.
+    assert load(stage="dev", paused=True, natStrategy="instance").effective_nat_strategy == "none"
     running = load(stage="prod")
     assert running.effective_nat_strategy == "gateway"
     assert running.cache_enabled is True

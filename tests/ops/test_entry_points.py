@@ -24,6 +24,10 @@ ENV = {
     "EC2_WAIT_SECONDS": "5",
 }
 NIGHT = datetime(2026, 11, 25, 22, 0, tzinfo=UTC)
+# What the component sets on a deep pause: no schedule, so the function can only pause or resume.
+DEEP_PAUSE_ENV = {
+    key: value for key, value in ENV.items() if key not in {"PAUSE_AT", "RESUME_AT", "WEEKDAYS"}
+}
 
 
 def test_lambda_pauses_and_resumes_from_its_environment(account, monkeypatch, capsys):
@@ -39,6 +43,17 @@ def test_lambda_pauses_and_resumes_from_its_environment(account, monkeypatch, ca
     resumed = lambda_handler({"action": "resume", "dry_run": False}, None)
     assert [item["outcome"] for item in resumed["items"]] == ["done"] * 4
     assert account.asg_sizes("streamr-dev-coordinator") == (1, 2, 4)
+
+
+def test_deep_pause_holds_everything_paused_without_a_schedule(account, monkeypatch):
+    for key, value in DEEP_PAUSE_ENV.items():
+        monkeypatch.setenv(key, value)
+    assert lambda_handler({"action": "pause"}, None)["ok"] is True
+    account.calls.clear()
+    again = lambda_handler({"action": "pause"}, None)
+    assert {item["action"] for item in again["items"]} == {"none"}
+    assert account.mutating_calls() == []
+    assert account.db_state("streamr-dev-db") == "stopped"
 
 
 def test_lambda_raises_when_a_resource_failed_so_retries_and_the_alarm_see_it(account, monkeypatch):
@@ -67,6 +82,12 @@ def test_lambda_raises_when_a_resource_failed_so_retries_and_the_alarm_see_it(ac
         ({**ENV, "RDS_WAIT_SECONDS": "soon"}, {"action": "pause"}, "RDS_WAIT_SECONDS is 'soon'"),
         (ENV, {"action": "sleep"}, "allowed values: pause, resume, enforce"),
         (ENV, {"action": "pause", "dry_run": "yes"}, "dry_run is 'yes'"),
+        (
+            {**ENV, "WEEKDAYS": ""},
+            {"action": "pause"},
+            "missing environment variable\\(s\\): WEEKDAYS",
+        ),
+        (DEEP_PAUSE_ENV, {"action": "enforce"}, "'enforce' needs a schedule"),
     ],
 )
 def test_bad_events_and_settings_are_named(account, env, event, message):
@@ -129,3 +150,17 @@ def test_cli_exits_5_when_aws_refuses_to_list_resources(account):
     assert code == cli.EXIT_AWS
     assert out == ""
     assert "cannot list streamr/dev resources" in err and "AccessDenied" in err
+
+
+def test_cli_reads_stage_and_schedule_from_the_stack_file(account):
+    """`--stack dev` uses stacks/Pulumi.dev.yaml: stage dev, 22:00-08:00 Europe/Amsterdam."""
+    # 22:00 UTC is 23:00 in Amsterdam: the schedule wants the platform paused.
+    code, out, _ = run_cli(account, "status", "--stack", "dev", "--json")
+    assert code == cli.EXIT_OK
+    items = json.loads(out)["items"]
+    assert {item["action"] for item in items} == {"scale_to_zero", "stop"}
+    assert account.mutating_calls() == []
+
+    code, _, err = run_cli(account, "status", "--stack", "staging")
+    assert code == cli.EXIT_USAGE
+    assert "--stack: no stack 'staging'; stacks: dev, prod" in err

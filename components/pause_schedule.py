@@ -1,0 +1,372 @@
+"""The stop schedule: EventBridge Scheduler runs `ops/` in a Lambda that pauses and resumes.
+
+Three schedules in the operator's timezone: `pause` and `resume` at the configured local times and
+weekdays, and `enforce` every few hours, which re-applies the schedule's state (e.g. stops a
+database AWS started by itself after 7 days). On a deep pause there is one schedule instead, which
+holds everything paused. The function may change only resources tagged with this stack's
+`Project` and `Stage`; the scheduler may only invoke the function. Failed runs are retried, then
+land in a dead-letter queue, and either raises an alarm.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+OPS_DIR = Path(__file__).resolve().parent.parent / "ops"
+HANDLER = "ops.handler.lambda_handler"
+# Lambda stops a run at 15 minutes; the executor's phases must finish well inside that.
+TIMEOUT_SECONDS = 900
+RDS_WAIT_SECONDS = 480
+EC2_WAIT_SECONDS = 240
+# Days: EventBridge Scheduler's cron weekday names.
+CRON_DAYS = {
+    "mon": "MON",
+    "tue": "TUE",
+    "wed": "WED",
+    "thu": "THU",
+    "fri": "FRI",
+    "sat": "SAT",
+    "sun": "SUN",
+}
+# Tag keys the function writes (and nothing else): the executor's bookkeeping.
+OPS_TAG_KEYS = ("streamr:paused-sizes", "streamr:paused-by-ops")
+
+
+@dataclass
+class PauseScheduleArgs:
+    project: str
+    stage: str
+    timezone: str
+    # Topic the error alarms notify (monitoring's).
+    alarm_topic_arn: pulumi.Input[str]
+    tags: Mapping[str, str]
+    # Local times and weekdays of the stop schedule; None with `deep_pause` only.
+    pause_at: time | None = None
+    resume_at: time | None = None
+    weekdays: tuple[str, ...] = ()
+    # Deep pause: hold everything paused (one enforcement schedule, nothing resumes).
+    deep_pause: bool = False
+    enforce_every_hours: int = 3
+    log_retention_days: int = 30
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """One EventBridge schedule: when, and what the function is asked to do."""
+
+    purpose: str
+    expression: str
+    action: str
+    description: str
+
+
+def schedule_specs(args: PauseScheduleArgs) -> list[ScheduleSpec]:
+    """The schedules for these settings (a decision, no resources)."""
+    every = f"rate({args.enforce_every_hours} hours)"
+    if args.deep_pause:
+        return [
+            ScheduleSpec(
+                "hold-paused", every, "pause", "Deep pause: keep everything stopped (idempotent)"
+            )
+        ]
+    if args.pause_at is None or args.resume_at is None or not args.weekdays:
+        raise ValueError("a stop schedule needs pause_at, resume_at and weekdays")
+    unknown = [day for day in args.weekdays if day not in CRON_DAYS]
+    if unknown:
+        raise ValueError(f"unknown weekday(s) {unknown}; allowed values: {', '.join(CRON_DAYS)}")
+    days = ",".join(CRON_DAYS[day] for day in args.weekdays)
+    return [
+        ScheduleSpec("pause", _cron(args.pause_at, days), "pause", "Stop the platform"),
+        ScheduleSpec("resume", _cron(args.resume_at, days), "resume", "Start the platform"),
+        ScheduleSpec("enforce", every, "enforce", "Re-apply the schedule's state"),
+    ]
+
+
+def _cron(at: time, days: str) -> str:
+    return f"cron({at.minute} {at.hour} ? * {days} *)"
+
+
+def function_policy(
+    args: PauseScheduleArgs, log_group_arn: str, queue_arn: str, partition: str, region: str,
+    account: str,
+) -> str:  # fmt: skip
+    """What the function may do: read everything it must discover, change only this stack's."""
+    scope = f"{partition}:%s:{region}:{account}"
+    this_stack = {"aws:ResourceTag/Project": args.project, "aws:ResourceTag/Stage": args.stage}
+    this_group = {
+        "autoscaling:ResourceTag/Project": args.project,
+        "autoscaling:ResourceTag/Stage": args.stage,
+    }
+    only_ops_tags = {"ForAllValues:StringEquals": {"aws:TagKeys": list(OPS_TAG_KEYS)}}
+    statements = [
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:*",
+        },
+        {
+            "Sid": "DeadLetters",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+        },
+        {
+            # Describe calls have no resource-level permissions: discovery filters by tag itself.
+            "Sid": "Discover",
+            "Effect": "Allow",
+            "Action": [
+                "autoscaling:DescribeAutoScalingGroups",
+                "ec2:DescribeInstances",
+                "rds:DescribeDBInstances",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "ScaleThisStacksGroups",
+            "Effect": "Allow",
+            "Action": "autoscaling:UpdateAutoScalingGroup",
+            "Resource": f"arn:{scope % 'autoscaling'}:autoScalingGroup:*:autoScalingGroupName/*",
+            "Condition": {"StringEquals": this_group},
+        },
+        {
+            "Sid": "TagThisStacksGroups",
+            "Effect": "Allow",
+            "Action": ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
+            "Resource": f"arn:{scope % 'autoscaling'}:autoScalingGroup:*:autoScalingGroupName/*",
+            "Condition": {"StringEquals": this_group, **only_ops_tags},
+        },
+        {
+            "Sid": "StopStartThisStacksInstances",
+            "Effect": "Allow",
+            "Action": ["ec2:StopInstances", "ec2:StartInstances"],
+            "Resource": f"arn:{scope % 'ec2'}:instance/*",
+            "Condition": {"StringEquals": this_stack},
+        },
+        {
+            "Sid": "TagThisStacksInstances",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+            "Resource": f"arn:{scope % 'ec2'}:instance/*",
+            "Condition": {"StringEquals": this_stack, **only_ops_tags},
+        },
+        {
+            "Sid": "StopStartThisStacksDatabases",
+            "Effect": "Allow",
+            "Action": ["rds:StopDBInstance", "rds:StartDBInstance"],
+            "Resource": f"arn:{scope % 'rds'}:db:*",
+            "Condition": {"StringEquals": this_stack},
+        },
+        {
+            "Sid": "TagThisStacksDatabases",
+            "Effect": "Allow",
+            "Action": ["rds:AddTagsToResource", "rds:RemoveTagsFromResource"],
+            "Resource": f"arn:{scope % 'rds'}:db:*",
+            "Condition": {"StringEquals": this_stack, **only_ops_tags},
+        },
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def scheduler_policy(function_arn: str, queue_arn: str) -> str:
+    """The scheduler may invoke this one function and report failed invocations, nothing else."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arn},
+                {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn},
+            ],
+        }
+    )
+
+
+def ops_archive() -> pulumi.AssetArchive:
+    """`ops/` as the package the handler imports (sources only, no bytecode caches)."""
+    return pulumi.AssetArchive(
+        {f"ops/{path.name}": pulumi.FileAsset(str(path)) for path in sorted(OPS_DIR.glob("*.py"))}
+    )
+
+
+class PauseSchedule(pulumi.ComponentResource):
+    function_name: pulumi.Output[str]
+    dead_letter_queue_url: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: PauseScheduleArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("streamr:ops:PauseSchedule", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        specs = schedule_specs(args)
+        partition = aws.get_partition(opts=invoke).partition
+        region = aws.get_region(opts=invoke).region
+        account = aws.get_caller_identity(opts=invoke).account_id
+
+        # Created before the function so Lambda never makes its own, retention-less group.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            retention_in_days=args.log_retention_days,
+            tags=_tagged(args.tags, f"{name}-logs"),
+            opts=child,
+        )
+        dead_letters = aws.sqs.Queue(
+            f"{name}-dlq",
+            message_retention_seconds=14 * 24 * 3600,
+            sqs_managed_sse_enabled=True,
+            tags=_tagged(args.tags, f"{name}-dlq"),
+            opts=child,
+        )
+        function_role = aws.iam.Role(
+            f"{name}-function-role",
+            assume_role_policy=_trust("lambda.amazonaws.com"),
+            tags=_tagged(args.tags, f"{name}-function-role"),
+            opts=child,
+        )
+        function_role_policy = aws.iam.RolePolicy(
+            f"{name}-function-policy",
+            role=function_role.id,
+            policy=pulumi.Output.all(log_group.arn, dead_letters.arn).apply(
+                lambda arns: function_policy(args, arns[0], arns[1], partition, region, account)
+            ),
+            opts=child,
+        )
+        environment = {
+            "PROJECT": args.project,
+            "STAGE": args.stage,
+            "TIMEZONE": args.timezone,
+            "RDS_WAIT_SECONDS": str(RDS_WAIT_SECONDS),
+            "EC2_WAIT_SECONDS": str(EC2_WAIT_SECONDS),
+        }
+        if not args.deep_pause:
+            assert args.pause_at is not None and args.resume_at is not None
+            environment |= {
+                "PAUSE_AT": f"{args.pause_at:%H:%M}",
+                "RESUME_AT": f"{args.resume_at:%H:%M}",
+                "WEEKDAYS": ",".join(args.weekdays),
+            }
+        function = aws.lambda_.Function(
+            f"{name}-function",
+            description=f"Pause and resume {args.project}-{args.stage} (ops/)",
+            runtime="python3.12",
+            architectures=["arm64"],
+            handler=HANDLER,
+            code=ops_archive(),
+            role=function_role.arn,
+            timeout=TIMEOUT_SECONDS,
+            memory_size=256,
+            environment={"variables": environment},
+            logging_config={"log_format": "JSON", "log_group": log_group.name},
+            dead_letter_config={"target_arn": dead_letters.arn},
+            tags=_tagged(args.tags, f"{name}-function"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[function_role_policy]),
+        )
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-retries",
+            function_name=function.name,
+            maximum_retry_attempts=2,
+            maximum_event_age_in_seconds=3600,
+            opts=child,
+        )
+
+        scheduler_role = aws.iam.Role(
+            f"{name}-scheduler-role",
+            assume_role_policy=_trust("scheduler.amazonaws.com", account),
+            tags=_tagged(args.tags, f"{name}-scheduler-role"),
+            opts=child,
+        )
+        scheduler_role_policy = aws.iam.RolePolicy(
+            f"{name}-scheduler-policy",
+            role=scheduler_role.id,
+            policy=pulumi.Output.all(function.arn, dead_letters.arn).apply(
+                lambda arns: scheduler_policy(arns[0], arns[1])
+            ),
+            opts=child,
+        )
+        group = aws.scheduler.ScheduleGroup(
+            f"{name}-group",
+            name=name,
+            tags=_tagged(args.tags, f"{name}-group"),
+            opts=child,
+        )
+        for spec in specs:
+            aws.scheduler.Schedule(
+                f"{name}-{spec.purpose}",
+                group_name=group.name,
+                description=spec.description,
+                schedule_expression=spec.expression,
+                schedule_expression_timezone=args.timezone,
+                flexible_time_window={"mode": "OFF"},
+                target={
+                    "arn": function.arn,
+                    "role_arn": scheduler_role.arn,
+                    "input": json.dumps({"action": spec.action, "dry_run": False}),
+                    "retry_policy": {
+                        "maximum_retry_attempts": 3,
+                        "maximum_event_age_in_seconds": 3600,
+                    },
+                    "dead_letter_config": {"arn": dead_letters.arn},
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_role_policy]),
+            )
+
+        alarm = {
+            "evaluation_periods": 1,
+            "period": 300,
+            "statistic": "Sum",
+            "threshold": 0,
+            "comparison_operator": "GreaterThanThreshold",
+            "treat_missing_data": "notBreaching",
+            "alarm_actions": [args.alarm_topic_arn],
+            "ok_actions": [args.alarm_topic_arn],
+        }
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-errors",
+            alarm_description="A pause/resume run failed (see the function's log group)",
+            namespace="AWS/Lambda",
+            metric_name="Errors",
+            dimensions={"FunctionName": function.name},
+            **alarm,
+            tags=_tagged(args.tags, f"{name}-errors"),
+            opts=child,
+        )
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-dead-letters",
+            alarm_description="A pause/resume run was given up on (dead-letter queue not empty)",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": dead_letters.name},
+            **(alarm | {"statistic": "Maximum"}),
+            tags=_tagged(args.tags, f"{name}-dead-letters"),
+            opts=child,
+        )
+
+        self.function_name = function.name
+        self.dead_letter_queue_url = dead_letters.url
+        self.register_outputs(
+            {"functionName": self.function_name, "deadLetterQueueUrl": self.dead_letter_queue_url}
+        )
+
+
+def _trust(service: str, source_account: str | None = None) -> str:
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if source_account is not None:
+        # Only schedules in this account may use the role (confused-deputy protection).
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def _tagged(tags: Mapping[str, str], name: str) -> dict[str, str]:
+    return {**tags, "Name": name}
