@@ -1,0 +1,1 @@
+"""The Pulumi state backend bootstrap (S3 bucket + KMS key); see bootstrap.py."""
