@@ -202,18 +202,33 @@ def test_every_checkout_drops_its_token() -> None:
 
 
 def test_python_dependencies_are_cached() -> None:
-    for workflow, _job_id, job in _jobs():
-        for step in _steps_using(job, "actions/setup-python"):
+    for workflow, job_id, job in _jobs():
+        if not any(
+            "pip install" in step.get("run", "") or "make test" in step.get("run", "")
+            for step in job["steps"]
+        ):
+            continue
+        setup = _steps_using(job, "actions/setup-python")
+        caches = _steps_using(job, "actions/cache")
+        assert setup or caches, f"{workflow}:{job_id} installs Python packages without a cache"
+        for step in setup:
             assert step["with"]["python-version"] == "3.11", workflow
             assert step["with"]["cache"] == "pip", workflow
+        for step in caches:
+            assert step["with"]["path"] == "~/.cache/pip", workflow
+            assert "hashFiles('requirements.txt', 'requirements-dev.txt'" in step["with"]["key"]
 
 
-def test_ci_runs_the_readme_test_command() -> None:
+def test_ci_runs_the_readme_test_command_on_debian_12() -> None:
     ci = _workflow("ci.yml")
     assert set(ci["on"]) >= {"pull_request", "push"}
     (job,) = ci["jobs"].values()
-    assert job["steps"][-1]["run"].startswith("make test")
+    assert job["steps"][-1]["run"] == "make test"
     assert "make test" in (ROOT / "README.md").read_text()
+    # The README's platform; privileged for buildah, which the image test uses without an engine.
+    assert job["container"] == {"image": "debian:bookworm", "options": "--privileged"}
+    first = job["steps"][0]["run"]
+    assert "python3 python3-venv" in first and "git make" in first
 
 
 def test_preview_comments_once_per_stack_and_runs_the_policy_pack() -> None:
