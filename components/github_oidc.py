@@ -2,8 +2,9 @@
 
 Two roles, each trusting exactly one kind of workflow run of one repository:
 - preview: pull requests (`sub` = `repo:<owner/name>:pull_request`). Read-only: AWS's
-  ReadOnlyAccess, minus object reads outside the state bucket, plus the state bucket (preview takes
-  a lock) and the secrets key (to decrypt the stack's secrets).
+  ReadOnlyAccess minus data reads (objects outside the state bucket, secrets, private parameters,
+  logs, tables), plus the state bucket (preview takes a lock) and the secrets key (to decrypt the
+  stack's secrets).
 - deploy: the main branch and the protected `production` environment. PowerUserAccess (everything
   but IAM and Organizations) plus IAM scoped to this stack's own name prefix; roles may be passed
   only if they carry the prefix and only to the services the stack hands roles to.
@@ -44,6 +45,18 @@ SERVICE_LINKED_ROLES = (
     "elasticache.amazonaws.com",
     "elasticloadbalancing.amazonaws.com",
     "rds.amazonaws.com",
+)
+
+# Reads of data (not configuration) that ReadOnlyAccess allows and a preview never needs.
+DATA_READS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "logs:FilterLogEvents",
+    "logs:GetLogEvents",
+    "logs:StartQuery",
+    "secretsmanager:GetSecretValue",
 )
 
 
@@ -121,6 +134,20 @@ def state_access_policy(bucket: str, key_arn: str) -> str:
                     "Effect": "Deny",
                     "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                     "NotResource": f"{bucket_arn}/*",
+                },
+                {
+                    # ...and the account's data; a preview reads configuration, not contents.
+                    "Sid": "NoData",
+                    "Effect": "Deny",
+                    "Action": list(DATA_READS),
+                    "Resource": "*",
+                },
+                {
+                    # Parameters: only AWS's public ones (the AMI ids the program looks up).
+                    "Sid": "OnlyPublicParameters",
+                    "Effect": "Deny",
+                    "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+                    "NotResource": "arn:aws:ssm:*::parameter/aws/service/*",
                 },
             ],
         }

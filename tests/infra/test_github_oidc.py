@@ -124,6 +124,13 @@ def test_preview_reads_but_writes_only_its_state() -> None:
     # ReadOnlyAccess would read every object in the account: denied outside the state bucket.
     assert statements["NoOtherObjects"]["Effect"] == "Deny"
     assert statements["NoOtherObjects"]["NotResource"] == f"arn:aws:s3:::{BUCKET}/*"
+    assert statements["NoData"]["Effect"] == "Deny"
+    assert {"secretsmanager:GetSecretValue", "logs:GetLogEvents", "dynamodb:Scan"} <= set(
+        statements["NoData"]["Action"]
+    )
+    parameters = statements["OnlyPublicParameters"]
+    assert parameters["Effect"] == "Deny"
+    assert parameters["NotResource"] == "arn:aws:ssm:*::parameter/aws/service/*"
     allowed = [s for s in statements.values() if s["Effect"] == "Allow"]
     assert not any(action.startswith("kms:Encrypt") for s in allowed for action in s["Action"])
 
@@ -253,3 +260,15 @@ def test_a_bad_repository_fails_the_program_before_any_resource() -> None:
     assert failed.value.resources == [] or all(
         resource.type == "pulumi:pulumi:Stack" for resource in failed.value.resources
     )
+
+
+def test_the_parameters_the_program_reads_are_public_ones_previews_may_read() -> None:
+    from components import coordinator_service, headscale_host, network, srs_origin
+
+    for name in (
+        coordinator_service.AMI_PARAMETER,
+        headscale_host.AMI_PARAMETER,
+        network.NAT_AMI_PARAMETER,
+        srs_origin.AMI_PARAMETER,
+    ):
+        assert name.startswith("/aws/service/"), name
