@@ -38,6 +38,7 @@ log = logging.getLogger("streamr-reporter")
 MAX_INTERVAL_SECONDS = 300  # the coordinator rejects longer intervals: start a new series instead
 MIN_INTERVAL_SECONDS = 1  # ...and shorter ones: wait for the next poll
 BATCH_SIZE = 500
+COMPACT_AFTER_LINES = 1000  # an idle node appends a sample a poll: fold them up now and then
 RENEW_BEFORE = timedelta(days=7)
 DEFAULT_HEARTBEAT_SECONDS = 30
 BACKOFF_CAP_SECONDS = 300.0
@@ -99,6 +100,7 @@ class Spool:
     items: list[dict] = field(default_factory=list)
     sample: Sample | None = None
     dropped: int = 0
+    lines: int = 0
 
     @classmethod
     def open(cls, path: Path, limit: int) -> Spool:
@@ -107,6 +109,7 @@ class Spool:
         spool = cls(path, limit)
         if path.exists():
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                spool.lines = number
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:
@@ -129,6 +132,9 @@ class Spool:
             self._drop_oldest()
             self._rewrite()
             return
+        if self.lines >= COMPACT_AFTER_LINES:
+            self._rewrite()
+            return
         line = json.dumps({"sample": sample.to_json(), "items": items}) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
@@ -136,6 +142,7 @@ class Spool:
             os.fsync(fd)
         finally:
             os.close(fd)
+        self.lines += 1
 
     def settle(self, answered: set[tuple[str, str]]) -> None:
         """Forget the items the coordinator has answered for (accepted, duplicate or rejected)."""
@@ -158,6 +165,7 @@ class Spool:
         if self.sample is not None:
             record["sample"] = self.sample.to_json()
         write_atomically(self.path, json.dumps(record) + "\n")
+        self.lines = 1
 
 
 # --------------------------------------------------------------------------- measuring

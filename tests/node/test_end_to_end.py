@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -197,4 +198,103 @@ def test_a_friend_relays_reports_through_restarts_and_an_outage_and_is_paid_the_
     earnings = api.client.get("/api/v1/earnings", headers=friend.auth).json()
     assert earnings["balance_minor"] == POOL_MINOR * periods  # the only relay gets each pool
     assert earnings["nodes"] == [{"id": node["id"], "name": "pi-in-the-hall", "trust": 1.0}]
+    database.dispose()
+
+
+def test_the_reporter_service_killed_and_restarted_through_an_outage_continues_the_series(
+    coordinator: CoordinatorProcess, fake_srs: FakeSrs, tmp_path: Path
+) -> None:
+    """The long-running reporter (as systemd runs it) on the real clock: SIGKILLed and started
+    again, the coordinator stopped meanwhile. Its intervals never overlap, and what is stored is
+    exactly what the SRS counter moved by between the first and the last sample."""
+    api = Api(coordinator.url)
+    database = create_engine(coordinator.database_url)
+    streamer, friend = api.account("streamer"), api.account("friend")
+    name = api.client.post(
+        "/api/v1/streams", json={"name": "live-now"}, headers=streamer.auth
+    ).json()["name"]
+    node = api.client.post(
+        "/api/v1/nodes", json={"name": "garage-box", "capacity_viewers": 5}, headers=friend.auth
+    ).json()
+    state_dir = tmp_path / "state"
+    write_state(state_dir, node)
+    hook = api.client.post(
+        "/hooks/srs/on_play",
+        params={"node_token": node["node_token"]},
+        json={
+            "action": "on_play",
+            "client_id": "v1",
+            "ip": "100.64.0.9",
+            "vhost": "v",
+            "app": "live",
+            "stream": name,
+            "param": "",
+            "server_id": "garage-box",
+        },
+    )
+    assert hook.json() == {"code": 0}, hook.text
+    with database.begin() as connection:
+        connection.execute(
+            text("UPDATE viewer_sessions SET started_at = now() - interval '1 hour'")
+        )
+
+    first_counter = 1_000_000
+    fake_srs.streams = {name: {"send_bytes": first_counter, "clients": 1}}
+    command = [PLAIN_PYTHON, str(REPORTER), "--coordinator", coordinator.url]
+    command += ["--state-dir", str(state_dir), "--srs-api", fake_srs.url, "--interval", "1"]
+    log = (tmp_path / "reporter.log").open("ab")
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, stdout=log, stderr=log, env={"PATH": os.environ["PATH"]})
+
+    def serve_polls(polls: int) -> None:
+        """Move the counter once after each poll the reporter makes, `polls` times."""
+        for _ in range(polls):
+            seen = fake_srs.requests
+            deadline = time.monotonic() + 30
+            while fake_srs.requests == seen:
+                assert time.monotonic() < deadline, "the reporter stopped polling"
+                time.sleep(0.05)
+            counters = fake_srs.streams[name]
+            fake_srs.streams = {name: {**counters, "send_bytes": counters["send_bytes"] + 250_000}}
+
+    def stored() -> list[tuple]:
+        with database.connect() as connection:
+            return connection.execute(
+                text(
+                    "SELECT interval_start, interval_end, bytes_served FROM contribution_reports "
+                    "ORDER BY interval_start"
+                )
+            ).all()
+
+    reporter = start()
+    serve_polls(4)
+    reporter.kill()  # SIGKILL: no chance to tidy up
+    reporter.wait()
+    coordinator.stop()
+    reporter = start()
+    serve_polls(4)  # the coordinator is away: these queue up
+    coordinator.start()
+    serve_polls(3)
+
+    def unsent() -> list[dict]:
+        lines = (state_dir / "spool.jsonl").read_text().splitlines()
+        return [item for line in lines for item in json.loads(line)["items"]]
+
+    deadline = time.monotonic() + 60  # the counter stands still now: nothing new is queued
+    while unsent():
+        assert time.monotonic() < deadline, "the queue did not drain"
+        time.sleep(0.2)
+    reporter.terminate()
+    reporter.wait()
+    log.close()
+
+    rows = stored()
+    last = json.loads((state_dir / "spool.jsonl").read_text().splitlines()[-1])["sample"]
+    assert unsent() == []
+    assert len(rows) >= 8
+    # No overlap (a poll that saw no bytes move makes no report, so gaps are allowed) ...
+    assert all(rows[i][1] <= rows[i + 1][0] for i in range(len(rows) - 1))
+    # ... and every byte the counter moved by is in exactly one report, across the kill.
+    assert sum(row[2] for row in rows) == last["send_bytes"][name] - first_counter
     database.dispose()

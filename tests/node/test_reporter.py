@@ -140,3 +140,16 @@ def test_backoff_grows_and_is_capped() -> None:
     assert backoff.failures == 10
     backoff.reset()
     assert backoff.failures == 0
+
+
+def test_an_idle_node_does_not_grow_its_spool_without_bound(tmp_path: Path) -> None:
+    path = tmp_path / "spool.jsonl"
+    spool = Spool.open(path, limit=10)
+    spool.record(Sample(at(0), {"show": 0}), [item(0)])
+    polls = reporter.COMPACT_AFTER_LINES * 3
+    for number in range(1, polls):
+        spool.record(Sample(at(10 * number), {"show": 0}), [])
+    assert len(path.read_text().splitlines()) <= reporter.COMPACT_AFTER_LINES
+    reopened = Spool.open(path, limit=10)
+    assert reopened.items == [item(0)]
+    assert reopened.sample == Sample(at(10 * (polls - 1)), {"show": 0})
