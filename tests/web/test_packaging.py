@@ -1,0 +1,33 @@
+"""The coordinator's wheel (what the image installs) carries the templates and static files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+COORDINATOR = Path(__file__).resolve().parents[2] / "coordinator"
+WEB = COORDINATOR / "src" / "streamr_coordinator" / "web"
+
+
+def test_wheel_ships_every_template_and_static_file(tmp_path: Path) -> None:
+    # Built in isolation with the pinned setuptools, as the image's `pip install` does.
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path)]
+    source = tmp_path / "source"  # a copy, so the build leaves nothing in the work tree
+    shutil.copytree(
+        COORDINATOR,
+        source,
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
+    subprocess.run([*command, str(source)], check=True)
+    (wheel,) = tmp_path.glob("streamr_coordinator-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        f"streamr_coordinator/web/{path.relative_to(WEB).as_posix()}"
+        for folder in ("templates", "static")
+        for path in (WEB / folder).iterdir()
+    }
+    assert len(expected) >= 8
+    assert expected <= shipped, sorted(expected - shipped)
