@@ -132,8 +132,9 @@ register() {
     log "already registered as node $(node_field id) ($(node_field name)); not registering again"
     return
   fi
-  local status
-  status=$(api POST /api/v1/nodes "$(friend_token)" \
+  local token status
+  token=$(friend_token)
+  status=$(api POST /api/v1/nodes "$token" \
     "{\"name\": \"$NAME\", \"capacity_viewers\": $CAPACITY}")
   case $status in
     201) ;;
@@ -182,7 +183,7 @@ join_mesh() {
     "$STATE_DIR/mesh.json")
   log "joining the mesh at $login_server"
   if ! tailscale up --login-server "$login_server" --auth-key "file:$key_file" \
-    --hostname "$NAME" --accept-dns=true; then
+    --hostname "${NAME//_/-}" --accept-dns=true; then
     rm -f "$key_file"
     die "tailscale up failed; if the one-time key expired, run node/teardown.sh, then this again"
   fi
@@ -243,12 +244,19 @@ install_reporter() {
   log "reporter running as $UNIT"
 }
 
+# Whatever way this ends, no answer (it may hold the node token), header or key file stays behind.
+cleanup() {
+  [[ -d $STATE_DIR ]] && rm -f "$STATE_DIR/.answer" "$STATE_DIR"/.auth.* "$STATE_DIR/.preauth-key"
+  return 0
+}
+
 main() {
   parse_args "$@"
   check_prerequisites
   umask 077
   mkdir -p "$STATE_DIR"
   chmod 0700 "$STATE_DIR"
+  trap cleanup EXIT
   register
   join_mesh
   announce_edge

@@ -173,7 +173,7 @@ def test_setup_joins_relays_and_reports_and_teardown_removes_everything(
     calls = box.calls()
     up = next(call for call in calls if call.startswith("tailscale up"))
     assert f"--login-server {headscale.url}" in up  # type: ignore[attr-defined]
-    assert "--hostname attic_pi" in up
+    assert "--hostname attic-pi" in up  # a DNS label: no underscore
     assert not any(state["node_token"] in call or key["key"] in call for call in calls)
 
     # The coordinator knows where viewers can play from this edge.
@@ -252,8 +252,17 @@ def test_setup_refuses_bad_input_and_a_name_taken_without_local_state(
     refused = box.setup("--name", "attic")
     assert refused.returncode == 1
     assert "already has a node named 'attic'" in refused.stderr
-    assert box.calls() == []  # nothing joined, started or installed
 
     box.environment["STREAMR_FRIEND_TOKEN"] = "not-a-token"
     wrong_token = box.setup("--name", "cellar")
     assert "refused the friend token" in wrong_token.stderr
+    del box.environment["STREAMR_FRIEND_TOKEN"]
+    no_token = box.setup("--name", "cellar")
+    assert no_token.returncode == 1
+    assert "no friend token: pass --friend-token-file FILE or set STREAMR_FRIEND_TOKEN" in (
+        no_token.stderr
+    )
+    missing = box.setup("--name", "cellar", "--friend-token-file", str(tmp_path / "nope"))
+    assert f"--friend-token-file {tmp_path / 'nope'} is not readable" in missing.stderr
+    assert os.listdir(box.state) == []  # no answer, header or key file left behind
+    assert box.calls() == []
