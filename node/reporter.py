@@ -107,6 +107,7 @@ class Spool:
         if limit < 1:
             raise ValueError(f"queue limit is {limit}; it must be at least 1")
         spool = cls(path, limit)
+        torn = False
         if path.exists():
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 spool.lines = number
@@ -114,14 +115,17 @@ class Spool:
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     log.warning("ignoring torn line %d of %s (a crash mid-write)", number, path)
+                    torn = True
                     continue
                 spool.items.extend(record.get("items", []))
                 if record.get("sample"):
                     spool.sample = Sample.from_json(record["sample"])
                 spool.dropped = max(spool.dropped, record.get("dropped", 0))
-        if len(spool.items) > limit:
+        trimmed = len(spool.items) > limit  # the limit may have been lowered
+        if trimmed:
             spool._drop_oldest()
-            spool._rewrite()
+        if torn or trimmed:
+            spool._rewrite()  # a torn line has no newline: the next append would join it
         return spool
 
     def record(self, sample: Sample, items: list[dict]) -> None:

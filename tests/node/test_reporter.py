@@ -120,6 +120,9 @@ def test_a_torn_last_line_loses_that_poll_whole_and_nothing_else(tmp_path: Path)
     assert reopened.items == [item(0)]
     assert reopened.sample == Sample(at(10), {"show": 10})  # so the next poll re-covers [10, ...)
 
+    reopened.record(Sample(at(30), {"show": 30}), [item(2)])  # not glued onto the torn line
+    assert Spool.open(path, limit=100).items == [item(0), item(2)]
+
 
 def test_a_queue_limit_below_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="queue limit is 0; it must be at least 1"):
