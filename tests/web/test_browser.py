@@ -69,6 +69,12 @@ def test_operator_sees_the_whole_platform(browser, coordinator: Seeded, screensh
     share = text_of(browser, "traffic-share")
     assert re.search(r"last hour 50\.\d min 10\.\d min 8\d\.\d %", share), share
     assert "20.00" in text_of(browser, "payout-periods")  # two pools of 10.00
+    # The viewer history is under an hour old: only the last one or two hourly bars have height.
+    hourly = browser.find_element(By.ID, "hourly-chart")
+    heights = [
+        float(rect.get_attribute("height")) for rect in hourly.find_elements(By.TAG_NAME, "rect")
+    ]
+    assert len(heights) == 48 and 1 <= sum(1 for h in heights if h > 0) <= 4, heights
     chart = browser.find_element(By.ID, "payout-chart")
     assert chart.find_elements(By.CSS_SELECTOR, "rect.bar")
     assert browser.get_cookie("streamr_session")["httpOnly"] is True

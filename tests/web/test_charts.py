@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from streamr_coordinator.web.charts import HEIGHT, LABEL_ROOM, WIDTH, Share, bar_chart
+from streamr_coordinator.web.charts import (
+    HEIGHT,
+    LABEL_ROOM,
+    WIDTH,
+    Share,
+    bar_chart,
+    hourly_split_chart,
+)
 from streamr_coordinator.web.pages import money, rtmp_url, size
 
 
@@ -43,3 +50,18 @@ def test_formats() -> None:
     assert size(999) == "999 B" and size(3_000_000) == "3.0 MB"
     assert rtmp_url("http://origin.example.net:8080", "coord") == "rtmp://origin.example.net/live"
     assert rtmp_url(None, "coord.example.org") == "rtmp://coord.example.org/live"
+
+
+def test_hourly_bars_stack_friends_below_the_origin() -> None:
+    chart = hourly_split_chart([("08:00", 1800, 600), ("09:00", 0, 0), ("10:00", 0, 1200)], "d")
+    plot = HEIGHT - LABEL_ROOM
+    first, empty, last = chart.bars
+    edge, origin = first.segments
+    assert (edge.css_class, origin.css_class) == ("edge", "origin")
+    assert edge.y + edge.height == plot and origin.y + origin.height == edge.y
+    assert edge.height + origin.height == plot  # the fullest hour fills the plot
+    assert [s.height for s in empty.segments] == [0, 0] and empty.title.endswith("no viewers")
+    assert last.segments[0].height == 0 and last.segments[1].height == plot / 2
+    assert first.title == "08:00: 40.0 viewer-minutes, 75 % by friends"
+    with pytest.raises(ValueError, match="must not be negative"):
+        hourly_split_chart([("x", -1, 0)], "d")

@@ -88,3 +88,66 @@ class Share:
 
     def edge_width(self, width: int = WIDTH) -> float:
         return round(width * self.edge_percent / 100, 2)
+
+
+@dataclass(frozen=True)
+class Segment:
+    y: float
+    height: float
+    css_class: str
+
+
+@dataclass(frozen=True)
+class StackedBar:
+    x: float
+    width: float
+    label: str
+    segments: list[Segment]
+    title: str
+
+
+@dataclass(frozen=True)
+class StackedChart:
+    width: int
+    height: int
+    bars: list[StackedBar]
+    maximum: float
+    description: str
+
+
+def hourly_split_chart(
+    points: list[tuple[str, float, float]],
+    description: str,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    label_every: int = 4,
+) -> StackedChart:
+    """Per (label, edge seconds, origin seconds): a bar of viewer time, friends' part below."""
+    if any(edge < 0 or origin < 0 for _, edge, origin in points):
+        raise ValueError("hourly_split_chart: viewer seconds must not be negative")
+    maximum = max((edge + origin for _, edge, origin in points), default=0)
+    plot_height = height - LABEL_ROOM
+    slot = width / max(len(points), MIN_SLOTS)
+    bars = []
+    for index, (label, edge, origin) in enumerate(points):
+        edge_height = plot_height * edge / maximum if maximum else 0
+        origin_height = plot_height * origin / maximum if maximum else 0
+        total = edge + origin
+        share = f"{100 * edge / total:.0f} % by friends" if total else "no viewers"
+        bars.append(
+            StackedBar(
+                x=round(index * slot + slot * 0.1, 2),
+                width=round(slot * 0.8, 2),
+                label=label if index % label_every == 0 else "",
+                segments=[
+                    Segment(round(plot_height - edge_height, 2), round(edge_height, 2), "edge"),
+                    Segment(
+                        round(plot_height - edge_height - origin_height, 2),
+                        round(origin_height, 2),
+                        "origin",
+                    ),
+                ],
+                title=f"{label}: {total / 60:.1f} viewer-minutes, {share}",
+            )
+        )
+    return StackedChart(width, height, bars, maximum, description)

@@ -56,6 +56,32 @@ async def shares(session: AsyncSession, owner_id: int | None = None) -> list[Sav
     return found
 
 
+_HOURLY = text("""
+WITH hours AS (
+    SELECT generate_series(date_trunc('hour', now()) - interval '23 hours',
+        date_trunc('hour', now()), interval '1 hour') AS start
+)
+SELECT h.start,
+    coalesce(sum(extract(epoch FROM least(coalesce(v.ended_at, now()), now(),
+        h.start + interval '1 hour') - greatest(v.started_at, h.start)))
+        FILTER (WHERE v.node_id IS NOT NULL), 0),
+    coalesce(sum(extract(epoch FROM least(coalesce(v.ended_at, now()), now(),
+        h.start + interval '1 hour') - greatest(v.started_at, h.start)))
+        FILTER (WHERE v.id IS NOT NULL AND v.node_id IS NULL), 0)
+FROM hours h
+LEFT JOIN viewer_sessions v ON v.started_at < h.start + interval '1 hour'
+    AND coalesce(v.ended_at, now()) > h.start AND v.started_at < now()
+GROUP BY h.start
+ORDER BY h.start
+""")
+
+
+async def hourly_viewer_time(session: AsyncSession) -> list[tuple[datetime, float, float]]:
+    """Viewer-seconds per hour of the last 24, served by edges and by the origin."""
+    rows = await session.execute(_HOURLY)
+    return [(start, float(edge), float(origin)) for start, edge, origin in rows]
+
+
 @dataclass(frozen=True)
 class StreamRow:
     id: int

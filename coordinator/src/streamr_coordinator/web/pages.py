@@ -22,7 +22,7 @@ from ..domain.tokens import Principal
 from ..models import ApiToken, Role, User
 from ..security import STREAM_KEY_PREFIX, keyed_hash, new_secret, verify_password
 from . import data
-from .charts import bar_chart
+from .charts import bar_chart, hourly_split_chart
 from .session import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -243,6 +243,14 @@ async def operator(request: Request, ctx: Ctx, session: Session, viewer: Viewer)
         nodes=[row for row in nodes if row.node.online],
         health=data.mesh_health(nodes, ctx.mesh is not None),
         savings=await data.shares(session),
+        hourly_chart=hourly_split_chart(
+            [
+                (start.strftime("%H:00"), edge, origin)
+                for start, edge, origin in await data.hourly_viewer_time(session)
+            ],
+            "Viewer time per hour over the last 24 hours: friends' edges (green, below) and the "
+            "origin (grey, above)",
+        ),
         payouts=periods,
         payout_chart=bar_chart(
             [(p.period_start.strftime("%H:%M"), p.total_minor) for p in periods],
