@@ -41,7 +41,9 @@ def write_state(state_dir: Path, node: dict) -> None:
     path.chmod(0o600)
 
 
-def run_reporter(coordinator: str, state_dir: Path, srs: FakeSrs, now: datetime) -> str:
+def run_reporter(
+    coordinator: str, state_dir: Path, srs: FakeSrs, now: datetime, status: int = 0
+) -> str:
     arguments = ["--coordinator", coordinator, "--state-dir", str(state_dir), "--srs-api", srs.url]
     result = subprocess.run(
         [PLAIN_PYTHON, str(REPORTER), *arguments, "--once", "--now", now.isoformat()],
@@ -51,7 +53,7 @@ def run_reporter(coordinator: str, state_dir: Path, srs: FakeSrs, now: datetime)
         check=False,
         env={"PATH": os.environ["PATH"]},  # nothing from the virtualenv
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == status, result.stderr
     return result.stderr
 
 
@@ -198,6 +200,12 @@ def test_a_friend_relays_reports_through_restarts_and_an_outage_and_is_paid_the_
     earnings = api.client.get("/api/v1/earnings", headers=friend.auth).json()
     assert earnings["balance_minor"] == POOL_MINOR * periods  # the only relay gets each pool
     assert earnings["nodes"] == [{"id": node["id"], "name": "pi-in-the-hall", "trust": 1.0}]
+
+    # The node leaves (teardown): the reporter stops with the status its unit does not restart.
+    renewed_auth = {"Authorization": f"Bearer {renewed['node_token']}"}
+    assert api.client.delete("/api/v1/node", headers=renewed_auth).status_code == 204
+    output = run_reporter(coordinator.url, state_dir, fake_srs, start + poll * STEP, status=3)
+    assert "the node token is no longer valid" in output
     database.dispose()
 
 

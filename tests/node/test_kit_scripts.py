@@ -196,6 +196,13 @@ def test_setup_joins_relays_and_reports_and_teardown_removes_everything(
     assert f"{box.install}/reporter.py --coordinator {meshed_coordinator.url}" in unit
     assert f"--state-dir {box.state}" in unit
     assert re.search(r"@[A-Z_]+@", unit) is None
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", str(box.units / "streamr-reporter.service")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
     assert (box.install / "reporter.py").read_text() == Path("node/reporter.py").read_text()
     assert [c for c in calls if c.startswith("systemctl")] == [
         "systemctl daemon-reload",
