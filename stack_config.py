@@ -367,7 +367,7 @@ class _Parser:
                 "alertEmail", _EMAIL, "an e-mail address like ops@example.com"
             ),
             pause_schedule=self._pause_schedule(dev),
-            monthly_budget_usd=self._number("monthlyBudgetUsd", 40.0 if dev else 250.0, 1, 100_000),
+            monthly_budget_usd=self._number("monthlyBudgetUsd", 90.0 if dev else 300.0, 1, 100_000),
             github=self._github(),
         )
         if self.problems:

@@ -620,7 +620,8 @@ def _resource_class(type_: str) -> type | None:
         sdk = importlib.import_module(f"pulumi_{package.replace('-', '_')}")
     except ImportError:
         return None
-    namespace = sdk if module == "index" else getattr(sdk, module, None)
+    # Modules named like Python keywords get a trailing underscore (`lambda` -> `lambda_`).
+    namespace = sdk if module == "index" else getattr(sdk, module, getattr(sdk, f"{module}_", None))
     return getattr(namespace, class_name, None)
 
 
