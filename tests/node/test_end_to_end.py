@@ -13,17 +13,18 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from streamr_coordinator.cache import Cache
 from streamr_coordinator.context import AppContext
 from streamr_coordinator.db import make_engine, make_sessionmaker
 from streamr_coordinator.domain import payouts
 from streamr_coordinator.settings import Settings
 
-from .conftest import HOOK_SECRET, PEPPER, Api, CoordinatorProcess, FakeSrs
+from .conftest import HOOK_SECRET, PEPPER, Account, Api, CoordinatorProcess, FakeSrs
 
 REPORTER = Path("node/reporter.py")
 # The reporter must run on a bare python3 (a Raspberry Pi): never the virtualenv's.
@@ -71,59 +72,103 @@ def pay_everything(database_url: str) -> list[payouts.PeriodResult]:
     return asyncio.run(pay())
 
 
+def unsent(state_dir: Path) -> list[dict]:
+    """The report items in the reporter's on-disk queue."""
+    lines = (state_dir / "spool.jsonl").read_text().splitlines()
+    return [item for line in lines for item in json.loads(line)["items"]]
+
+
+@dataclass
+class Relay:
+    """A streamer's stream, a friend, the friend's node registered with the friend's token (its
+    state directory written as setup.sh does) and viewers on the node's edge."""
+
+    api: Api
+    database: Engine
+    friend: Account
+    node: dict
+    stream: str
+    state_dir: Path
+
+    @classmethod
+    def start(
+        cls,
+        coordinator: CoordinatorProcess,
+        tmp_path: Path,
+        node_name: str,
+        stream_name: str,
+        pool_minor: int = 0,
+    ) -> Relay:
+        api = Api(coordinator.url)
+        streamer, friend = api.account("streamer"), api.account("friend")
+        stream = api.client.post(
+            "/api/v1/streams",
+            json={"name": stream_name, "payout_pool_minor": pool_minor},
+            headers=streamer.auth,
+        )
+        assert stream.status_code == 201, stream.text
+        registered = api.client.post(
+            "/api/v1/nodes", json={"name": node_name, "capacity_viewers": 20}, headers=friend.auth
+        )
+        assert registered.status_code == 201, registered.text
+        state_dir = tmp_path / "state"
+        write_state(state_dir, registered.json())
+        database = create_engine(coordinator.database_url)
+        return cls(api, database, friend, registered.json(), stream_name, state_dir)
+
+    def hook(self, action: str, viewer: str) -> None:
+        """What the edge's SRS sends when a viewer starts or stops playing (as in hooks.jsonl)."""
+        body = {
+            "server_id": self.node["name"].replace("_", "-"),
+            "service_id": "edge1",
+            "action": action,
+            "client_id": viewer,
+            "ip": "100.64.0.9",
+            "vhost": "__defaultVhost__",
+            "app": "live",
+            "tcUrl": "rtmp://100.64.0.2/live",
+            "stream": self.stream,
+            "param": "",
+            "stream_url": f"/live/{self.stream}",
+            "stream_id": "vid-1",
+        }
+        if action == "on_play":
+            body["pageUrl"] = ""
+        answer = self.api.client.post(
+            f"/hooks/srs/{action}", params={"node_token": self.node["node_token"]}, json=body
+        )
+        assert answer.json() == {"code": 0}, answer.text
+
+    def viewers_since(self, hours: int, *viewers: str) -> None:
+        for viewer in viewers:
+            self.hook("on_play", viewer)
+        self.sql(
+            "UPDATE viewer_sessions SET started_at = now() - make_interval(hours => :hours)",
+            hours=hours,
+        )
+
+    def sql(self, statement: str, **params) -> list[tuple]:
+        with self.database.begin() as connection:
+            result = connection.execute(text(statement), params)
+            return result.all() if result.returns_rows else []
+
+
 def test_a_friend_relays_reports_through_restarts_and_an_outage_and_is_paid_the_pool(
     coordinator: CoordinatorProcess, fake_srs: FakeSrs, tmp_path: Path
 ) -> None:
-    api = Api(coordinator.url)
-    database = create_engine(coordinator.database_url)
-    streamer, friend = api.account("streamer"), api.account("friend")
-    stream = api.client.post(
-        "/api/v1/streams",
-        json={"name": "friday-show", "payout_pool_minor": POOL_MINOR},
-        headers=streamer.auth,
+    relay = Relay.start(coordinator, tmp_path, "pi-in-the-hall", "friday-show", POOL_MINOR)
+    api, friend, node, name, state_dir = (
+        relay.api,
+        relay.friend,
+        relay.node,
+        relay.stream,
+        relay.state_dir,
     )
-    assert stream.status_code == 201, stream.text
-    name = stream.json()["name"]
-
-    registered = api.client.post(
-        "/api/v1/nodes",
-        json={"name": "pi-in-the-hall", "capacity_viewers": 20},
-        headers=friend.auth,
-    )
-    assert registered.status_code == 201, registered.text
-    node = registered.json()
     node_auth = {"Authorization": f"Bearer {node['node_token']}"}
-    state_dir = tmp_path / "state"
-    write_state(state_dir, node)
-
     # Two viewers play from the edge (its SRS calls the hooks with the node token) since an hour.
-    for viewer in ("v1", "v2"):
-        hook = api.client.post(
-            "/hooks/srs/on_play",
-            params={"node_token": node["node_token"]},
-            json={
-                "server_id": "pi-in-the-hall",
-                "service_id": "edge1",
-                "action": "on_play",
-                "client_id": viewer,
-                "ip": "100.64.0.9",
-                "vhost": "__defaultVhost__",
-                "app": "live",
-                "tcUrl": "rtmp://100.64.0.2/live",
-                "stream": name,
-                "param": "",
-                "stream_url": f"/live/{name}",
-                "stream_id": "vid-1",
-                "pageUrl": "",
-            },
-        )
-        assert hook.json() == {"code": 0}, hook.text
-    with database.begin() as connection:
-        connection.execute(
-            text("UPDATE viewer_sessions SET started_at = now() - interval '1 hour'")
-        )
+    relay.viewers_since(1, "v1", "v2")
 
-    # The series: a poll every 10 s of the reporter's clock, 30 to 10 minutes ago.
+    # The series: a poll every 10 s of the reporter's clock, from 30 minutes ago.
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     served = 0  # what the fake SRS has served since the first poll
     counter = 0
@@ -142,8 +187,7 @@ def test_a_friend_relays_reports_through_restarts_and_an_outage_and_is_paid_the_
         return output
 
     def queued() -> list[dict]:
-        lines = (state_dir / "spool.jsonl").read_text().splitlines()
-        return [item for line in lines for item in json.loads(line)["items"]]
+        return unsent(state_dir)
 
     # Up and running: every poll is reported at once.
     for step in range(10):
@@ -182,16 +226,12 @@ def test_a_friend_relays_reports_through_restarts_and_an_outage_and_is_paid_the_
         advance_and_poll(increment=200_000 + step)
     assert queued() == []
 
-    with database.connect() as connection:
-        count, total, periods = connection.execute(
-            text(
-                "SELECT count(*), sum(bytes_served), "
-                "count(DISTINCT date_trunc('hour', received_at)) FROM contribution_reports"
-            )
-        ).one()
-        verified = connection.execute(
-            text("SELECT count(*) FROM contribution_reports WHERE verified_bytes = bytes_served")
-        ).scalar_one()
+    relay.hook("on_stop", "v1")  # the viewers leave; their sessions end now
+    relay.hook("on_stop", "v2")
+    ((count, total, periods, verified),) = relay.sql(
+        "SELECT count(*), sum(bytes_served), count(DISTINCT date_trunc('hour', received_at)), "
+        "count(*) FILTER (WHERE verified_bytes = bytes_served) FROM contribution_reports"
+    )
     assert (count, total) == (poll - 1, served)  # one report per interval: none lost, none twice
     assert verified == count  # two viewers at 4 Mb/s could watch all of it
 
@@ -206,7 +246,7 @@ def test_a_friend_relays_reports_through_restarts_and_an_outage_and_is_paid_the_
     assert api.client.delete("/api/v1/node", headers=renewed_auth).status_code == 204
     output = run_reporter(coordinator.url, state_dir, fake_srs, start + poll * STEP, status=3)
     assert "the node token is no longer valid" in output
-    database.dispose()
+    relay.database.dispose()
 
 
 def test_the_reporter_service_killed_and_restarted_through_an_outage_continues_the_series(
@@ -215,36 +255,9 @@ def test_the_reporter_service_killed_and_restarted_through_an_outage_continues_t
     """The long-running reporter (as systemd runs it) on the real clock: SIGKILLed and started
     again, the coordinator stopped meanwhile. Its intervals never overlap, and what is stored is
     exactly what the SRS counter moved by between the first and the last sample."""
-    api = Api(coordinator.url)
-    database = create_engine(coordinator.database_url)
-    streamer, friend = api.account("streamer"), api.account("friend")
-    name = api.client.post(
-        "/api/v1/streams", json={"name": "live-now"}, headers=streamer.auth
-    ).json()["name"]
-    node = api.client.post(
-        "/api/v1/nodes", json={"name": "garage-box", "capacity_viewers": 5}, headers=friend.auth
-    ).json()
-    state_dir = tmp_path / "state"
-    write_state(state_dir, node)
-    hook = api.client.post(
-        "/hooks/srs/on_play",
-        params={"node_token": node["node_token"]},
-        json={
-            "action": "on_play",
-            "client_id": "v1",
-            "ip": "100.64.0.9",
-            "vhost": "v",
-            "app": "live",
-            "stream": name,
-            "param": "",
-            "server_id": "garage-box",
-        },
-    )
-    assert hook.json() == {"code": 0}, hook.text
-    with database.begin() as connection:
-        connection.execute(
-            text("UPDATE viewer_sessions SET started_at = now() - interval '1 hour'")
-        )
+    relay = Relay.start(coordinator, tmp_path, "garage-box", "live-now")
+    name, state_dir = relay.stream, relay.state_dir
+    relay.viewers_since(1, "v1")
 
     first_counter = 1_000_000
     fake_srs.streams = {name: {"send_bytes": first_counter, "clients": 1}}
@@ -266,15 +279,6 @@ def test_the_reporter_service_killed_and_restarted_through_an_outage_continues_t
             counters = fake_srs.streams[name]
             fake_srs.streams = {name: {**counters, "send_bytes": counters["send_bytes"] + 250_000}}
 
-    def stored() -> list[tuple]:
-        with database.connect() as connection:
-            return connection.execute(
-                text(
-                    "SELECT interval_start, interval_end, bytes_served FROM contribution_reports "
-                    "ORDER BY interval_start"
-                )
-            ).all()
-
     reporter = start()
     serve_polls(4)
     reporter.kill()  # SIGKILL: no chance to tidy up
@@ -285,24 +289,59 @@ def test_the_reporter_service_killed_and_restarted_through_an_outage_continues_t
     coordinator.start()
     serve_polls(3)
 
-    def unsent() -> list[dict]:
-        lines = (state_dir / "spool.jsonl").read_text().splitlines()
-        return [item for line in lines for item in json.loads(line)["items"]]
-
     deadline = time.monotonic() + 60  # the counter stands still now: nothing new is queued
-    while unsent():
+    while unsent(state_dir):
         assert time.monotonic() < deadline, "the queue did not drain"
         time.sleep(0.2)
     reporter.terminate()
     reporter.wait()
     log.close()
 
-    rows = stored()
+    rows = relay.sql(
+        "SELECT interval_start, interval_end, bytes_served FROM contribution_reports "
+        "ORDER BY interval_start"
+    )
     last = json.loads((state_dir / "spool.jsonl").read_text().splitlines()[-1])["sample"]
-    assert unsent() == []
+    assert unsent(state_dir) == []
     assert len(rows) >= 8
     # No overlap (a poll that saw no bytes move makes no report, so gaps are allowed) ...
     assert all(rows[i][1] <= rows[i + 1][0] for i in range(len(rows) - 1))
     # ... and every byte the counter moved by is in exactly one report, across the kill.
     assert sum(row[2] for row in rows) == last["send_bytes"][name] - first_counter
-    database.dispose()
+    relay.database.dispose()
+
+
+def test_a_long_outages_backlog_drains_in_batches_of_at_most_500(
+    coordinator: CoordinatorProcess, fake_srs: FakeSrs, tmp_path: Path
+) -> None:
+    """1 200 queued reports (over three hours of 10 s intervals, as a day-long outage leaves
+    them) reach the coordinator in three batches, all accepted, and leave the queue empty."""
+    relay = Relay.start(coordinator, tmp_path, "backlog-box", "long-show")
+    relay.viewers_since(4, "v1")
+    first = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3, minutes=30)
+    backlog = [
+        {
+            "stream": relay.stream,
+            "interval_start": (first + index * STEP).isoformat(),
+            "interval_end": (first + (index + 1) * STEP).isoformat(),
+            "bytes_served": 10_000 + index,
+            "viewers": 1,
+        }
+        for index in range(1_200)
+    ]
+    spool = relay.state_dir / "spool.jsonl"
+    spool.write_text(json.dumps({"items": backlog}) + "\n")
+    fake_srs.streams = {relay.stream: {"send_bytes": 0, "clients": 1}}
+
+    run_reporter(coordinator.url, relay.state_dir, fake_srs, datetime.now(UTC))
+
+    assert unsent(relay.state_dir) == []
+    ((count, total),) = relay.sql("SELECT count(*), sum(bytes_served) FROM contribution_reports")
+    assert (count, total) == (1_200, sum(item["bytes_served"] for item in backlog))
+    posts = [
+        line
+        for line in coordinator.log_path.read_text().splitlines()
+        if f'"POST /api/v1/nodes/{relay.node["id"]}/reports 200"' in line
+    ]
+    assert len(posts) == 3  # 500 + 500 + 200
+    relay.database.dispose()
