@@ -196,8 +196,11 @@ announce_edge() {
   [[ -n $address ]] || die "tailscale has no IPv4 address on the mesh"
   status=$(api PUT "/api/v1/nodes/$(node_field id)/edge" "$(node_field node_token)" \
     "{\"play_base_url\": \"http://$address:$EDGE_HTTP_PORT\"}")
-  [[ $status == 204 ]] ||
-    die "telling the coordinator this edge's address failed with HTTP $status: $(head -c 500 "$STATE_DIR/.answer")"
+  case $status in
+    204) ;;
+    401) die "the coordinator no longer knows this node (removed?): run node/teardown.sh, then this again" ;;
+    *) die "telling the coordinator this edge's address failed with HTTP $status: $(head -c 500 "$STATE_DIR/.answer")" ;;
+  esac
   rm -f "$STATE_DIR/.answer"
   log "viewers can play from http://$address:$EDGE_HTTP_PORT"
 }
