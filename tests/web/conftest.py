@@ -202,8 +202,7 @@ CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-@pytest.fixture(scope="session")
-def browser():
+def _chromium(javascript: bool):
     """Headless Debian Chromium driven through its own chromedriver (nothing is downloaded)."""
     if not CHROMIUM or not CHROMEDRIVER:
         pytest.fail(
@@ -222,8 +221,23 @@ def browser():
         "--window-size=1280,1400",
     ):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(0)
+    if not javascript:
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    driver = _chromium(javascript=True)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="session")
+def browser_without_javascript():
+    driver = _chromium(javascript=False)
     yield driver
     driver.quit()
 

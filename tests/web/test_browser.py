@@ -8,21 +8,32 @@ import re
 from pathlib import Path
 
 import httpx
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
+from .accessibility import assert_accessible
 from .conftest import PASSWORD, Seeded, save_screenshot
 
 
 def submit(driver, button_id: str | None = None, selector: str | None = None) -> None:
-    """Click a submit button and wait until the browser has left the page it was on."""
+    """Click a submit button and wait until the browser has left the page it was on and shows
+    the next one."""
     page = driver.find_element(By.TAG_NAME, "html")
     if button_id:
         driver.find_element(By.ID, button_id).click()
     else:
         driver.find_element(By.CSS_SELECTOR, selector).click()
-    WebDriverWait(driver, 10).until(staleness_of(page))
+
+    def left(_) -> bool:
+        try:
+            page.is_enabled()
+        except WebDriverException:  # stale, or (Chromium) "does not belong to the document"
+            return True
+        return False
+
+    WebDriverWait(driver, 10).until(left)
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "main"))
 
 
 def sign_in(driver, seeded: Seeded, username: str) -> None:
@@ -42,10 +53,7 @@ def test_sign_in_page_and_a_wrong_password(browser, coordinator: Seeded, screens
     browser.delete_all_cookies()
     browser.get(coordinator.url + "/operator")
     assert browser.current_url == coordinator.url + "/signin"
-    # Every input has a label a screen reader announces.
-    for field in browser.find_elements(By.CSS_SELECTOR, "input:not([type=hidden])"):
-        label = browser.find_element(By.CSS_SELECTOR, f"label[for={field.get_attribute('id')}]")
-        assert label.text
+    assert_accessible(browser)
     save_screenshot(browser, screenshots, "signin")
     browser.find_element(By.ID, "username").send_keys("alice")
     browser.find_element(By.ID, "password").send_keys("not the password")
@@ -78,6 +86,7 @@ def test_operator_sees_the_whole_platform(browser, coordinator: Seeded, screensh
     chart = browser.find_element(By.ID, "payout-chart")
     assert chart.find_elements(By.CSS_SELECTOR, "rect.bar")
     assert browser.get_cookie("streamr_session")["httpOnly"] is True
+    assert_accessible(browser)
     save_screenshot(browser, screenshots, "operator")
 
 
@@ -94,6 +103,7 @@ def test_streamer_sees_only_their_streams_and_rotates_a_key(
     assert "carol-attic" in relays and "carol-cellar" in relays and "dave-den" not in relays
     assert "7.50" in relays and "2.50" in relays  # 3 MB vs 1 MB of a 10.00 pool
     assert re.search(r"last 24 h .* 7\d\.\d %", text_of(browser, "savings"))
+    assert_accessible(browser)
     save_screenshot(browser, screenshots, "streamer")
 
     # Without the confirmation box nothing changes.
@@ -104,6 +114,10 @@ def test_streamer_sees_only_their_streams_and_rotates_a_key(
     submit(browser, f"rotate-{stream['id']}")
     new_key = text_of(browser, "new-key-value")
     assert new_key.startswith("sk_") and new_key != old_key
+    # The script ran (under the page's CSP) and offers a Copy button.
+    assert "js" in browser.find_element(By.TAG_NAME, "html").get_attribute("class")
+    assert browser.find_element(By.CSS_SELECTOR, "#new-key button.copy").is_displayed()
+    assert_accessible(browser)
     save_screenshot(browser, screenshots, "streamer-new-key")
     # The origin now refuses the old key and accepts the new one.
     assert coordinator.hook("on_publish", "alice-live", f"?key={old_key}").status_code != 200
@@ -126,6 +140,7 @@ def test_friend_sees_own_nodes_and_earnings_and_a_setup_command(
     assert text_of(browser, "balance") == "10.00"
     assert browser.find_element(By.ID, "earnings-chart").find_elements(By.CSS_SELECTOR, "rect")
     assert "<setup token>" in text_of(browser, "setup-command")
+    assert_accessible(browser)
     save_screenshot(browser, screenshots, "friend")
     submit(browser, "make-setup-token")
     command = text_of(browser, "setup-command")
@@ -140,9 +155,32 @@ def test_friend_sees_own_nodes_and_earnings_and_a_setup_command(
         coordinator.url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
     )
     assert me.json()["username"] == "carol"
+    assert_accessible(browser)
     save_screenshot(browser, screenshots, "friend-setup")
     # Signing out in the browser ends the session.
     submit(browser, selector="header button[type=submit]")
     assert browser.current_url == coordinator.url + "/signin"
     browser.get(coordinator.url + "/friend")
     assert browser.current_url == coordinator.url + "/signin"
+
+
+def test_pages_work_without_javascript(
+    browser_without_javascript, coordinator: Seeded, screenshots: Path
+):
+    """Sign-in, a confirmed key rotation and sign-out are plain forms: no script needed."""
+    driver = browser_without_javascript
+    sign_in(driver, coordinator, "bob")
+    assert "alice-live" not in driver.find_element(By.TAG_NAME, "main").text
+    stream = coordinator.streams["bob-secret"]
+    driver.find_element(By.ID, f"confirm-{stream['id']}").click()
+    submit(driver, f"rotate-{stream['id']}")
+    new_key = text_of(driver, "new-key-value")
+    assert new_key.startswith("sk_") and new_key != stream["stream_key"]
+    # No script ran, so the Copy button (which needs one) is hidden and the key is plain text.
+    assert "js" not in (driver.find_element(By.TAG_NAME, "html").get_attribute("class") or "")
+    assert not driver.find_element(By.CSS_SELECTOR, "#new-key button.copy").is_displayed()
+    assert coordinator.hook("on_publish", "bob-secret", f"?key={new_key}").status_code == 200
+    stream["stream_key"] = new_key
+    save_screenshot(driver, screenshots, "streamer-without-javascript")
+    submit(driver, selector="header button[type=submit]")
+    assert driver.current_url == coordinator.url + "/signin"

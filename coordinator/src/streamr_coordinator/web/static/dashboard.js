@@ -1,4 +1,6 @@
 // Progressive enhancement only: every page works without this file.
+// With scripts on, the page says so (CSS shows the Copy buttons only then).
+document.documentElement.classList.add("js");
 // "Copy" buttons copy the text of the element named in data-copy.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button.copy");
