@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -254,3 +255,21 @@ def save_screenshot(driver, directory: Path, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(path, SCREENSHOTS / path.name)
     return path
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def signed_in(seeded: Seeded, username: str, headers: dict[str, str] | None = None):
+    """A client holding `username`'s session cookie, and the sign-in response."""
+    client = httpx.Client(base_url=seeded.url, timeout=10, headers=headers or {})
+    form = client.get("/signin")
+    token = CSRF.search(form.text).group(1)
+    response = client.post(
+        "/signin", data={"csrf_token": token, "username": username, "password": PASSWORD}
+    )
+    return client, response
+
+
+def csrf_of(page: httpx.Response) -> str:
+    return CSRF.search(page.text).group(1)

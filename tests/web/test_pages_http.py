@@ -3,29 +3,10 @@ roles, and what each user may see (no browser needed for these)."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import pytest
 
-from .conftest import PASSWORD, Seeded
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def signed_in(seeded: Seeded, username: str, headers: dict[str, str] | None = None):
-    """A client holding `username`'s session cookie, and the sign-in response."""
-    client = httpx.Client(base_url=seeded.url, timeout=10, headers=headers or {})
-    form = client.get("/signin")
-    token = CSRF.search(form.text).group(1)
-    response = client.post(
-        "/signin", data={"csrf_token": token, "username": username, "password": PASSWORD}
-    )
-    return client, response
-
-
-def csrf_of(page: httpx.Response) -> str:
-    return CSRF.search(page.text).group(1)
+from .conftest import PASSWORD, Seeded, csrf_of, signed_in
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(coordinator: Seeded) -> None:

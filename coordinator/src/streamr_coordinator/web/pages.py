@@ -132,26 +132,39 @@ async def _page(
     if viewer is None:
         return redirect("/signin")
     if viewer.role != role.value:
-        return render(
-            "error.html",
+        return problem(
             status.HTTP_403_FORBIDDEN,
-            message=f"This page is for the {role.value} role; you are signed in as {viewer.role}.",
-            home=HOME[viewer.role],
+            f"This page is for the {role.value} role; you are signed in as {viewer.role}.",
+            viewer,
         )
     username = await session.scalar(select(User.username).where(User.id == viewer.user_id))
     return Page(viewer, username or "", csrf_token(ctx.pepper, viewer.token_hash))
 
 
-async def _checked_form(request: Request, ctx: Ctx, viewer: Principal | None) -> dict[str, str]:
-    """The posted form of a signed-in session, after its CSRF token checked out."""
+def problem(code: int, message: str, viewer: Principal | None) -> HTMLResponse:
+    """An error as a page a person can act on (the API's errors stay JSON)."""
+    home = HOME[viewer.role] if viewer else "/signin"
+    return render("error.html", code, message=message, home=home)
+
+
+async def _checked_form(
+    request: Request, ctx: Ctx, viewer: Principal | None
+) -> dict[str, str] | Response:
+    """The posted form of a signed-in session after its CSRF token checked out, or the page
+    that says why not (signed out: back to the sign-in page)."""
     if viewer is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first")
+        return redirect("/signin")
     try:
         form = await read_form(request)
     except FormError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        return problem(status.HTTP_400_BAD_REQUEST, str(error), viewer)
     if not csrf_matches(csrf_token(ctx.pepper, viewer.token_hash), form.get(CSRF_FIELD)):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+        return problem(
+            status.HTTP_403_FORBIDDEN,
+            "This form is not from your current session (missing or wrong CSRF token). "
+            "Reload the page and try again.",
+            viewer,
+        )
     return form
 
 
@@ -193,7 +206,7 @@ async def signin(request: Request, ctx: Ctx, session: Session) -> Response:
     try:
         form = await read_form(request)
     except FormError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        return _signin_form(str(error), code=status.HTTP_400_BAD_REQUEST)
     expected = request.cookies.get(SIGNIN_CSRF_COOKIE)
     if not expected or not csrf_matches(expected, form.get(CSRF_FIELD)):
         return _signin_form("The form expired; please sign in again.", code=403)
@@ -221,8 +234,10 @@ async def signin(request: Request, ctx: Ctx, session: Session) -> Response:
 
 @router.post("/signout")
 async def signout(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
-    await _checked_form(request, ctx, viewer)
-    assert viewer is not None  # _checked_form refused anonymous callers
+    form = await _checked_form(request, ctx, viewer)
+    if isinstance(form, Response):
+        return form
+    assert viewer is not None  # _checked_form sent anonymous callers to sign in
     await tokens.revoke(ctx, session, ApiToken.token_hash == viewer.token_hash)
     response = redirect("/signin")
     response.delete_cookie(SESSION_COOKIE)
@@ -300,12 +315,14 @@ async def rotate_key(
 ) -> Response:
     """Rotating needs the confirmation box ticked; the new key is shown once, on this response."""
     form = await _checked_form(request, ctx, viewer)
+    if isinstance(form, Response):
+        return form
     page = await _page(ctx, session, viewer, Role.STREAMER)
     if isinstance(page, Response):
         return page
     stream = await data.owned_stream(session, stream_id, page.principal.user_id)
     if stream is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stream {stream_id} of yours")
+        return problem(status.HTTP_404_NOT_FOUND, f"You have no stream {stream_id}.", viewer)
     if form.get("confirm") != "yes":
         return await _streamer_page(
             request,
@@ -360,7 +377,9 @@ async def _friend_page(
 @router.post("/friend/setup-token")
 async def setup_token(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
     """A short-lived sign-in token for the node kit, shown once inside the setup command."""
-    await _checked_form(request, ctx, viewer)
+    form = await _checked_form(request, ctx, viewer)
+    if isinstance(form, Response):
+        return form
     page = await _page(ctx, session, viewer, Role.FRIEND)
     if isinstance(page, Response):
         return page
