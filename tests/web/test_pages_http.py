@@ -32,7 +32,10 @@ def test_sign_in_sets_a_strict_httponly_cookie_and_redirects_by_role(coordinator
 
 
 def test_cookie_is_secure_behind_a_trusted_tls_proxy(coordinator: Seeded) -> None:
-    _, response = signed_in(coordinator, "alice", {"X-Forwarded-Proto": "https"})
+    proxied = {"X-Forwarded-Proto": "https"}  # the server trusts 127.0.0.0/8 as its proxy
+    form = httpx.get(coordinator.url + "/signin", headers=proxied)
+    assert "Secure" in form.headers["set-cookie"]
+    _, response = signed_in(coordinator, "alice", proxied)
     assert "Secure" in response.headers["set-cookie"]
 
 

@@ -188,34 +188,39 @@ async def home(viewer: Viewer) -> Response:
 
 
 @router.get("/signin")
-async def signin_page(viewer: Viewer) -> Response:
+async def signin_page(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
     if viewer is not None:
         return redirect(HOME[viewer.role])
-    return _signin_form()
+    return _signin_form(is_https(request, ctx))
 
 
-def _signin_form(error: str | None = None, username: str = "", code: int = 200) -> Response:
+def _signin_form(
+    secure: bool, error: str | None = None, username: str = "", code: int = 200
+) -> Response:
     token = new_signin_csrf()
     response = render("signin.html", code, csrf=token, error=error, username=username)
-    response.set_cookie(SIGNIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict")
+    response.set_cookie(
+        SIGNIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=secure
+    )
     return response
 
 
 @router.post("/signin", dependencies=[RateLimited])
 async def signin(request: Request, ctx: Ctx, session: Session) -> Response:
+    secure = is_https(request, ctx)
     try:
         form = await read_form(request)
     except FormError as error:
-        return _signin_form(str(error), code=status.HTTP_400_BAD_REQUEST)
+        return _signin_form(secure, str(error), code=status.HTTP_400_BAD_REQUEST)
     expected = request.cookies.get(SIGNIN_CSRF_COOKIE)
     if not expected or not csrf_matches(expected, form.get(CSRF_FIELD)):
-        return _signin_form("The form expired; please sign in again.", code=403)
+        return _signin_form(secure, "The form expired; please sign in again.", code=403)
     username = form.get("username", "")
     user = await session.scalar(select(User).where(User.username == username))
     if not verify_password(user.password_hash if user else None, form.get("password", "")) or (
         user is None
     ):
-        return _signin_form("Wrong username or password.", username, code=401)
+        return _signin_form(secure, "Wrong username or password.", username, code=401)
     lifetime = timedelta(hours=ctx.settings.session_token_ttl_hours)
     token, _ = await tokens.issue(ctx, session, user.id, None, lifetime)
     await session.commit()
@@ -226,7 +231,7 @@ async def signin(request: Request, ctx: Ctx, session: Session) -> Response:
         max_age=int(lifetime.total_seconds()),
         httponly=True,
         samesite="strict",
-        secure=is_https(request, ctx),
+        secure=secure,
     )
     response.delete_cookie(SIGNIN_CSRF_COOKIE)
     return response
