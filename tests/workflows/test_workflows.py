@@ -295,8 +295,19 @@ def test_the_fork_gate_script(tmp_path: Path) -> None:
     assert (output, summary) == ("ready=true\n", "")
 
 
+def test_policies_run_offline_for_every_pull_request_forks_included() -> None:
+    job = _workflow("preview.yml")["jobs"]["offline"]
+    assert job["permissions"] == {"contents": "read"}
+    assert not _steps_using(job, "aws-actions/configure-aws-credentials")
+    script = next(step["run"] for step in job["steps"] if "policy_check" in step.get("run", ""))
+    assert "python -m offline.policy_check --stack" in script
+    # A mandatory violation fails the job, after both stacks are reported.
+    assert script.rstrip().endswith('exit "$status"')
+    assert (ROOT / "offline" / "policy_check.py").is_file()
+
+
 def test_preview_reports_cost_against_main() -> None:
-    job = _workflow("preview.yml")["jobs"]["cost"]
+    job = _workflow("preview.yml")["jobs"]["offline"]
     checkouts = _steps_using(job, "actions/checkout")
     assert [step["with"].get("ref") for step in checkouts] == [
         None,
