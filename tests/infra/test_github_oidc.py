@@ -272,3 +272,14 @@ def test_the_parameters_the_program_reads_are_public_ones_previews_may_read() ->
         srs_origin.AMI_PARAMETER,
     ):
         assert name.startswith("/aws/service/"), name
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_policy_pack_passes_with_the_roles(stack: str) -> None:
+    from offline.policy_check import check
+
+    provider = EXISTING_PROVIDER if stack == "prod" else None
+    violations = check(_run(stack, provider))
+    assert [v for v in violations if v.enforcement == "mandatory"] == []
+    # Not even advisory findings on the CI roles.
+    assert [v for v in violations if "-github" in (v.resource or "")] == []
