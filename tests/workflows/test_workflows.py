@@ -227,6 +227,7 @@ def test_ci_runs_the_readme_test_command_on_debian_12() -> None:
     assert "make test" in (ROOT / "README.md").read_text()
     # The README's platform; privileged for buildah, which the image test uses without an engine.
     assert job["container"] == {"image": "debian:bookworm", "options": "--privileged"}
+    assert job["env"] == {"STORAGE_DRIVER": "vfs"}
     first = job["steps"][0]["run"]
     assert "python3 python3-venv" in first and "git make" in first
 
