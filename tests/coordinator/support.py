@@ -78,7 +78,7 @@ class Api:
 
 
 def srs_event(action: str, stream: str, param: str = "", client_id: str = "c1") -> dict[str, Any]:
-    """A hook body shaped like the ones SRS sends (see shared/reference/srs/hooks.jsonl)."""
+    """A hook body shaped like the ones SRS sends (see tests/reference/srs/hooks.jsonl)."""
     return {
         "server_id": "srs-origin",
         "service_id": "s1",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from tests import reference
+
 from .support import Api, srs_event
 
-CAPTURED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "srs" / "hooks.jsonl"
+CAPTURED = reference.SRS / "hooks.jsonl"
 ALLOW = {"code": 0}
 
 

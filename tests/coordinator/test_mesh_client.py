@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -31,7 +30,9 @@ from streamr_coordinator.mesh import (
     MeshUnavailable,
 )
 
-SPEC = json.loads(Path("/work/shared/reference/headscale/headscale.swagger.json").read_text())
+from tests import reference
+
+SPEC = json.loads((reference.HEADSCALE / "headscale.swagger.json").read_text())
 API_KEY = "hskey-api-abcdefghijkl-0123456789abcdef0123456789abcdef"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 _UINT64 = re.compile(r"^\d{1,20}$")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,8 +12,9 @@ import yaml
 
 from headscale import render
 from headscale.render import HeadscaleConfigError, HeadscaleSettings
+from tests import reference
 
-REFERENCE = Path("/work/shared/reference/headscale")
+REFERENCE = reference.HEADSCALE
 EXAMPLE = yaml.safe_load((REFERENCE / "config-example.yaml").read_text())
 
 DEV = HeadscaleSettings(

@@ -23,8 +23,9 @@ import pytest
 from streamr_coordinator.migrate import upgrade_to_head
 
 from devenv import services
+from tests import reference
 
-REFERENCE_STREAMS = Path("/work/shared/reference/srs/api-streams.json")
+REFERENCE_STREAMS = reference.SRS / "api-streams.json"
 PEPPER = "node-kit-pepper-0123456789abcdef0123456789"
 HOOK_SECRET = "node-kit-hook-secret-0123456789abcdef0123"
 PASSWORD = "correct horse battery"

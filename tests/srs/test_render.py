@@ -12,8 +12,9 @@ import pytest
 from streamr_coordinator.api import hooks as coordinator_hooks
 
 from srs import cloud_init, parse, render
+from tests import reference
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "srs"
+REFERENCE = reference.SRS
 SCRIPT = Path("srs/bootstrap.sh")
 COORDINATOR = "https://api.example.com"
 
