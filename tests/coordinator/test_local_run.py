@@ -1,56 +1,149 @@
-"""`make run` (python -m devenv.run) really starts a usable coordinator with demo data."""
+"""`make run` (python -m devenv.run) really starts a usable coordinator with demo data, and is a
+good neighbour: a second run never disturbs the first, and a killed run leaves nothing behind."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from devenv.services import free_port
 
+DEMO_PASSWORD = "demo-password-123"
 
-def test_local_run_serves_demo_data_and_keeps_it_across_restarts() -> None:
+
+@pytest.fixture
+def state() -> Iterator[Path]:
     # Not pytest's tmp_path: its parents are private to root, and PostgreSQL runs as `postgres`.
-    state = Path(tempfile.mkdtemp(prefix="streamr-run-"))
-    state.chmod(0o755)
-    port = free_port()
-    for attempt in range(2):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devenv.run", "--port", str(port), "--state-dir", str(state)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    folder = Path(tempfile.mkdtemp(prefix="streamr-run-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def start(port: int, state: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "devenv.run", "--port", str(port), "--state-dir", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_ready(process: subprocess.Popen[str], base: str) -> None:
+    deadline = time.monotonic() + 90
+    while True:
         try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, process.stdout.read()
-                assert time.monotonic() < deadline, "local coordinator did not become ready"
-                time.sleep(0.2)
-            login = httpx.post(
-                f"{base}/api/v1/auth/login",
-                json={"username": "demo-streamer", "password": "demo-password-123"},
-            )
-            assert login.status_code == 200
-            streams = httpx.get(
-                f"{base}/api/v1/streams",
-                headers={"Authorization": f"Bearer {login.json()['token']}"},
-            ).json()
-            assert [stream["name"] for stream in streams] == ["demo-show"]
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline, "local coordinator did not become ready"
+        time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.terminate()
+    return process.communicate(timeout=60)[0]
+
+
+def refused(port: int, state: Path) -> tuple[int, list[str]]:
+    """Run a second `make run` to its end: its exit status and the lines it printed."""
+    second = subprocess.run(
+        [sys.executable, "-m", "devenv.run", "--port", str(port), "--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return second.returncode, (second.stdout + second.stderr).splitlines()
+
+
+def demo_streams(base: str) -> list[str]:
+    login = httpx.post(
+        f"{base}/api/v1/auth/login",
+        json={"username": "demo-streamer", "password": DEMO_PASSWORD},
+    )
+    assert login.status_code == 200
+    streams = httpx.get(
+        f"{base}/api/v1/streams", headers={"Authorization": f"Bearer {login.json()['token']}"}
+    )
+    assert streams.status_code == 200
+    return [stream["name"] for stream in streams.json()]
+
+
+def serves_everything(base: str) -> None:
+    """The endpoints a person touches first all answer, database and cache included."""
+    assert httpx.get(f"{base}/health").status_code == 200
+    assert httpx.get(f"{base}/ready").status_code == 200
+    assert httpx.get(f"{base}/signin").status_code == 200
+    assert httpx.get(f"{base}/docs").status_code == 200
+    assert "demo-show" in demo_streams(base)
+
+
+def test_local_run_serves_demo_data_and_keeps_it_across_restarts(state: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    for attempt in range(2):
+        process = start(port, state)
+        try:
+            wait_ready(process, base)
+            serves_everything(base)
         finally:
-            process.terminate()
-            output = process.communicate(timeout=30)[0]
+            output = stop(process)
         # The stream key is printed on the first run only (it is stored hashed).
         assert ("demo stream 'demo-show' key: sk_" in output) is (attempt == 0)
-    shutil.rmtree(state, ignore_errors=True)
+        assert f"sign in: {base}/signin" in output
+
+
+def test_a_second_run_says_so_in_one_line_and_leaves_the_first_alone(
+    state: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    first = start(port, state)
+    try:
+        wait_ready(first, base)
+        # Same checkout (same state folder), even on another port: refused, naming the first.
+        status, lines = refused(free_port(), state)
+        assert status != 0
+        assert len(lines) == 1, lines
+        assert base in lines[0] and "already running" in lines[0]
+        # Another checkout on the same port: refused before it starts anything.
+        other = tmp_path / "other-checkout"
+        other.mkdir()
+        status, lines = refused(port, other)
+        assert status != 0
+        assert lines == [
+            f"make run: port {port} on 127.0.0.1 is in use by another program; "
+            f"choose another port, e.g. make run PORT={port + 1}"
+        ]
+        assert not (other / "postgres").exists()
+        serves_everything(base)
+    finally:
+        stop(first)
+
+
+def test_a_killed_run_is_recovered_by_the_next(state: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    first = start(port, state)
+    wait_ready(first, base)
+    os.kill(first.pid, signal.SIGKILL)  # no cleanup at all: its lock, PostgreSQL, Redis
+    first.communicate(timeout=30)
+    second = start(port, state)
+    try:
+        wait_ready(second, base)
+        serves_everything(base)
+    finally:
+        stop(second)
