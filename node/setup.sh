@@ -16,6 +16,10 @@ REPO_DIR=$(dirname "$KIT_DIR")
 COORDINATOR=""
 NAME=""
 CAPACITY=50
+# The coordinator's own limits (schemas.py: NAME_PATTERN, NodeIn.capacity_viewers); a test keeps
+# them equal, so a bad value stops here, before the node joins the mesh.
+NAME_PATTERN='^[a-z0-9][a-z0-9_-]{1,62}$'
+MAX_CAPACITY=10000
 FRIEND_TOKEN_FILE=""
 ORIGIN_HOST="streamr-origin"
 STATE_DIR="/var/lib/streamr-node"
@@ -29,8 +33,8 @@ usage() {
   cat <<EOF
 usage: $0 --coordinator URL --name NAME [options]
   --coordinator URL         the coordinator's base URL, e.g. https://api.example.com
-  --name NAME               this node's name: 2-63 of a-z, 0-9, '-' and '_'
-  --capacity N              viewers this box can serve (1-100000, default $CAPACITY)
+  --name NAME               this node's name: 2-63 of a-z, 0-9, '-' and '_' (not first)
+  --capacity N              viewers this box can serve (1-$MAX_CAPACITY, default $CAPACITY)
   --friend-token-file FILE  file holding your friend session token (or set STREAMR_FRIEND_TOKEN)
   --origin-host HOST        the SRS origin's mesh host name (default $ORIGIN_HOST)
   --state-dir DIR           where the node keeps its token and queue (default $STATE_DIR)
@@ -70,10 +74,10 @@ parse_args() {
   [[ $COORDINATOR =~ ^https?://[^[:space:]/?#]+/?$ ]] ||
     die "--coordinator must be an http(s) base URL such as https://api.example.com, got '$COORDINATOR'"
   COORDINATOR=${COORDINATOR%/}
-  [[ $NAME =~ ^[a-z0-9_-]{2,63}$ ]] ||
-    die "--name must be 2-63 of a-z, 0-9, '-' and '_', got '$NAME'"
-  if ! [[ $CAPACITY =~ ^[0-9]{1,6}$ ]] || ((10#$CAPACITY < 1 || 10#$CAPACITY > 100000)); then
-    die "--capacity must be a whole number 1-100000, got '$CAPACITY'"
+  [[ $NAME =~ $NAME_PATTERN ]] ||
+    die "--name must be 2-63 of a-z, 0-9, '-' and '_', not starting with '-' or '_', got '$NAME'"
+  if ! [[ $CAPACITY =~ ^[0-9]{1,6}$ ]] || ((10#$CAPACITY < 1 || 10#$CAPACITY > MAX_CAPACITY)); then
+    die "--capacity must be a whole number 1-$MAX_CAPACITY, got '$CAPACITY'"
   fi
 }
 

@@ -248,9 +248,16 @@ def test_setup_refuses_bad_input_and_a_name_taken_without_local_state(
 
     bad_name = box.setup("--name", "Attic Pi")
     assert bad_name.returncode == 1
-    assert "--name must be 2-63 of a-z, 0-9, '-' and '_', got 'Attic Pi'" in bad_name.stderr
-    bad_capacity = box.setup("--name", "attic", "--capacity", "0")
-    assert "--capacity must be a whole number 1-100000, got '0'" in bad_capacity.stderr
+    assert (
+        "--name must be 2-63 of a-z, 0-9, '-' and '_', not starting with '-' or '_', "
+        "got 'Attic Pi'" in bad_name.stderr
+    )
+    for capacity in ("0", "10001"):
+        bad_capacity = box.setup("--name", "attic", "--capacity", capacity)
+        assert bad_capacity.returncode == 1
+        assert f"--capacity must be a whole number 1-10000, got '{capacity}'" in bad_capacity.stderr
+    calls = box.standins / "calls.log"
+    assert not calls.exists() or "tailscale" not in calls.read_text()  # refused before the mesh
 
     taken = api.client.post(
         "/api/v1/nodes", json={"name": "attic", "capacity_viewers": 5}, headers=friend.auth
