@@ -40,7 +40,7 @@ plan: setup
 
 ## Monthly cost of STACK as Markdown: running, stop-paused, deep-paused, per component.
 cost: setup
-	$(BIN)/python -m ops.cost_report --stack $(STACK)
+	$(BIN)/python -m offline.cost_report --stack $(STACK)
 
 ## The coordinator on this machine with local PostgreSQL and Redis and demo data (Ctrl-C stops).
 run: setup

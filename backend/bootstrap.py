@@ -11,7 +11,6 @@ working alone needs none of this: the local file backend (`pulumi login --local`
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -21,6 +20,8 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+from ops.arguments import Parser
 
 DEFAULT_KEY_ALIAS = "alias/streamr-pulumi-secrets"
 NONCURRENT_DAYS = 90  # old checkpoints kept this long
@@ -181,9 +182,7 @@ def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m backend.bootstrap", description=__doc__.splitlines()[0]
-    )
+    parser = Parser(prog="python -m backend.bootstrap", description=__doc__.splitlines()[0])
     parser.add_argument("--bucket", required=True, help="S3 bucket for the Pulumi state")
     parser.add_argument("--region", required=True, help="AWS region of the bucket and the key")
     parser.add_argument("--key-alias", default=DEFAULT_KEY_ALIAS, help="KMS alias of the key")
@@ -191,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         backend = bootstrap(args.bucket, args.region, args.key_alias)
     except BootstrapError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{parser.prog}: {error}", file=sys.stderr)
         return 2
     sys.stdout.write(backend.instructions())
     return 0

@@ -38,6 +38,8 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from ops.stack_file import stack_config
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 ACCOUNT_ID = "123456789012"
@@ -129,27 +131,6 @@ class ProgramRun:
         return next((r for r in self.resources if r.custom and r.id == resource_id), None)
 
 
-def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The config map the Pulumi CLI would hand the program for `stack`, plus overrides.
-
-    Override keys are full (`aws:region`) or bare (`natStrategy`, meaning `streamr:natStrategy`);
-    a value of None removes the key, so a test can exercise a default.
-    """
-    path = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        known = sorted(p.name.split(".")[1] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
-        raise OfflineHarnessError(f"no stack {stack!r}; stacks: {', '.join(known)}")
-    document = yaml.safe_load(path.read_text()) or {}
-    values: dict[str, Any] = dict(document.get("config") or {})
-    for key, value in (overrides or {}).items():
-        full_key = key if ":" in key else f"{PROJECT}:{key}"
-        if value is None:
-            values.pop(full_key, None)
-        else:
-            values[full_key] = value
-    return {key: _as_cli_string(key, value) for key, value in values.items()}
-
-
 def run_program(
     stack: str = "dev", overrides: Mapping[str, Any] | None = None, preview: bool = False
 ) -> ProgramRun:
@@ -238,19 +219,6 @@ def _plain(value: Any) -> Any:
         # The wire carries every number as a double; 5432.0 was written as 5432.
         return int(value)
     return value
-
-
-def _as_cli_string(key: str, value: Any) -> str:
-    """Pulumi hands config to a program as strings, structured values as JSON."""
-    if isinstance(value, dict) and "secure" in value:
-        raise OfflineHarnessError(
-            f"{key} is an encrypted secret the harness cannot decrypt; pass it in overrides"
-        )
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return str(value)
 
 
 # -- the mock engine --------------------------------------------------------------------------

@@ -9,12 +9,12 @@ harness synthesises ids, so references print as the names of the resources they 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from offline.cost_report import summary as cost_summary
 from offline.harness import (
     UNKNOWN,
     OfflineHarnessError,
@@ -23,7 +23,8 @@ from offline.harness import (
     Resource,
     run_program,
 )
-from ops.cost_report import summary as cost_summary
+from ops.arguments import Parser
+from ops.stack_file import StackFileError
 from stack_config import StackConfigError
 
 Setting = Callable[[Resource, ProgramRun], Any]
@@ -350,9 +351,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m offline.plan", description=__doc__.split("\n")[0]
-    )
+    parser = Parser(prog="make plan", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", default="dev", help="stack name (stacks/Pulumi.<stack>.yaml)")
     parser.add_argument(
         "--preview", action="store_true", help="evaluate as `pulumi preview` (ids unknown)"
@@ -373,12 +372,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides[key] = value
     try:
         run = run_program(options.stack, overrides, preview=options.preview)
-    except OfflineHarnessError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (OfflineHarnessError, StackFileError) as error:
+        print(f"make plan: {error}", file=sys.stderr)
         return 2
     except ProgramFailed as failure:
         if isinstance(failure.__cause__, StackConfigError):
-            print(f"error: {failure}", file=sys.stderr)
+            print(f"make plan: {failure}", file=sys.stderr)
             return 2
         raise
     print(render(run))

@@ -10,7 +10,6 @@ synthesised outputs, as after an update) for each stack policy. The CrossGuard p
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from pulumi_policy import (
 )
 
 from offline.harness import ProgramRun, run_program
+from ops.arguments import Parser
+from ops.stack_file import StackFileError
 from policies.rules import RULES, policies
 
 
@@ -108,12 +109,20 @@ def check(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m offline.policy_check")
+    parser = Parser(prog="python -m offline.policy_check")
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     options = parser.parse_args(argv)
-    overrides = dict(item.partition("=")[::2] for item in options.set)
-    violations = check(run_program(options.stack, overrides))
+    overrides = {}
+    for item in options.set:
+        key, separator, value = item.partition("=")
+        if not separator:
+            parser.error(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key] = value
+    try:
+        violations = check(run_program(options.stack, overrides))
+    except StackFileError as error:
+        parser.exit(2, f"{parser.prog}: {error}\n")
     for violation in violations:
         print(
             f"[{violation.enforcement}] {violation.policy}: {violation.message} "

@@ -19,18 +19,20 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from ops.arguments import Parser
 from ops.discovery import Clients, StackTags
 from ops.executor import RunResult, run
 from ops.schedule import Schedule, ScheduleError
+from ops.stack_file import StackFileError, schedule_of, stack_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING_FOUND, EXIT_SKIPPED, EXIT_AWS = 0, 1, 2, 3, 4, 5
 COLUMNS = ("kind", "name", "id", "before", "action", "outcome", "after", "note")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="streamr-ops", description=__doc__.splitlines()[0])
+    parser = Parser(prog="streamr-ops", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("pause", "resume", "status"))
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument(
@@ -82,26 +84,39 @@ def main(
     if clients is None:
         clients = Clients.from_session(boto3.Session(region_name=args.region))
     stack = StackTags(args.project, args.stage)
+    if args.command == "status" and not args.json:
+        # What the stack file (or --schedule) says, even when AWS cannot be asked below.
+        print(describe_settings(args, stack, schedule), file=out)
     moment = now or datetime.now(UTC)
     try:
         result = _run_command(args, clients, stack, schedule, moment, err)
     except (BotoCoreError, ClientError) as error:
+        hint = (
+            " (set AWS credentials: aws configure, AWS_PROFILE or AWS_ACCESS_KEY_ID)"
+            if isinstance(error, NoCredentialsError)
+            else ""
+        )
         print(
-            f"streamr-ops: cannot list {stack.project}/{stack.stage} resources: {error}", file=err
+            f"streamr-ops: cannot list {stack.project}/{stack.stage} resources: {error}{hint}",
+            file=err,
         )
         return EXIT_AWS
     print(result.to_json() if args.json else render_table(result), file=out)
     return exit_code(result)
 
 
+def describe_settings(args: argparse.Namespace, stack: StackTags, schedule: Schedule | None) -> str:
+    source = f" (from stacks/Pulumi.{args.stack}.yaml)" if args.stack else ""
+    region = args.region or "the AWS configuration's region"
+    plan = schedule.describe() if schedule else "no stop schedule"
+    return f"{stack.project}/{stack.stage} in {region}{source}: {plan}"
+
+
 def _from_stack_file(args: argparse.Namespace) -> Schedule | None:
     """Fill stage and region from the stack file; return its stop schedule (if it has one)."""
-    from offline.harness import OfflineHarnessError, stack_config
-    from ops.cost_report import schedule_of
-
     try:
         config = stack_config(args.stack)
-    except OfflineHarnessError as error:
+    except StackFileError as error:
         raise LookupError(f"--stack: {error}") from error
     args.stage = config["streamr:stage"]
     args.region = args.region or config.get("aws:region")

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ops import prices
 from ops.schedule import Schedule
+
+# Schedules are measured on a fixed week so a figure does not change with the day it is computed.
+REFERENCE_WEEK = datetime(2026, 1, 5, tzinfo=UTC)
 
 MODES = ("running", "stopped", "deep_paused")
 HOURS = prices.HOURS_PER_MONTH

@@ -72,6 +72,14 @@ class Schedule:
             timezone=timezone.strip(),
         )
 
+    def describe(self) -> str:
+        """One line for people: `pauses 22:00, resumes 08:00 (Europe/Amsterdam) on mon, fri`."""
+        days = "every day" if self.weekdays == WEEKDAYS else ", ".join(self.weekdays)
+        return (
+            f"pauses {self.pause_at:%H:%M}, resumes {self.resume_at:%H:%M} "
+            f"({self.timezone}) on {days}"
+        )
+
     def events_between(self, start: datetime, end: datetime) -> list[Event]:
         """Transitions with `start < at <= end`, in time order (both bounds timezone-aware)."""
         _require_aware(start, end)

@@ -484,8 +484,7 @@ def nat_gateways(resources: list[StackResource], config: Config) -> list[str]:
 
 def monthly_budget(resources: list[StackResource], config: Config) -> list[str]:
     """The cost model's monthly estimate (on the stop schedule, when there is one) vs the budget."""
-    from ops.cost import estimate
-    from ops.cost_report import REFERENCE_WEEK
+    from ops.cost import REFERENCE_WEEK, estimate
     from ops.schedule import Schedule
 
     tagged = [r for r in resources if (tags_of(r.props) or {}).get("Stage")]

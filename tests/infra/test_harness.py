@@ -12,12 +12,11 @@ import pytest
 
 from offline.harness import (
     UNKNOWN,
-    OfflineHarnessError,
     ProgramFailed,
     run_component,
     run_program,
-    stack_config,
 )
+from ops.stack_file import StackFileError, stack_config
 
 
 def test_the_program_reruns_in_one_process_with_identical_results() -> None:
@@ -50,7 +49,7 @@ def test_an_override_of_none_removes_the_key() -> None:
 
 
 def test_an_unknown_stack_is_a_clear_error() -> None:
-    with pytest.raises(OfflineHarnessError, match="no stack 'qa'; stacks: dev, prod"):
+    with pytest.raises(StackFileError, match="no stack 'qa'; stacks: dev, prod"):
         run_program("qa")
 
 

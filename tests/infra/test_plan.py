@@ -81,7 +81,7 @@ def test_outputs_are_listed_at_the_end() -> None:
 
 def test_the_plan_ends_with_the_monthly_cost() -> None:
     """The same figures as `make cost`, so a reviewer sees the bill next to the change."""
-    from ops.cost_report import build_report
+    from offline.cost_report import build_report
 
     totals = build_report("dev").totals()
     lines = plan_lines("dev")
@@ -112,7 +112,7 @@ def test_overrides_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert "NatGateway" not in capsys.readouterr().out
     assert main(["--stack", "dev", "--set", "natStrategy=nat"]) == 2
     error = capsys.readouterr().err
-    assert error.startswith("error: streamr:natStrategy: 'nat' is not allowed")
+    assert error.startswith("make plan: streamr:natStrategy: 'nat' is not allowed")
     assert main(["--stack", "staging"]) == 2
     assert "no stack 'staging'" in capsys.readouterr().err
 

@@ -148,7 +148,9 @@ def test_cli_exits_5_when_aws_refuses_to_list_resources(account):
     )
     code, out, err = run_cli(account, "status", "--stage", "dev")
     assert code == cli.EXIT_AWS
-    assert out == ""
+    assert out.splitlines() == [
+        "streamr/dev in the AWS configuration's region: no stop schedule"
+    ]  # what it knows without AWS, and no table
     assert "cannot list streamr/dev resources" in err and "AccessDenied" in err
 
 
@@ -160,6 +162,12 @@ def test_cli_reads_stage_and_schedule_from_the_stack_file(account):
     items = json.loads(out)["items"]
     assert {item["action"] for item in items} == {"scale_to_zero", "stop"}
     assert account.mutating_calls() == []
+
+    code, out, _ = run_cli(account, "status", "--stack", "dev")
+    assert out.splitlines()[0] == (
+        "streamr/dev in eu-west-1 (from stacks/Pulumi.dev.yaml): pauses 22:00, resumes 08:00 "
+        "(Europe/Amsterdam) on every day"
+    )
 
     code, _, err = run_cli(account, "status", "--stack", "staging")
     assert code == cli.EXIT_USAGE

@@ -315,7 +315,7 @@ def test_preview_reports_cost_against_main() -> None:
         "${{ github.event.pull_request.base.sha }}",
     ]
     script = next(step["run"] for step in job["steps"] if "cost_report" in step.get("run", ""))
-    assert "python -m ops.cost_report --stack" in script
+    assert "python -m offline.cost_report --stack" in script
     assert "diff -u" in script and "GITHUB_STEP_SUMMARY" in script
 
 

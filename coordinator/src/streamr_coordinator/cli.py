@@ -7,8 +7,10 @@ import asyncio
 import getpass
 import os
 import sys
+from typing import NoReturn
 
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from .settings import Settings
 
@@ -21,7 +23,7 @@ def _settings() -> Settings:
             f"STREAMR_{'_'.join(str(p) for p in e['loc']).upper() or '(settings)'}: {e['msg']}"
             for e in error.errors()
         )
-        sys.exit(f"configuration error: {problems}")
+        sys.exit(f"streamr-coordinator: configuration error: {problems}")
 
 
 def _migrate(_: argparse.Namespace) -> None:
@@ -74,8 +76,15 @@ def _create_admin(args: argparse.Namespace) -> None:
     asyncio.run(create())
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the program, like every other error of this command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="streamr-coordinator")
+    parser = _Parser(prog="streamr-coordinator")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "migrate", help="upgrade the database (safe from many instances)"
@@ -91,7 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("username")
     admin.set_defaults(run=_create_admin)
     args = parser.parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except OperationalError as error:
+        # e.g. the database is not up yet: one line, so the entrypoint's log says why it stopped.
+        reason = str(error.orig or error).strip().splitlines()[0]
+        sys.exit(f"streamr-coordinator {args.command}: cannot reach the database: {reason}")
 
 
 if __name__ == "__main__":

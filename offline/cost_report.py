@@ -1,25 +1,22 @@
 """`make cost STACK=dev`: the stack's monthly cost as Markdown, from the offline program run.
 
 Prices the resources `offline.harness.run_program` registers (running and stop-paused), and the
-resources of the same program with `paused: true` (deep-paused), per component. This module needs
-the Pulumi SDK through the harness, so it is an operator tool: the Lambda never imports it.
+resources of the same program with `paused: true` (deep-paused), per component, with `ops/cost.py`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from ops.cost import MODES, Estimate, estimate
+from offline.harness import run_program
+from ops.arguments import Parser
+from ops.cost import MODES, REFERENCE_WEEK, Estimate, estimate
 from ops.schedule import Schedule
+from ops.stack_file import StackFileError, schedule_of, stack_config
 
-# Schedules are measured on a fixed week so the report does not change with the day it runs.
-REFERENCE_WEEK = datetime(2026, 1, 5, tzinfo=UTC)
 MODE_TITLES = {"running": "running", "stopped": "stop-paused", "deep_paused": "deep-paused"}
 
 
@@ -49,18 +46,6 @@ def planned_resources(run: Any) -> list[PlannedResource]:
         for r in run.resources
         if r.custom
     ]
-
-
-def schedule_of(config: Mapping[str, str]) -> Schedule | None:
-    """The stop schedule from the stack's config strings, when the stack has one."""
-    pause_at, resume_at = config.get("streamr:pauseAt"), config.get("streamr:resumeAt")
-    if not (pause_at and resume_at):
-        return None
-    weekdays = json.loads(config.get("streamr:pauseWeekdays", "null")) or list(
-        ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-    )
-    timezone = config.get("streamr:timezone", "UTC")
-    return Schedule.parse(pause_at, resume_at, ",".join(weekdays), timezone)
 
 
 @dataclass(frozen=True)
@@ -152,8 +137,6 @@ def summary(run: Any) -> str:
 
 
 def build_report(stack: str) -> Report:
-    from offline.harness import run_program, stack_config
-
     config = stack_config(stack)
     region = config.get("aws:region", "eu-west-1")
     schedule = schedule_of(config)
@@ -165,10 +148,15 @@ def build_report(stack: str) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make cost", description=__doc__.splitlines()[0])
+    parser = Parser(prog="make cost", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev", help="stack file under stacks/ (dev, prod)")
     args = parser.parse_args(argv)
-    sys.stdout.write(build_report(args.stack).markdown())
+    try:
+        report = build_report(args.stack)
+    except StackFileError as error:
+        print(f"make cost: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(report.markdown())
     return 0
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from offline.cost_report import build_report, planned_resources
 from offline.harness import run_program
 from ops.cost import MODES
-from ops.cost_report import build_report, planned_resources
 
 ROOT = Path(__file__).resolve().parents[2]
 HOURLY_UNSTOPPABLE = {
@@ -62,7 +62,7 @@ def test_resources_are_grouped_by_the_component_that_registered_them():
 
 def test_make_cost_prints_the_markdown_report():
     result = subprocess.run(
-        [sys.executable, "-m", "ops.cost_report", "--stack", "dev"],
+        [sys.executable, "-m", "offline.cost_report", "--stack", "dev"],
         cwd=ROOT,
         capture_output=True,
         text=True,
