@@ -26,15 +26,13 @@ from sqlalchemy import select
 from streamr_coordinator.app import create_app
 from streamr_coordinator.db import make_engine, make_sessionmaker
 from streamr_coordinator.migrate import upgrade_to_head
-from streamr_coordinator.models import Node, Role, Stream, User
+from streamr_coordinator.models import User
 from streamr_coordinator.observability import configure_logging
-from streamr_coordinator.security import STREAM_KEY_PREFIX, hash_password, keyed_hash, new_secret
 from streamr_coordinator.settings import Settings
 
-from devenv import services
+from devenv import demo, services
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - local demo accounts only
 
 
 def _local_secret(state: Path, name: str) -> str:
@@ -47,35 +45,13 @@ def _local_secret(state: Path, name: str) -> str:
 
 
 async def _seed(settings: Settings) -> str | None:
-    """Demo admin, streamer (with a stream) and friend (with a node); the new stream key or None."""
+    """The demo (devenv/demo.py) on the first run; the live stream's new key, or None."""
     engine = make_engine(settings)
     try:
         async with make_sessionmaker(engine)() as session:
             if await session.scalar(select(User).where(User.username == "demo-admin")):
                 return None
-            users = {
-                role: User(
-                    username=f"demo-{role}",
-                    password_hash=hash_password(DEMO_PASSWORD),
-                    role=role.value,
-                )
-                for role in Role
-            }
-            session.add_all(users.values())
-            await session.flush()
-            key = new_secret(STREAM_KEY_PREFIX)
-            session.add(
-                Stream(
-                    owner_id=users[Role.STREAMER].id,
-                    name="demo-show",
-                    title="Demo show",
-                    key_hash=keyed_hash(settings.token_pepper.get_secret_value(), key),
-                    payout_pool_minor=1000,
-                )
-            )
-            session.add(Node(owner_id=users[Role.FRIEND].id, name="demo-node", capacity_viewers=20))
-            await session.commit()
-            return key
+            return await demo.seed(session, settings.token_pepper.get_secret_value())
     finally:
         await engine.dispose()
 
@@ -111,6 +87,8 @@ def exclusive_run(state: Path, url: str) -> Iterator[None]:
 def check_port_free(port: int) -> None:
     """Refuse before starting anything when the port is taken (by another checkout, say)."""
     with socket.socket() as probe:
+        # As the server will: closed connections lingering in TIME_WAIT do not hold the port.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as error:
@@ -158,7 +136,7 @@ def serve(state: Path, port: int) -> None:
         base = f"http://127.0.0.1:{port}"
         print(f"\nStreamrP2P coordinator on {base}")
         print(f"  sign in: {base}/signin    API docs: {base}/docs")
-        print(f"  demo accounts: demo-admin, demo-streamer, demo-friend; password {DEMO_PASSWORD}")
+        print(f"  demo accounts: demo-admin, demo-streamer, demo-friend; password {demo.PASSWORD}")
         if key:
             print(f"  demo stream 'demo-show' key: {key}  (shown once; rotate it in the API)")
         print(f"  SRS hook URL: {base}/hooks/srs/on_publish?secret=<.local/hook-secret.secret>")

@@ -69,17 +69,37 @@ def refused(port: int, state: Path) -> tuple[int, list[str]]:
     return second.returncode, (second.stdout + second.stderr).splitlines()
 
 
-def demo_streams(base: str) -> list[str]:
+def signed_in(base: str, role: str) -> httpx.Client:
     login = httpx.post(
-        f"{base}/api/v1/auth/login",
-        json={"username": "demo-streamer", "password": DEMO_PASSWORD},
+        f"{base}/api/v1/auth/login", json={"username": f"demo-{role}", "password": DEMO_PASSWORD}
     )
     assert login.status_code == 200
-    streams = httpx.get(
-        f"{base}/api/v1/streams", headers={"Authorization": f"Bearer {login.json()['token']}"}
-    )
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {login.json()['token']}"})
+
+
+def demo_streams(base: str) -> list[str]:
+    streams = signed_in(base, "streamer").get("/api/v1/streams")
     assert streams.status_code == 200
     return [stream["name"] for stream in streams.json()]
+
+
+def shows_a_believable_demo(base: str) -> None:
+    """What each role's first sign-in shows: a live stream watched on the origin and on a
+    friend's edge, reports paid in past periods, a friend with a balance, a day of history."""
+    admin, streamer, friend = (signed_in(base, role) for role in ("admin", "streamer", "friend"))
+    live = httpx.get(f"{base}/api/v1/streams/live").json()
+    assert [stream["name"] for stream in live] == ["demo-show"]
+    deadline = time.monotonic() + 60  # the payout scheduler pays the past periods at start
+    while not (periods := admin.get("/api/v1/admin/payout-periods").json()):
+        assert time.monotonic() < deadline, "no payout period was paid"
+        time.sleep(1)
+    assert sum(period["total_minor"] for period in periods) > 0
+    earnings = friend.get("/api/v1/earnings").json()
+    assert earnings["balance_minor"] > 0
+    assert {entry["node_name"] for entry in earnings["history"]} == {"attic-pi", "office-box"}
+    shows = {stream["name"]: stream["id"] for stream in streamer.get("/api/v1/streams").json()}
+    assert set(shows) == {"demo-show", "late-jam"}
+    assert streamer.get(f"/api/v1/streams/{shows['demo-show']}/payouts").json()
 
 
 def serves_everything(base: str) -> None:
@@ -99,6 +119,7 @@ def test_local_run_serves_demo_data_and_keeps_it_across_restarts(state: Path) ->
         try:
             wait_ready(process, base)
             serves_everything(base)
+            shows_a_believable_demo(base)
         finally:
             output = stop(process)
         # The stream key is printed on the first run only (it is stored hashed).
