@@ -146,6 +146,10 @@ def serve(state: Path, port: int) -> None:
             create_app(settings),
             host="127.0.0.1",
             port=port,
+            # As in production (`streamr-coordinator serve`): X-Forwarded-For is judged by the app
+            # against STREAMR_TRUSTED_PROXIES (none here), never by uvicorn, which would trust any
+            # header from loopback and so let a caller pick its own address for the rate limits.
+            proxy_headers=False,
             log_config=None,
             access_log=False,
         )

@@ -127,6 +127,19 @@ def test_local_run_serves_demo_data_and_keeps_it_across_restarts(state: Path) ->
         assert f"sign in: {base}/signin" in output
 
 
+def sign_in_is_rate_limited_whatever_x_forwarded_for_says(base: str) -> None:
+    """A new X-Forwarded-For per attempt does not give the caller a new address."""
+    answers = [
+        httpx.post(
+            f"{base}/api/v1/auth/login",
+            json={"username": "demo-admin", "password": "not-the-password"},
+            headers={"X-Forwarded-For": f"203.0.113.{attempt}"},
+        ).status_code
+        for attempt in range(25)
+    ]
+    assert 429 in answers, answers
+
+
 def test_a_second_run_says_so_in_one_line_and_leaves_the_first_alone(
     state: Path, tmp_path: Path
 ) -> None:
@@ -151,6 +164,7 @@ def test_a_second_run_says_so_in_one_line_and_leaves_the_first_alone(
         ]
         assert not (other / "postgres").exists()
         serves_everything(base)
+        sign_in_is_rate_limited_whatever_x_forwarded_for_says(base)
     finally:
         stop(first)
 
