@@ -18,6 +18,7 @@ from .context import AppContext
 from .db import make_engine, make_sessionmaker
 from .domain.mesh import mesh_problem
 from .domain.payouts import run_scheduler
+from .limits import BodyLimitMiddleware
 from .mesh import HeadscaleClient, MeshError
 from .observability import ObservabilityMiddleware
 from .settings import Settings
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (ops, auth, streams, play, nodes, payouts, hooks, web):
         app.include_router(module.router)
     app.add_middleware(ObservabilityMiddleware)
+    # Outermost of ours: an oversized body is refused before it is logged, read or parsed.
+    app.add_middleware(BodyLimitMiddleware)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:

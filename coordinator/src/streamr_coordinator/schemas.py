@@ -37,6 +37,14 @@ class CredentialsIn(BaseModel):
     password: Password
 
 
+class LoginIn(BaseModel):
+    """Signing in judges nothing but the pair: any wrong username or password (too short, not a
+    valid username at all) is the same 401, so the answer says nothing about the rules."""
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=128)
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..domain import tokens
 from ..models import ApiToken, Role, User
-from ..schemas import CredentialsIn, ErrorOut, LoginOut, RegisterIn, UserOut
+from ..schemas import CredentialsIn, ErrorOut, LoginIn, LoginOut, RegisterIn, UserOut
 from ..security import hash_password, same_secret, verify_password
 from .deps import ERRORS, NOT_FOUND, Admin, AnyUser, Ctx, RateLimited, Session
 
@@ -73,7 +73,7 @@ async def bootstrap_admin(
     dependencies=[RateLimited],
     responses={401: {"model": ErrorOut, "description": "wrong username or password"}, **LIMITED},
 )
-async def login(body: CredentialsIn, ctx: Ctx, session: Session) -> LoginOut:
+async def login(body: LoginIn, ctx: Ctx, session: Session) -> LoginOut:
     user = await session.scalar(select(User).where(User.username == body.username))
     if not verify_password(user.password_hash if user else None, body.password) or user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")

@@ -19,7 +19,6 @@ from ..security import keyed_hash, new_secret
 SESSION_COOKIE = "streamr_session"
 SIGNIN_CSRF_COOKIE = "streamr_signin_csrf"
 CSRF_FIELD = "csrf_token"
-MAX_FORM_BYTES = 16 * 1024
 
 
 def csrf_token(pepper: str, token_hash: bytes) -> str:
@@ -61,9 +60,7 @@ async def read_form(request: Request) -> dict[str, str]:
         raise FormError(
             f"expected a form (application/x-www-form-urlencoded), got {content_type!r}"
         )
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise FormError(f"form larger than {MAX_FORM_BYTES} bytes")
+    body = await request.body()  # its size is bounded by limits.BodyLimitMiddleware
     try:
         fields = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
