@@ -292,6 +292,15 @@ def test_it_migrates_and_answers_health_and_ready(running: Running) -> None:
     assert ready == {"status": "ok", "database": "ok", "redis": "ok"}
 
 
+def test_the_api_docs_and_their_assets_are_in_the_image(running: Running) -> None:
+    page = httpx.get(f"{running.base_url}/docs", timeout=5)
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page.text)
+    assert len(assets) == 3, page.text
+    for asset in assets:
+        assert httpx.get(running.base_url + asset, timeout=5).status_code == 200, asset
+
+
 def test_the_entrypoint_migrated_the_database(running: Running) -> None:
     version = running.postgres.psql("SELECT version_num FROM alembic_version", running.database)
     assert version

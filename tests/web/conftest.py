@@ -5,6 +5,7 @@ shared by the dashboard tests of one session."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -204,7 +205,11 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 
 def _chromium(javascript: bool):
-    """Headless Debian Chromium driven through its own chromedriver (nothing is downloaded)."""
+    """Headless Debian Chromium driven through its own chromedriver (nothing is downloaded).
+
+    It resolves no host name and reaches only loopback, as on a machine with no network: a page
+    that needs anything from elsewhere (a CDN) breaks here. Its performance log records every
+    request the pages make (see `requested_urls`)."""
     if not CHROMIUM or not CHROMEDRIVER:
         pytest.fail(
             "Debian chromium and chromium-driver are missing: run `make system-deps`", False
@@ -220,13 +225,25 @@ def _chromium(javascript: bool):
         "--disable-dev-shm-usage",
         "--disable-gpu",
         "--window-size=1280,1400",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     if not javascript:
         options.add_experimental_option(
             "prefs", {"profile.managed_default_content_settings.javascript": 2}
         )
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def requested_urls(driver) -> list[str]:
+    """Every URL the browser's pages requested since the last call (it drains the log)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,13 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
 from .accessibility import assert_accessible
-from .conftest import PASSWORD, Seeded, save_screenshot
+from .conftest import PASSWORD, Seeded, requested_urls, save_screenshot
 
 
 def submit(driver, button_id: str | None = None, selector: str | None = None) -> None:
@@ -184,3 +185,54 @@ def test_pages_work_without_javascript(
     save_screenshot(driver, screenshots, "streamer-without-javascript")
     submit(driver, selector="header button[type=submit]")
     assert driver.current_url == coordinator.url + "/signin"
+
+
+def test_api_docs_render_with_no_network(browser, coordinator: Seeded, screenshots: Path):
+    """Swagger UI comes from the coordinator itself: the browser resolves no host name, yet
+    /docs shows every operation, "Try it out" works under the page's CSP, and no request of
+    the page left this coordinator."""
+    requested_urls(browser)  # forget the earlier pages' requests
+    browser.get(coordinator.url + "/docs")
+    play = WebDriverWait(browser, 20).until(
+        lambda d: d.find_element(
+            By.CSS_SELECTOR, '.opblock-summary-path[data-path="/api/v1/play/{stream}"]'
+        )
+    )
+    assert play.is_displayed()
+    assert "StreamrP2P coordinator" in browser.find_element(By.CSS_SELECTOR, ".info .title").text
+    paths = {
+        element.get_attribute("data-path")
+        for element in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    }
+    assert {"/api/v1/streams", "/api/v1/nodes/{node_id}/reports", "/health"} <= paths
+    save_screenshot(browser, screenshots, "api-docs")
+    # Try a public operation: Swagger UI fetches it from this coordinator.
+    browser.find_element(
+        By.CSS_SELECTOR, '.opblock-summary-path[data-path="/api/v1/streams/live"]'
+    ).click()
+    operation = browser.find_element(By.CSS_SELECTOR, ".opblock.is-open")
+    operation.find_element(By.CSS_SELECTOR, "button.try-out__btn").click()
+    operation.find_element(By.CSS_SELECTOR, "button.execute").click()
+    status = WebDriverWait(browser, 10).until(
+        lambda _: operation.find_element(
+            By.CSS_SELECTOR, ".live-responses-table tbody .response-col_status"
+        )
+    )
+    assert status.text.startswith("200"), status.text
+    assert "alice-live" in operation.find_element(By.CSS_SELECTOR, ".live-responses-table").text
+    requested = requested_urls(browser)
+    assert coordinator.url + "/docs/assets/swagger-ui-bundle.js" in requested
+    assert coordinator.url + "/openapi.json" in requested
+    elsewhere = [
+        url
+        for url in requested
+        if not url.startswith(coordinator.url + "/") and not url.startswith("data:")
+    ]
+    assert not elsewhere, elsewhere
+    problems = [
+        entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"
+    ]
+    assert not problems, problems  # no CSP violation, no failed load
+    # And the browser really has no way out: the CDN that FastAPI's default page uses fails.
+    with pytest.raises(WebDriverException, match="ERR_NAME_NOT_RESOLVED"):
+        browser.get("https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
+from importlib import metadata
+from importlib.resources import files
 from pathlib import Path
 
 COORDINATOR = Path(__file__).resolve().parents[2] / "coordinator"
@@ -31,3 +34,13 @@ def test_wheel_ships_every_template_and_static_file(tmp_path: Path) -> None:
     }
     assert len(expected) >= 8
     assert expected <= shipped, sorted(expected - shipped)
+
+
+def test_the_docs_assets_come_from_a_pinned_runtime_dependency() -> None:
+    """The image installs the wheel's dependencies, so Swagger UI's files are in it too."""
+    project = tomllib.loads((COORDINATOR / "pyproject.toml").read_text())["project"]
+    (pin,) = [r for r in project["dependencies"] if r.startswith("fastapi-offline==")]
+    assert metadata.version("fastapi-offline") == pin.split("==")[1]
+    assets = files("fastapi_offline") / "static"
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"):
+        assert (assets / name).is_file(), name

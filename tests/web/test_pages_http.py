@@ -3,6 +3,10 @@ roles, and what each user may see (no browser needed for these)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+
 import httpx
 import pytest
 
@@ -134,3 +138,23 @@ def test_static_files_are_served_from_the_package(coordinator: Seeded, name: str
     assert response.status_code == 200 and response.content
     assert httpx.get(f"{coordinator.url}/static/..%2Fpages.py").status_code == 404
     assert httpx.get(f"{coordinator.url}/static/missing.css").status_code == 404
+
+
+def test_api_docs_load_nothing_but_this_sites_assets(coordinator: Seeded) -> None:
+    """/docs needs no CDN and no sign-in; its one inline script is allowed by hash only."""
+    page = httpx.get(coordinator.url + "/docs")
+    assert page.status_code == 200
+    urls = re.findall(r'(?:src|href)="([^"]*)"', page.text)
+    assert len(urls) == 3 and all(url.startswith("/docs/assets/") for url in urls), urls
+    for url in urls:
+        asset = httpx.get(coordinator.url + url)
+        assert asset.status_code == 200 and len(asset.content) > 1000, url
+        assert asset.headers["x-content-type-options"] == "nosniff"
+    (script,) = re.findall(r"<script>(.*?)</script>", page.text, flags=re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    policy = page.headers["content-security-policy"]
+    assert f"script-src 'self' 'sha256-{digest}';" in policy
+    assert "unsafe" not in policy and "frame-ancestors 'none'" in policy
+    # Only what the page uses: ReDoc (also in the package) is not served.
+    assert httpx.get(coordinator.url + "/redoc").status_code == 404
+    assert httpx.get(coordinator.url + "/docs/assets/redoc.standalone.js").status_code == 404

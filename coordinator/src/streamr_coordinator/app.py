@@ -23,6 +23,7 @@ from .mesh import HeadscaleClient, MeshError
 from .observability import ObservabilityMiddleware
 from .settings import Settings
 from .web import pages as web
+from .web.docs import add_docs
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,12 +63,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Accounts, streams and stream keys, SRS hooks, friend nodes, contribution "
         "reports and payouts.",
         lifespan=lifespan,
+        # Swagger UI from the package, not a CDN (see web/docs.py); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
         # We have our own metrics and logs; FastAPI's OpenTelemetry hooks would look up the
         # tracer provider on every request for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     for module in (ops, auth, streams, play, nodes, payouts, hooks, web):
         app.include_router(module.router)
+    add_docs(app)
     app.add_middleware(ObservabilityMiddleware)
     # Outermost of ours: an oversized body is refused before it is logged, read or parsed.
     app.add_middleware(BodyLimitMiddleware)

@@ -11,7 +11,7 @@ from importlib.resources import files
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from ..domain.tokens import Principal
 from ..models import ApiToken, Role, User
 from ..security import STREAM_KEY_PREFIX, keyed_hash, new_secret, verify_password
 from . import data
+from .assets import packaged_file
 from .charts import bar_chart, hourly_split_chart
 from .session import (
     CSRF_FIELD,
@@ -44,7 +45,6 @@ _templates = Environment(
     lstrip_blocks=True,
 )
 _STATIC = files("streamr_coordinator.web") / "static"
-_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 HOME = {
     Role.ADMIN.value: "/operator",
     Role.STREAMER.value: "/streamer",
@@ -170,16 +170,8 @@ async def _checked_form(
 
 @router.get("/static/{name}")
 async def static(name: str) -> Response:
-    """The dashboards' own stylesheet and script (no CDN: everything ships in the package)."""
-    suffix = name[name.rfind(".") :] if "." in name else ""
-    resource = _STATIC / name
-    if "/" in name or suffix not in _STATIC_TYPES or not resource.is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no static file {name!r}")
-    return Response(
-        resource.read_bytes(),
-        media_type=_STATIC_TYPES[suffix],
-        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
-    )
+    """The dashboards' own stylesheet and script."""
+    return packaged_file(_STATIC, name)
 
 
 @router.get("/")
