@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from fastapi.testclient import TestClient
 from streamr_coordinator.app import create_app
 
@@ -109,3 +112,24 @@ def test_invalid_input_names_the_field(api: Api) -> None:
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert "body.username" in detail and "body.password" in detail
+
+
+def _login_with(api: Api, body: str) -> tuple[int, dict]:
+    response = api.client.post(
+        "/api/v1/auth/login", content=body, headers={"Content-Type": "application/json"}
+    )
+    return response.status_code, response.json()
+
+
+def test_malformed_json_is_named_with_its_line_and_column(api: Api) -> None:
+    assert _login_with(api, '{"username": "carol" "password": "x"}') == (
+        422,
+        {"detail": "request body is not valid JSON: Expecting ',' delimiter at line 1 column 22"},
+    )
+    for body in ('{\n  "username": "carol",\n  "password": "x",\n}', "{", "[1, 2", "nul"):
+        with pytest.raises(json.JSONDecodeError) as parsed:
+            json.loads(body)
+        where = f"at line {parsed.value.lineno} column {parsed.value.colno}"  # Python's own count
+        detail = f"request body is not valid JSON: {parsed.value.msg} {where}"
+        assert _login_with(api, body) == (422, {"detail": detail}), body
+    assert _login_with(api, "") == (422, {"detail": "request body is missing: send a JSON object"})

@@ -63,6 +63,9 @@ def test_openapi_documents_responses_and_errors(client: TestClient) -> None:
             assert success, f"{method} {path} documents no success response"
             if path.startswith("/api/v1/") and operation.get("security"):
                 assert {"401", "403"} <= set(responses), f"{method} {path} lacks auth errors"
+            if "422" in responses:  # as the handler answers it: one plain `detail`
+                schema = responses["422"]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorOut"}, (method, path)
     schemas = document["components"]["schemas"]
     assert "stream_key" in schemas["StreamWithKey"]["properties"]
     assert "stream_key" not in schemas["StreamOut"]["properties"]

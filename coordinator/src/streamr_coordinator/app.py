@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (ops, auth, streams, play, nodes, payouts, hooks, web):
         app.include_router(module.router)
     add_docs(app)
+    app.openapi = lambda: document_plain_errors(app)  # type: ignore[method-assign]
     app.add_middleware(ObservabilityMiddleware)
     # Outermost of ours: an oversized body is refused before it is logged, read or parsed.
     app.add_middleware(BodyLimitMiddleware)
@@ -85,10 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_input(_: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors()
-        ]
+        problems = [describe_problem(problem, error.body) for problem in error.errors()]
         return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
     @app.exception_handler(MeshError)
@@ -101,3 +100,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return hooks.deny(error.status, error.detail)
 
     return app
+
+
+def describe_problem(problem: Mapping[str, Any], body: Any) -> str:
+    """One validation problem in plain words: where it is (`body.name`) and what is wrong; for
+    a body that is not JSON at all, the parser's complaint at its line and column."""
+    if problem["type"] == "json_invalid":
+        position = problem["loc"][-1]
+        text = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
+        line = text.count("\n", 0, position) + 1
+        column = position - text.rfind("\n", 0, position)
+        reason = problem.get("ctx", {}).get("error", "malformed")
+        return f"request body is not valid JSON: {reason} at line {line} column {column}"
+    if problem["type"] == "missing" and tuple(problem["loc"]) == ("body",):
+        return "request body is missing: send a JSON object"
+    return f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+
+
+def document_plain_errors(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's OpenAPI document with each 422 answer documented as what `invalid_input`
+    sends (`ErrorOut`, one plain `detail`), not FastAPI's list of error objects."""
+    if app.openapi_schema is None:
+        document = FastAPI.openapi(app)
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                invalid = operation["responses"].get("422")
+                if invalid is not None:
+                    invalid["description"] = "invalid input, named in plain words"
+                    invalid["content"]["application/json"]["schema"] = {
+                        "$ref": "#/components/schemas/ErrorOut"
+                    }
+        for unused in ("HTTPValidationError", "ValidationError"):
+            document["components"]["schemas"].pop(unused)
+    return app.openapi_schema
