@@ -41,6 +41,14 @@ class Seeded:
     streams: dict[str, dict] = field(default_factory=dict)  # name -> API response (with key)
     nodes: dict[str, dict] = field(default_factory=dict)  # name -> API response (with token)
     paid: dict[str, int] = field(default_factory=dict)  # friend -> total paid (minor units)
+    # When the open viewer sessions started: between these two moments.
+    viewers_since: tuple[datetime, datetime] = (datetime.min, datetime.min)
+
+    def open_viewer_minutes(self, before: datetime, after: datetime) -> tuple[float, float]:
+        """How long the open viewer sessions have run at some moment between these two: the
+        least and the most, in minutes."""
+        earliest, latest = self.viewers_since
+        return (before - latest).total_seconds() / 60, (after - earliest).total_seconds() / 60
 
     def hook(self, action: str, stream: str, param: str = "", client_id: str = "c1", **query):
         body = {
@@ -107,10 +115,12 @@ def _seed(seeded: Seeded) -> None:
         token = {"Authorization": f"Bearer {seeded.nodes[node]['node_token']}"}
         assert client.post("/api/v1/node/heartbeat", headers=token).status_code in (200, 204)
     attic = seeded.nodes["carol-attic"]["node_token"]
+    viewers_from = datetime.now(UTC)
     assert seeded.hook("on_play", "alice-live", client_id="v1", node_token=attic).status_code == 200
     assert seeded.hook("on_play", "alice-live", client_id="v2").status_code == 200
     den = seeded.nodes["dave-den"]["node_token"]
     assert seeded.hook("on_play", "bob-secret", client_id="v3", node_token=den).status_code == 200
+    seeded.viewers_since = (viewers_from, datetime.now(UTC))
 
     # History: an hour ago, 30 viewer-minutes from carol's attic and 10 from the origin on
     # alice-live; reports received in the period before the current one, then that period paid.

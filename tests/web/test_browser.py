@@ -5,6 +5,7 @@ through the UI, a friend fills in a setup token, and every page is saved as a sc
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -46,6 +47,18 @@ def sign_in(driver, seeded: Seeded, username: str) -> None:
     assert driver.find_element(By.ID, "whoami").text == username
 
 
+def assert_spans_the_page(driver, chart) -> None:
+    """A chart is as wide as the page's content column (not a fixed part of it)."""
+    column = driver.execute_script(
+        "const main = getComputedStyle(arguments[0]);"
+        "return arguments[0].clientWidth - parseFloat(main.paddingLeft)"
+        " - parseFloat(main.paddingRight);",
+        driver.find_element(By.ID, "main"),
+    )
+    assert abs(chart.rect["width"] - column) <= 1, (chart.rect, column)
+    assert column > 1000  # the 1280-pixel window: the column is wide, so "full" means something
+
+
 def text_of(driver, element_id: str) -> str:
     return driver.find_element(By.ID, element_id).text
 
@@ -66,6 +79,7 @@ def test_sign_in_page_and_a_wrong_password(browser, coordinator: Seeded, screens
 
 
 def test_operator_sees_the_whole_platform(browser, coordinator: Seeded, screenshots: Path):
+    before = datetime.now(UTC)
     sign_in(browser, coordinator, "opsadmin")
     assert browser.current_url == coordinator.url + "/operator"
     live = text_of(browser, "live-streams")
@@ -73,10 +87,16 @@ def test_operator_sees_the_whole_platform(browser, coordinator: Seeded, screensh
     nodes = text_of(browser, "online-nodes")
     assert "carol-attic" in nodes and "dave-den" in nodes and "carol-cellar" not in nodes
     assert "Nodes online\n2 of 3" in text_of(browser, "mesh-health")
-    # An hour's history: 50 viewer-minutes by friends, 10 by the origin (plus the open sessions,
-    # a few seconds old: 2 on edges, 1 at the origin).
+    # An hour's history: 50 viewer-minutes by friends, 10 by the origin, plus the open sessions
+    # (2 on edges, 1 at the origin) for as long as they have run.
     share = text_of(browser, "traffic-share")
-    assert re.search(r"last hour 50\.\d min 10\.\d min 8\d\.\d %", share), share
+    least, most = coordinator.open_viewer_minutes(before, datetime.now(UTC))
+    found = re.search(r"last hour ([\d.]+) min ([\d.]+) min ([\d.]+) %", share)
+    assert found, share
+    friends, origin, percent = map(float, found.groups())
+    assert 50 + 2 * least - 0.05 <= friends <= 50 + 2 * most + 0.05, (share, least, most)
+    assert 10 + least - 0.05 <= origin <= 10 + most + 0.05, (share, least, most)
+    assert percent == pytest.approx(100 * friends / (friends + origin), abs=0.2)
     assert "20.00" in text_of(browser, "payout-periods")  # two pools of 10.00
     # The viewer history is under an hour old: only the last one or two hourly bars have height.
     hourly = browser.find_element(By.ID, "hourly-chart")
@@ -86,6 +106,8 @@ def test_operator_sees_the_whole_platform(browser, coordinator: Seeded, screensh
     assert len(heights) == 48 and 1 <= sum(1 for h in heights if h > 0) <= 4, heights
     chart = browser.find_element(By.ID, "payout-chart")
     assert chart.find_elements(By.CSS_SELECTOR, "rect.bar")
+    assert_spans_the_page(browser, hourly)
+    assert_spans_the_page(browser, chart)
     assert browser.get_cookie("streamr_session")["httpOnly"] is True
     assert_accessible(browser)
     save_screenshot(browser, screenshots, "operator")
@@ -139,7 +161,9 @@ def test_friend_sees_own_nodes_and_earnings_and_a_setup_command(
     assert re.search(r"carol-attic online 100\.0 %", nodes), nodes
     assert re.search(r"carol-cellar offline", nodes), nodes
     assert text_of(browser, "balance") == "10.00"
-    assert browser.find_element(By.ID, "earnings-chart").find_elements(By.CSS_SELECTOR, "rect")
+    earnings = browser.find_element(By.ID, "earnings-chart")
+    assert earnings.find_elements(By.CSS_SELECTOR, "rect")
+    assert_spans_the_page(browser, earnings)
     assert "<setup token>" in text_of(browser, "setup-command")
     assert_accessible(browser)
     save_screenshot(browser, screenshots, "friend")
@@ -162,6 +186,26 @@ def test_friend_sees_own_nodes_and_earnings_and_a_setup_command(
     submit(browser, selector="header button[type=submit]")
     assert browser.current_url == coordinator.url + "/signin"
     browser.get(coordinator.url + "/friend")
+    assert browser.current_url == coordinator.url + "/signin"
+
+
+def test_error_pages_keep_the_header(browser, coordinator: Seeded, screenshots: Path):
+    """A streamer who opens the operator page gets a 403 page under their usual header: who is
+    signed in, the way home, the API docs, and signing out."""
+    sign_in(browser, coordinator, "alice")
+    browser.get(coordinator.url + "/operator")
+    assert "This page is for the admin role" in text_of(browser, "main")
+    assert text_of(browser, "whoami") == "alice"
+    site = browser.find_element(By.CSS_SELECTOR, "header nav[aria-label=Site]")
+    links = {a.text: a.get_attribute("href") for a in site.find_elements(By.TAG_NAME, "a")}
+    assert links == {
+        "Your page": coordinator.url + "/streamer",
+        "API docs": coordinator.url + "/docs",
+    }
+    assert browser.find_element(By.CSS_SELECTOR, "header button[type=submit]").is_displayed()
+    assert_accessible(browser)
+    save_screenshot(browser, screenshots, "forbidden")
+    submit(browser, selector="header button[type=submit]")  # signing out works from here too
     assert browser.current_url == coordinator.url + "/signin"
 
 
@@ -191,7 +235,8 @@ def test_api_docs_render_with_no_network(browser, coordinator: Seeded, screensho
     """Swagger UI comes from the coordinator itself: the browser resolves no host name, yet
     /docs shows every operation, "Try it out" works under the page's CSP, and no request of
     the page left this coordinator."""
-    requested_urls(browser)  # forget the earlier pages' requests
+    requested_urls(browser)  # forget the earlier pages' requests and messages
+    browser.get_log("browser")
     browser.get(coordinator.url + "/docs")
     play = WebDriverWait(browser, 20).until(
         lambda d: d.find_element(

@@ -6,11 +6,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 
 from .conftest import PASSWORD, Seeded, csrf_of, signed_in
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(coordinator: Seeded) -> None:
@@ -63,16 +66,42 @@ def test_sign_in_refuses_bad_passwords_and_forms_without_their_csrf_token(
 
 
 def test_each_role_is_kept_to_its_own_page(coordinator: Seeded) -> None:
-    for username, forbidden in (
-        ("alice", ("/operator", "/friend")),
-        ("carol", ("/operator", "/streamer")),
-        ("opsadmin", ("/streamer", "/friend")),
+    for username, home, forbidden in (
+        ("alice", "/streamer", ("/operator", "/friend")),
+        ("carol", "/friend", ("/operator", "/streamer")),
+        ("opsadmin", "/operator", ("/streamer", "/friend")),
     ):
         client, _ = signed_in(coordinator, username)
+        session_csrf = csrf_of(client.get(home))
         for path in forbidden:
             response = client.get(path)
             assert response.status_code == 403, (username, path)
             assert "This page is for the" in response.text
+            # Under the usual header: who is signed in, the way home, a working sign-out form.
+            assert f'<strong id="whoami">{username}</strong>' in response.text
+            assert f'<a class="brand" href="{home}">' in response.text
+            assert csrf_of(response) == session_csrf
+
+
+def test_error_pages_after_a_form_keep_the_header(coordinator: Seeded) -> None:
+    alice, _ = signed_in(coordinator, "alice")
+    token = csrf_of(alice.get("/streamer"))
+    for data, code in (({"confirm": "yes"}, 403), ({"csrf_token": token, "confirm": "yes"}, 404)):
+        response = alice.post("/streamer/streams/999999/rotate-key", data=data)
+        assert response.status_code == code
+        assert '<strong id="whoami">alice</strong>' in response.text
+        assert csrf_of(response) == token
+
+
+def test_the_friend_page_says_where_the_setup_command_runs(coordinator: Seeded) -> None:
+    """From the top of a clone: the command's ./node/setup.sh is there, not in node/."""
+    carol, _ = signed_in(coordinator, "carol")
+    page = carol.get("/friend").text
+    assert "from its top folder (the one that holds <code>node/</code>" in page
+    command = re.search(r'<code id="setup-command">([^<]*)</code>', page).group(1)
+    script = next(word for word in command.split() if word.endswith("setup.sh"))
+    assert script == "./node/setup.sh"
+    assert (REPOSITORY / script).is_file()
 
 
 def test_pages_show_only_the_signed_in_users_data(coordinator: Seeded) -> None:

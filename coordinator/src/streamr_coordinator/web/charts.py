@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIDTH = 600
-HEIGHT = 160
+# The page's content width (72rem less padding at 16px), so a chart across the page draws its
+# axis labels at their CSS size.
+WIDTH = 1120
+HEIGHT = 200
 LABEL_ROOM = 18  # below the bars, for the axis labels
 MIN_SLOTS = 12  # a short series keeps bars of a sensible width instead of filling the chart
 

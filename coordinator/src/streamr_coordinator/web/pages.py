@@ -118,12 +118,19 @@ Viewer = Annotated[Principal | None, Depends(signed_in)]
 
 
 class Page:
-    """What every signed-in page needs: who, their name, and the form token of their session."""
+    """What every signed-in page needs (its header included): who, their name, their home
+    page, and the form token of their session."""
 
     def __init__(self, principal: Principal, username: str, csrf: str) -> None:
         self.principal = principal
         self.username = username
         self.csrf = csrf
+        self.home = HOME[principal.role]
+
+
+async def _signed_in_page(ctx: Ctx, session: Session, viewer: Principal) -> Page:
+    username = await session.scalar(select(User.username).where(User.id == viewer.user_id))
+    return Page(viewer, username or "", csrf_token(ctx.pepper, viewer.token_hash))
 
 
 async def _page(
@@ -131,24 +138,24 @@ async def _page(
 ) -> Page | Response:
     if viewer is None:
         return redirect("/signin")
+    page = await _signed_in_page(ctx, session, viewer)
     if viewer.role != role.value:
         return problem(
             status.HTTP_403_FORBIDDEN,
             f"This page is for the {role.value} role; you are signed in as {viewer.role}.",
-            viewer,
+            page,
         )
-    username = await session.scalar(select(User.username).where(User.id == viewer.user_id))
-    return Page(viewer, username or "", csrf_token(ctx.pepper, viewer.token_hash))
+    return page
 
 
-def problem(code: int, message: str, viewer: Principal | None) -> HTMLResponse:
-    """An error as a page a person can act on (the API's errors stay JSON)."""
-    home = HOME[viewer.role] if viewer else "/signin"
-    return render("error.html", code, message=message, home=home)
+def problem(code: int, message: str, page: Page) -> HTMLResponse:
+    """An error as a page a person can act on, under the same header as their other pages (the
+    API's errors stay JSON)."""
+    return render("error.html", code, page=page, message=message)
 
 
 async def _checked_form(
-    request: Request, ctx: Ctx, viewer: Principal | None
+    request: Request, ctx: Ctx, session: Session, viewer: Principal | None
 ) -> dict[str, str] | Response:
     """The posted form of a signed-in session after its CSRF token checked out, or the page
     that says why not (signed out: back to the sign-in page)."""
@@ -157,13 +164,15 @@ async def _checked_form(
     try:
         form = await read_form(request)
     except FormError as error:
-        return problem(status.HTTP_400_BAD_REQUEST, str(error), viewer)
+        return problem(
+            status.HTTP_400_BAD_REQUEST, str(error), await _signed_in_page(ctx, session, viewer)
+        )
     if not csrf_matches(csrf_token(ctx.pepper, viewer.token_hash), form.get(CSRF_FIELD)):
         return problem(
             status.HTTP_403_FORBIDDEN,
             "This form is not from your current session (missing or wrong CSRF token). "
             "Reload the page and try again.",
-            viewer,
+            await _signed_in_page(ctx, session, viewer),
         )
     return form
 
@@ -231,7 +240,7 @@ async def signin(request: Request, ctx: Ctx, session: Session) -> Response:
 
 @router.post("/signout")
 async def signout(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
-    form = await _checked_form(request, ctx, viewer)
+    form = await _checked_form(request, ctx, session, viewer)
     if isinstance(form, Response):
         return form
     assert viewer is not None  # _checked_form sent anonymous callers to sign in
@@ -311,7 +320,7 @@ async def rotate_key(
     stream_id: int, request: Request, ctx: Ctx, session: Session, viewer: Viewer
 ) -> Response:
     """Rotating needs the confirmation box ticked; the new key is shown once, on this response."""
-    form = await _checked_form(request, ctx, viewer)
+    form = await _checked_form(request, ctx, session, viewer)
     if isinstance(form, Response):
         return form
     page = await _page(ctx, session, viewer, Role.STREAMER)
@@ -319,7 +328,7 @@ async def rotate_key(
         return page
     stream = await data.owned_stream(session, stream_id, page.principal.user_id)
     if stream is None:
-        return problem(status.HTTP_404_NOT_FOUND, f"You have no stream {stream_id}.", viewer)
+        return problem(status.HTTP_404_NOT_FOUND, f"You have no stream {stream_id}.", page)
     if form.get("confirm") != "yes":
         return await _streamer_page(
             request,
@@ -374,7 +383,7 @@ async def _friend_page(
 @router.post("/friend/setup-token")
 async def setup_token(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
     """A short-lived sign-in token for the node kit, shown once inside the setup command."""
-    form = await _checked_form(request, ctx, viewer)
+    form = await _checked_form(request, ctx, session, viewer)
     if isinstance(form, Response):
         return form
     page = await _page(ctx, session, viewer, Role.FRIEND)
