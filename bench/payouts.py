@@ -154,6 +154,19 @@ async def _cycle_figures(url: str) -> dict[str, tuple[float, object]]:
         await engine.dispose()
 
 
+RELAYING = """
+INSERT INTO viewer_sessions (stream_id, node_id, server_id, client_id, client_ip, started_at)
+SELECT s.id, n.id, 'edge', 'v' || n.id, '198.51.100.1', now() - interval '2 hours'
+FROM nodes n JOIN streams s ON s.name = 'bench-' || ((n.id - 1) % 200);
+INSERT INTO edge_pulls (stream_id, node_id, server_id, service_id, client_id, started_at)
+SELECT s.id, n.id, 'origin', 'bench', 'p' || n.id, now() - interval '2 hours'
+FROM nodes n JOIN streams s ON s.name = 'bench-' || ((n.id - 1) % 200);
+INSERT INTO broadcasts (stream_id, server_id, service_id, client_id, started_at)
+SELECT id, 'origin', 'bench', 'obs', now() - interval '2 hours' FROM streams
+WHERE name LIKE 'bench-%';
+"""
+
+
 def _report_batches(node_tokens: list[str], node_ids: list[int], streams: list[str], size: int):
     """Distinct batches (so nothing is a duplicate) of `size` 10-second reports per node."""
     variants = []
@@ -209,14 +222,9 @@ def _ingest_figures(pg: services.Postgres, cache_url: str) -> dict[str, dict]:
         rows = pg.psql("SELECT id FROM nodes ORDER BY id", "ingest").split()
         node_ids = [int(row) for row in rows]
         streams = [publishes[i % len(publishes)]["stream"] for i in range(len(node_ids))]
-        # Every node has a viewer on its stream since two hours ago, so its reports verify.
-        pg.psql(
-            "INSERT INTO viewer_sessions (stream_id, node_id, server_id, client_id, client_ip, "
-            "started_at) SELECT s.id, n.id, 'edge', 'v' || n.id, '198.51.100.1', "
-            "now() - interval '2 hours' FROM nodes n "
-            "JOIN streams s ON s.name = 'bench-' || ((n.id - 1) % 200)",
-            "ingest",
-        )
+        # Every node has a viewer on its stream since two hours ago, its edge pulls the stream
+        # from the origin, and the origin broadcasts it, so its reports verify.
+        pg.psql(RELAYING, "ingest")
         for size in BATCH_SIZES:
             pg.psql("TRUNCATE contribution_reports", "ingest")
             variants = _report_batches(node_tokens, node_ids, streams, size)

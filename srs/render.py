@@ -23,6 +23,10 @@ API_PORT = 1985
 HOOK_SECRET_PLACEHOLDER = "@STREAMR_HOOK_SECRET@"  # noqa: S105
 NODE_TOKEN_PLACEHOLDER = "@STREAMR_NODE_TOKEN@"  # noqa: S105
 ORIGIN_HOOKS = ("on_publish", "on_unpublish", "on_play", "on_stop")
+# The origin's heartbeat to the coordinator, which ends the streams of an origin gone silent
+# (STREAMR_ORIGIN_SILENCE_SECONDS, 30 by default: three beats).
+HEARTBEAT_SECONDS = 10
+_ORIGIN_SECRET = f"secret={HOOK_SECRET_PLACEHOLDER}"
 EDGE_HOOKS = ("on_play", "on_stop")  # an edge cannot publish, and holds no shared secret
 HOOK_PATH = "/hooks/srs/"
 
@@ -138,6 +142,13 @@ http_server {{
     dir             ./objs/nginx/html;
     crossdomain     on;
 }}
+heartbeat {{
+    enabled         on;
+    interval        {HEARTBEAT_SECONDS};
+    url             {hook_url(settings.coordinator_url, "heartbeat", _ORIGIN_SECRET)};
+    device_id       "{settings.server_id}";
+    summaries       off;
+}}
 
 vhost __defaultVhost__ {{
     hls {{
@@ -156,7 +167,7 @@ vhost __defaultVhost__ {{
         mount       [vhost]/[app]/[stream].flv;
     }}
 """
-        + _hooks(settings.coordinator_url, ORIGIN_HOOKS, f"secret={HOOK_SECRET_PLACEHOLDER}")
+        + _hooks(settings.coordinator_url, ORIGIN_HOOKS, _ORIGIN_SECRET)
         + "}\n"
     )
 

@@ -68,6 +68,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
         trusted_proxies=["10.0.0.0/8"],
         auth_rate_limit_per_minute=1000,
         payout_check_seconds=0,  # tests pay periods themselves, at the times they choose
+        sweep_seconds=0,  # and sweep live state themselves, at the times they choose
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi.testclient import TestClient
 
@@ -75,6 +76,41 @@ class Api:
     def hook(self, action: str, body: dict[str, Any], **query: str):
         params = query or {"secret": self.hook_secret}
         return self.client.post(f"/hooks/srs/{action}", json=body, params=params)
+
+    def publish(self, stream: dict[str, Any]) -> None:
+        """The streamer goes live at the origin (its SRS asks with the stream's key)."""
+        event = srs_event("on_publish", stream["name"], f"?key={stream['stream_key']}")
+        assert self.hook("on_publish", event).json() == {"code": 0}
+
+    def edge_online(self, node: dict[str, Any]) -> None:
+        """The node's kit: it says where viewers play from it, and heartbeats."""
+        bearer = {"Authorization": f"Bearer {node['node_token']}"}
+        response = self.client.put(
+            f"/api/v1/nodes/{node['id']}/edge",
+            json={"play_base_url": f"http://100.64.0.{node['id'] % 250 + 1}:8080"},
+            headers=bearer,
+        )
+        assert response.status_code == 204, response.text
+        assert self.client.post("/api/v1/node/heartbeat", headers=bearer).status_code == 200
+
+    def ticket(self, stream_name: str, node_id: int) -> str:
+        """What a viewer gets from /api/v1/play: the ticket in that node's edge URL."""
+        answer = self.client.get(f"/api/v1/play/{stream_name}")
+        assert answer.status_code == 200, answer.text
+        urls = {edge["node_id"]: edge["flv_url"] for edge in answer.json()["edges"]}
+        assert node_id in urls, f"node {node_id} is not offered: {answer.json()}"
+        return parse_qs(urlsplit(urls[node_id]).query)["ticket"][0]
+
+    def watch(self, node: dict[str, Any], stream_name: str, client_id: str):
+        """A routed viewer plays from the node's edge: the edge's on_play with the viewer's
+        ticket, then (as SRS does for the first viewer) the edge's pull at the origin with it."""
+        param = f"?ticket={self.ticket(stream_name, node['id'])}"
+        event = srs_event("on_play", stream_name, param, client_id=client_id)
+        response = self.hook("on_play", event, node_token=node["node_token"])
+        pull = srs_event("on_play", stream_name, param, client_id=f"pull-{node['id']}")
+        pull["ip"] = f"100.64.0.{node['id'] % 250 + 1}"
+        assert self.hook("on_play", pull).json() == {"code": 0}
+        return response
 
 
 def srs_event(action: str, stream: str, param: str = "", client_id: str = "c1") -> dict[str, Any]:

@@ -137,6 +137,7 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]]] = {
             "on_close",
             "on_hls",
             "on_dvr",
+            "heartbeat",
         )
     },
     ("GET", "/hooks/srs/on_hls_notify/{segment}"): ("streamer", NO_HOOK_SECRET),
@@ -238,6 +239,8 @@ def _request(world: World, method: str, path: str, owner_role: str, caller: str)
         body = {"play_base_url": "http://100.64.0.9:8080"}
     elif method == "PATCH":
         body = {"title": "changed"}
+    elif path == "/hooks/srs/heartbeat":
+        body = {"server": "srs-origin", "service": "s1"}
     elif path.startswith("/hooks/srs/on_") and method == "POST":
         body = srs_event(path.rsplit("/", 1)[1], stream["name"], f"?key={stream['stream_key']}")
     response = world.api.client.request(method, url, json=body, headers=headers)
@@ -311,4 +314,6 @@ def _hook_with_secret(world: World, method: str, path: str):
         return world.api.client.get(path.format(segment="srs/live/s/s-1.ts"), params=params)
     action = path.rsplit("/", 1)[1]
     body = srs_event(action, stream["name"], f"?key={stream['stream_key']}")
+    if action == "heartbeat":
+        body = {"server": "srs-origin", "service": "s1"}
     return world.api.client.post(path, json=body, params=params)

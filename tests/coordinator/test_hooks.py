@@ -110,14 +110,18 @@ def test_an_edge_can_report_plays_but_never_publish(api: Api, show, sql) -> None
         api.hook("on_unpublish", srs_event("on_unpublish", "evening-show"), **edge).status_code
         == 403
     )
+    assert api.hook("heartbeat", {"server": "x", "service": "y"}, **edge).status_code == 403
 
+    api.publish(created)
+    api.edge_online(node)
+    ticket = f"?ticket={api.ticket('evening-show', node['id'])}"
     assert allowed(
-        api.hook("on_play", srs_event("on_play", "evening-show", client_id="v1"), **edge)
+        api.hook("on_play", srs_event("on_play", "evening-show", ticket, client_id="v1"), **edge)
     )
     assert allowed(api.hook("on_play", srs_event("on_play", "evening-show.m3u8", client_id="v2")))
     # A repeated on_play for the same connection opens nothing new.
     assert allowed(
-        api.hook("on_play", srs_event("on_play", "evening-show", client_id="v1"), **edge)
+        api.hook("on_play", srs_event("on_play", "evening-show", ticket, client_id="v1"), **edge)
     )
     sessions = sql("SELECT node_id, client_id, ended_at IS NULL FROM viewer_sessions ORDER BY id")
     assert sessions == [(node["id"], "v1", True), (None, "v2", True)]
@@ -127,6 +131,46 @@ def test_an_edge_can_report_plays_but_never_publish(api: Api, show, sql) -> None
     )
     sessions = sql("SELECT node_id, ended_at IS NULL FROM viewer_sessions ORDER BY id")
     assert sessions == [(node["id"], False), (None, True)]
+
+
+def test_an_edges_viewer_without_a_ticket_is_refused(api: Api, show) -> None:
+    _, created = show
+    api.publish(created)
+    node = api.node(api.account("friend"), "no-tickets")
+    answer = api.hook(
+        "on_play", srs_event("on_play", "evening-show"), node_token=node["node_token"]
+    )
+    assert answer.status_code == 403
+    assert answer.json()["detail"] == (
+        "no valid ticket: get this edge's URL from /api/v1/play/<stream>"
+    )
+
+
+@pytest.mark.parametrize("suffix", ["", ".flv", ".m3u8"])
+def test_any_stream_name_a_hook_carries_may_have_an_extension(
+    api: Api, show, sql, suffix: str
+) -> None:
+    """SRS keeps the extension of the URL played (`name.m3u8`), and an SRS 6 edge pulling for an
+    HTTP-FLV viewer may ask the origin for `name.flv` (SRS #4215)."""
+    _, created = show
+    key = f"?key={created['stream_key']}"
+    assert allowed(api.hook("on_publish", srs_event("on_publish", f"evening-show{suffix}", key)))
+    node = api.node(api.account("friend"), "suffixes")
+    api.edge_online(node)
+    ticket = f"?ticket={api.ticket('evening-show', node['id'])}"
+    name = f"evening-show{suffix}"
+    edge = {"node_token": node["node_token"]}
+    assert allowed(api.hook("on_play", srs_event("on_play", name, ticket, "viewer"), **edge))
+    assert allowed(api.hook("on_play", srs_event("on_play", name, ticket, "pull")))
+    assert allowed(api.hook("on_play", srs_event("on_play", name, "", "origin-viewer")))
+    assert sql("SELECT count(*) FROM edge_pulls WHERE ended_at IS NULL") == [(1,)]
+    assert sql("SELECT count(*) FROM viewer_sessions WHERE ended_at IS NULL") == [(2,)]
+    for client, query in (("viewer", edge), ("pull", {}), ("origin-viewer", {})):
+        assert allowed(api.hook("on_stop", srs_event("on_stop", name, client_id=client), **query))
+    assert sql("SELECT count(*) FROM viewer_sessions WHERE ended_at IS NULL") == [(0,)]
+    assert sql("SELECT count(*) FROM edge_pulls WHERE ended_at IS NULL") == [(0,)]
+    assert allowed(api.hook("on_unpublish", srs_event("on_unpublish", name)))
+    assert sql("SELECT is_live FROM streams") == [(False,)]
 
 
 def test_play_of_unknown_stream_is_denied(api: Api) -> None:

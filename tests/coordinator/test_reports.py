@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .support import Account, Api, srs_event
+from .support import Account, Api
 
 BITRATE_KBPS = 4000
 BYTES_PER_SECOND = BITRATE_KBPS * 125  # what one viewer of the stream can consume
@@ -18,7 +18,8 @@ _numbers = itertools.count()
 
 
 class Relay:
-    """A friend's node relaying one stream to viewers whose sessions started an hour ago."""
+    """A friend's node relaying one live stream to routed viewers whose sessions (and the
+    broadcast, and the edge's pull from the origin) started an hour ago."""
 
     def __init__(self, api: Api, sql, friend: Account | None = None, stream: dict | None = None):
         self.api = api
@@ -28,24 +29,17 @@ class Relay:
         self.stream = stream or api.stream(
             api.account("streamer"), f"show{number}", bitrate_kbps=BITRATE_KBPS
         )
+        api.publish(self.stream)  # a second publish of a live stream changes nothing
         self.node = api.node(self.friend, f"box{number}")
+        api.edge_online(self.node)
         self.base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=50)
 
     def viewers(self, count: int, started_minutes_ago: int = 60) -> None:
         for number in range(count):
             client_id = f"v{self.node['id']}-{number}"
-            response = self.api.hook(
-                "on_play",
-                srs_event("on_play", self.stream["name"], client_id=client_id),
-                node_token=self.node["node_token"],
-            )
+            response = self.api.watch(self.node, self.stream["name"], client_id)
             assert response.json() == {"code": 0}, response.text
-        self.sql(
-            "UPDATE viewer_sessions SET started_at = now() - make_interval(mins => :minutes) "
-            "WHERE node_id = :node",
-            minutes=started_minutes_ago,
-            node=self.node["id"],
-        )
+        backdate(self.sql, self.node["id"], started_minutes_ago)
 
     def item(self, offset_s: int, seconds: int = 10, bytes_served: int | None = None, **extra):
         start = self.base + timedelta(seconds=offset_s)
@@ -69,6 +63,28 @@ class Relay:
             "WHERE node_id = :node ORDER BY interval_start",
             node=self.node["id"],
         )
+
+
+def backdate(sql, node_id: int, minutes: int) -> None:
+    """As if the node's viewers, its pulls and its streams' broadcasts began `minutes` ago."""
+    sql(
+        "UPDATE viewer_sessions SET started_at = now() - make_interval(mins => :minutes) "
+        "WHERE node_id = :node",
+        minutes=minutes,
+        node=node_id,
+    )
+    sql(
+        "UPDATE edge_pulls SET started_at = now() - make_interval(mins => :minutes) "
+        "WHERE node_id = :node",
+        minutes=minutes,
+        node=node_id,
+    )
+    sql(
+        "UPDATE broadcasts SET started_at = least(started_at, now() - make_interval(mins => :m)) "
+        "WHERE stream_id IN (SELECT stream_id FROM edge_pulls WHERE node_id = :node)",
+        m=minutes,
+        node=node_id,
+    )
 
 
 @pytest.fixture

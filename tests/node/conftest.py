@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis as redis_client
 from streamr_coordinator.migrate import upgrade_to_head
 
 from devenv import services
@@ -131,6 +132,9 @@ def coordinator(
     database_url: str, redis_server: services.Redis, tmp_path: Path
 ) -> Iterator[CoordinatorProcess]:
     redis_server.start()
+    # Every test's database numbers its nodes from 1: what Redis remembers of an earlier test's
+    # node 1 (its token, when its last_seen was last written) must not carry over.
+    redis_client.Redis.from_url(redis_server.url).flushdb()
     process = CoordinatorProcess(database_url, redis_server.url, tmp_path / "coordinator.log")
     process.start()
     yield process

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import Engine, create_engine, text
 from streamr_coordinator.cache import Cache
@@ -80,8 +81,9 @@ def unsent(state_dir: Path) -> list[dict]:
 
 @dataclass
 class Relay:
-    """A streamer's stream, a friend, the friend's node registered with the friend's token (its
-    state directory written as setup.sh does) and viewers on the node's edge."""
+    """A streamer's stream, live at the origin; a friend, the friend's node registered with the
+    friend's token (its state directory written as setup.sh does, its edge online); and viewers
+    who ask the coordinator where to play and then play from the node's edge."""
 
     api: Api
     database: Engine
@@ -114,38 +116,75 @@ class Relay:
         state_dir = tmp_path / "state"
         write_state(state_dir, registered.json())
         database = create_engine(coordinator.database_url)
-        return cls(api, database, friend, registered.json(), stream_name, state_dir)
+        relay = cls(api, database, friend, registered.json(), stream_name, state_dir)
+        relay.origin_hook("on_publish", "obs", f"?key={stream.json()['stream_key']}")
+        node_auth = {"Authorization": f"Bearer {relay.node['node_token']}"}
+        edge = api.client.put(
+            f"/api/v1/nodes/{relay.node['id']}/edge",
+            json={"play_base_url": "http://100.64.0.9:8080"},
+            headers=node_auth,
+        )
+        assert edge.status_code == 204, edge.text
+        assert api.client.post("/api/v1/node/heartbeat", headers=node_auth).status_code == 200
+        return relay
 
-    def hook(self, action: str, viewer: str) -> None:
-        """What the edge's SRS sends when a viewer starts or stops playing (as in hooks.jsonl)."""
+    def event(self, action: str, client_id: str, param: str, server_id: str) -> dict:
+        """A hook body as SRS sends it (see tests/reference/srs/hooks.jsonl)."""
         body = {
-            "server_id": self.node["name"].replace("_", "-"),
-            "service_id": "edge1",
+            "server_id": server_id,
+            "service_id": "svc1",
             "action": action,
-            "client_id": viewer,
+            "client_id": client_id,
             "ip": "100.64.0.9",
             "vhost": "__defaultVhost__",
             "app": "live",
             "tcUrl": "rtmp://100.64.0.2/live",
             "stream": self.stream,
-            "param": "",
+            "param": param,
             "stream_url": f"/live/{self.stream}",
             "stream_id": "vid-1",
         }
         if action == "on_play":
             body["pageUrl"] = ""
+        return body
+
+    def origin_hook(self, action: str, client_id: str, param: str = "") -> None:
+        """What the origin's SRS sends (with the hook secret)."""
+        body = self.event(action, client_id, param, "streamr-origin")
+        answer = self.api.client.post(
+            f"/hooks/srs/{action}", params={"secret": HOOK_SECRET}, json=body
+        )
+        assert answer.json() == {"code": 0}, answer.text
+
+    def hook(self, action: str, viewer: str) -> None:
+        """What the edge's SRS sends when a viewer starts or stops playing. A viewer first asks
+        the coordinator where to play and gets the node's edge URL with a ticket; the edge's SRS
+        passes the URL's query on, to its on_play hook and to the origin when it pulls."""
+        param = ""
+        if action == "on_play":
+            answer = self.api.client.get(f"/api/v1/play/{self.stream}")
+            assert answer.status_code == 200, answer.text
+            (url,) = [
+                e["flv_url"] for e in answer.json()["edges"] if e["node_id"] == self.node["id"]
+            ]
+            param = "?" + urlsplit(url).query
+            assert "ticket" in parse_qs(urlsplit(url).query)
+        body = self.event(action, viewer, param, self.node["name"].replace("_", "-"))
         answer = self.api.client.post(
             f"/hooks/srs/{action}", params={"node_token": self.node["node_token"]}, json=body
         )
         assert answer.json() == {"code": 0}, answer.text
+        if action == "on_play":
+            self.origin_hook("on_play", "edge-pull", param)  # the edge pulls (once) from the origin
 
     def viewers_since(self, hours: int, *viewers: str) -> None:
         for viewer in viewers:
             self.hook("on_play", viewer)
-        self.sql(
-            "UPDATE viewer_sessions SET started_at = now() - make_interval(hours => :hours)",
-            hours=hours,
-        )
+        for table in ("viewer_sessions", "edge_pulls", "broadcasts"):
+            self.sql(
+                f"UPDATE {table} SET started_at = now() - make_interval(hours => :hours)",  # noqa: S608
+                hours=hours,
+            )
 
     def sql(self, statement: str, **params) -> list[tuple]:
         with self.database.begin() as connection:

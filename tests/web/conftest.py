@@ -111,15 +111,29 @@ def _seed(seeded: Seeded) -> None:
     for name in ("alice-live", "bob-secret"):
         key = seeded.streams[name]["stream_key"]
         assert seeded.hook("on_publish", name, f"?key={key}").status_code == 200
-    for node in ("carol-attic", "dave-den"):
+    for number, node in enumerate(("carol-attic", "dave-den")):
         token = {"Authorization": f"Bearer {seeded.nodes[node]['node_token']}"}
+        edge = client.put(
+            f"/api/v1/nodes/{seeded.nodes[node]['id']}/edge",
+            json={"play_base_url": f"http://100.64.0.{number + 10}:8080"},
+            headers=token,
+        )
+        assert edge.status_code == 204, edge.text
         assert client.post("/api/v1/node/heartbeat", headers=token).status_code in (200, 204)
-    attic = seeded.nodes["carol-attic"]["node_token"]
+
+    def routed_viewer(stream: str, node: str, viewer: str) -> None:
+        """A viewer asks where to play, and plays the node's edge with its ticket."""
+        edges = client.get(f"/api/v1/play/{stream}").json()["edges"]
+        (url,) = [e["flv_url"] for e in edges if e["node_id"] == seeded.nodes[node]["id"]]
+        param = "?" + url.partition("?")[2]
+        token = seeded.nodes[node]["node_token"]
+        answer = seeded.hook("on_play", stream, param, client_id=viewer, node_token=token)
+        assert answer.status_code == 200, answer.text
+
     viewers_from = datetime.now(UTC)
-    assert seeded.hook("on_play", "alice-live", client_id="v1", node_token=attic).status_code == 200
+    routed_viewer("alice-live", "carol-attic", "v1")
     assert seeded.hook("on_play", "alice-live", client_id="v2").status_code == 200
-    den = seeded.nodes["dave-den"]["node_token"]
-    assert seeded.hook("on_play", "bob-secret", client_id="v3", node_token=den).status_code == 200
+    routed_viewer("bob-secret", "dave-den", "v3")
     seeded.viewers_since = (viewers_from, datetime.now(UTC))
 
     # History: an hour ago, 30 viewer-minutes from carol's attic and 10 from the origin on

@@ -160,7 +160,7 @@ def test_friend_sees_own_nodes_and_earnings_and_a_setup_command(
     nodes = text_of(browser, "nodes")
     assert re.search(r"carol-attic online 100\.0 %", nodes), nodes
     assert re.search(r"carol-cellar offline", nodes), nodes
-    assert text_of(browser, "balance") == "10.00"
+    assert text_of(browser, "balance") == "10.00 credits"
     earnings = browser.find_element(By.ID, "earnings-chart")
     assert earnings.find_elements(By.CSS_SELECTOR, "rect")
     assert_spans_the_page(browser, earnings)

@@ -13,7 +13,8 @@ from streamr_coordinator.web.charts import (
     bar_chart,
     hourly_split_chart,
 )
-from streamr_coordinator.web.pages import money, rtmp_url, size
+from streamr_coordinator.web.formatting import money, size
+from streamr_coordinator.web.pages import rtmp_url
 
 
 def test_bars_scale_to_the_largest_value_and_keep_every_nth_label() -> None:
@@ -46,7 +47,8 @@ def test_share_is_the_edges_part_of_viewer_time() -> None:
 
 
 def test_formats() -> None:
-    assert money(123456) == "1,234.56"
+    assert money(123456, "credits") == "1,234.56 credits"
+    assert money(300, "EUR") == "3.00 EUR"
     assert size(999) == "999 B" and size(3_000_000) == "3.0 MB"
     assert rtmp_url("http://origin.example.net:8080", "coord") == "rtmp://origin.example.net/live"
     assert rtmp_url(None, "coord.example.org") == "rtmp://coord.example.org/live"

@@ -17,6 +17,7 @@ from .api import auth, hooks, nodes, ops, payouts, play, streams
 from .cache import Cache
 from .context import AppContext
 from .db import make_engine, make_sessionmaker
+from .domain.liveness import run_sweeper
 from .domain.mesh import mesh_problem
 from .domain.payouts import run_scheduler
 from .limits import BodyLimitMiddleware
@@ -42,16 +43,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         ctx = AppContext(settings, engine, soft_engine, make_sessionmaker(engine), cache, mesh)
         app.state.ctx = ctx
-        scheduler = (
-            asyncio.create_task(run_scheduler(ctx)) if settings.payout_check_seconds else None
-        )
+        background = [
+            asyncio.create_task(loop(ctx))
+            for loop, every in (
+                (run_scheduler, settings.payout_check_seconds),
+                (run_sweeper, settings.sweep_seconds),
+            )
+            if every
+        ]
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.cancel()
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await scheduler
+                    await task
             if mesh is not None:
                 await mesh.aclose()
             await cache.close()

@@ -74,25 +74,117 @@ class ApiToken(Base):
 
 
 class Stream(Base):
+    """A stream. Deleting one only marks it (`deleted_at`): its accepted contributions stay payable,
+    and its name is free again for a new, different stream."""
+
     __tablename__ = "streams"
     __table_args__ = (
         CheckConstraint("bitrate_kbps > 0", name="bitrate_positive"),
         CheckConstraint("payout_pool_minor >= 0", name="pool_not_negative"),
+        Index(
+            "uq_streams_name_current",
+            "name",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_streams_name", "name"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200), server_default="")
     enabled: Mapped[bool] = mapped_column(server_default=text("true"))
+    # An admin disabled it: only an admin lifts this (the owner's `enabled` cannot).
+    moderated: Mapped[bool] = mapped_column(server_default=text("false"))
     key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     bitrate_kbps: Mapped[int] = mapped_column(Integer, server_default=text("4000"))
-    # What the streamer pays out to relaying friends per payout period, in minor units (cents).
+    # The pool as last set, per payout period, in minor units; in force from `payout_pool_from`
+    # (NULL: since the stream was created). `stream_pools` holds the history the payouts use.
     payout_pool_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    payout_pool_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     is_live: Mapped[bool] = mapped_column(server_default=text("false"))
     live_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StreamPool(Base):
+    """Which pool pays a stream's periods: the row in force when a period opens pays it. A trigger
+    writes the first row (from -infinity) when a stream is created; a change starts at the next
+    period boundary, so a period's terms never change once it has begun."""
+
+    __tablename__ = "stream_pools"
+    __table_args__ = (CheckConstraint("pool_minor >= 0", name="pool_not_negative"),)
+
+    stream_id: Mapped[int] = mapped_column(
+        ForeignKey("streams.id", ondelete="CASCADE"), primary_key=True
+    )
+    effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    pool_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class Broadcast(Base):
+    """One publish of a stream at the origin (`on_publish` .. `on_unpublish`, or until the origin
+    went silent). Credit for relaying counts only inside these."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (
+        Index(
+            "uq_broadcasts_open",
+            "stream_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_broadcasts_stream_started", "stream_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    stream_id: Mapped[int] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"))
+    server_id: Mapped[str] = mapped_column(String(64))
+    service_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = _now()
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EdgePull(Base):
+    """A friend's edge pulling a stream from the origin (the origin's `on_play`/`on_stop` for a
+    connection whose `param` carries a ticket issued for that node). Credit counts only inside."""
+
+    __tablename__ = "edge_pulls"
+    __table_args__ = (
+        Index(
+            "uq_edge_pulls_open",
+            "stream_id",
+            "client_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_edge_pulls_node_window", "node_id", "stream_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    stream_id: Mapped[int] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"))
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    server_id: Mapped[str] = mapped_column(String(64))
+    service_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = _now()
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OriginHeartbeat(Base):
+    """The SRS origin's own heartbeat, per SRS process (`service_id` is new at every start): when
+    a process falls silent, what it was serving is over."""
+
+    __tablename__ = "origin_heartbeats"
+
+    server_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen: Mapped[datetime] = _now()
+    last_seen: Mapped[datetime] = _now()
 
 
 class Node(Base):
@@ -120,7 +212,9 @@ class ViewerSession(Base):
     """One viewer connection as SRS reported it (`on_play` .. `on_stop`), per serving server.
 
     `node_id` NULL means the origin served it. A session still open has `ended_at` NULL; the
-    partial unique index makes a repeated `on_play` for the same connection a no-op.
+    partial unique index makes a repeated `on_play` for the same connection a no-op. An edge's
+    session carries the nonce of the ticket it was opened with (one session per ticket). An HLS
+    viewer of the origin is one session per stream and address (`hls`), whatever SRS's sessions.
     """
 
     __tablename__ = "viewer_sessions"
@@ -134,6 +228,19 @@ class ViewerSession(Base):
             postgresql_where=text("ended_at IS NULL"),
         ),
         Index("ix_viewer_sessions_node_window", "node_id", "stream_id", "started_at"),
+        Index(
+            "uq_viewer_sessions_ticket",
+            "ticket",
+            unique=True,
+            postgresql_where=text("ticket IS NOT NULL"),
+        ),
+        Index(
+            "uq_viewer_sessions_open_hls",
+            "stream_id",
+            "client_ip",
+            unique=True,
+            postgresql_where=text("hls AND node_id IS NULL AND ended_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -142,6 +249,9 @@ class ViewerSession(Base):
     server_id: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[str] = mapped_column(String(64))
     client_ip: Mapped[str] = mapped_column(String(45))
+    service_id: Mapped[str] = mapped_column(String(64), server_default="")
+    ticket: Mapped[str | None] = mapped_column(String(32))
+    hls: Mapped[bool] = mapped_column(server_default=text("false"))
     started_at: Mapped[datetime] = _now()
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -20,6 +20,13 @@ Name = Annotated[
 ]
 Username = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{2,31}$", examples=["alice"])]
 Password = Annotated[str, Field(min_length=10, max_length=128)]
+Currency = Annotated[
+    str,
+    Field(
+        description='what every `*_minor` amount here counts, in hundredths: "credits" or a '
+        "currency code (STREAMR_PAYOUT_UNIT)"
+    ),
+]
 
 
 class ErrorOut(BaseModel):
@@ -80,11 +87,16 @@ class StreamOut(BaseModel):
     name: str
     title: str
     enabled: bool
+    moderated: bool = Field(description="an admin disabled it; only an admin can enable it")
     bitrate_kbps: int
-    payout_pool_minor: int
+    payout_pool_minor: int = Field(description="the pool as last set, per payout period")
+    payout_pool_from: datetime | None = Field(
+        description="when that pool starts paying (a period boundary; null: from the start)"
+    )
     is_live: bool
     live_since: datetime | None
     created_at: datetime
+    currency: Currency
 
 
 class StreamWithKey(StreamOut):
@@ -204,7 +216,10 @@ class EarningOut(BaseModel):
     period_start: datetime
     period_end: datetime
     stream_id: int
-    stream_name: str | None = Field(description="None once the stream was deleted")
+    stream_name: str | None = Field(
+        description="the stream's name (a deleted stream keeps its name here; the id tells a "
+        "later stream of the same name apart)"
+    )
     node_id: int
     node_name: str | None = Field(description="None once the node was deleted")
     verified_bytes: int
@@ -219,6 +234,7 @@ class NodeTrustOut(BaseModel):
 
 
 class EarningsOut(BaseModel):
+    currency: Currency
     balance_minor: int = Field(description="everything ever credited, in minor units")
     nodes: list[NodeTrustOut]
     history: list[EarningOut] = Field(description="newest first")
@@ -231,6 +247,7 @@ class StreamPayoutOut(BaseModel):
     node_name: str | None
     verified_bytes: int
     amount_minor: int
+    currency: Currency
 
 
 class PayoutPeriodOut(BaseModel):
@@ -240,3 +257,4 @@ class PayoutPeriodOut(BaseModel):
     streams_paid: int
     entries: int
     total_minor: int
+    currency: Currency

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     # The SRS origin's HTTP base URL (HLS and HTTP-FLV): where viewers go when no edge has room.
     origin_play_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+$")
     play_edges: int = Field(default=3, ge=1, le=20)
+    # How long a viewer has to start playing with the ticket in an edge URL from /api/v1/play.
+    play_ticket_seconds: int = Field(default=60, ge=5, le=3600)
+    # Live state: how often each instance closes what is over (0: never), and how long the
+    # origin's SRS process may be silent (no heartbeat) before its streams count as ended.
+    sweep_seconds: int = Field(default=10, ge=0, le=3600)
+    origin_silence_seconds: int = Field(default=30, ge=5, le=3600)
 
     # Contribution reports: how long one report's interval may be, how far verification may
     # exceed what the node's viewer sessions could have consumed, how fast trust moves.
@@ -64,6 +70,9 @@ class Settings(BaseSettings):
     payout_period_seconds: int = Field(default=3600, ge=60, le=86400)
     payout_grace_seconds: int = Field(default=30, ge=0, le=3600)
     payout_check_seconds: int = Field(default=30, ge=0, le=3600)
+    # What pools and payouts are counted in: a currency code (amounts in its hundredths) or
+    # "credits" (hundredths of a credit). Every amount the API and pages show names it.
+    payout_unit: str = Field(default="credits", pattern=r"^(credits|[A-Z]{3})$")
 
     @field_validator("token_pepper", "hook_secret")
     @classmethod

@@ -8,13 +8,14 @@ node. Query strings of these routes are never logged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..domain import hooks
+from ..domain import hooks, liveness, tickets
 from ..domain.tokens import authenticate
 from ..schemas import HookAnswer
 from ..security import same_secret
@@ -48,12 +49,31 @@ class SrsEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
     action: str = Field(max_length=32)
     server_id: str = Field(default="", max_length=200)
+    service_id: str = Field(default="", max_length=200)
     client_id: str = Field(default="", max_length=200)
     ip: str = Field(default="", max_length=64)
     vhost: str = Field(default="", max_length=200)
     app: str = Field(default="", max_length=200)
     stream: str = Field(default="", max_length=200)
     param: str = Field(default="", max_length=2000)
+
+    def event(self) -> hooks.Event:
+        return hooks.Event(
+            stream=self.stream,
+            server_id=self.server_id,
+            service_id=self.service_id,
+            client_id=self.client_id,
+            ip=self.ip,
+            param=self.param,
+        )
+
+
+class SrsHeartbeat(BaseModel):
+    """SRS's `heartbeat` POST: `server` (its server_id) and `service` (new at every start)."""
+
+    model_config = ConfigDict(extra="allow")
+    server: str = Field(min_length=1, max_length=64)
+    service: str = Field(min_length=1, max_length=64)
 
 
 @dataclass(frozen=True)
@@ -94,36 +114,44 @@ def _origin_only(caller: HookCaller, action: str) -> None:
 async def on_publish(event: SrsEvent, caller: Caller, ctx: Ctx):
     """Allow a publisher only with the key of this very stream, for an enabled stream."""
     _origin_only(caller, "on_publish")
-    refusal = await hooks.publish(ctx.soft_engine, ctx.pepper, event.app, event.stream, event.param)
+    refusal = await hooks.publish(ctx.soft_engine, ctx.pepper, event.app, event.event())
     return deny(403, refusal) if refusal else allow()
 
 
 @router.post("/on_unpublish", response_model=HookAnswer, responses=DENIED)
 async def on_unpublish(event: SrsEvent, caller: Caller, ctx: Ctx):
     _origin_only(caller, "on_unpublish")
-    await hooks.unpublish(ctx.soft_engine, event.stream)
+    await hooks.unpublish(ctx.soft_engine, event.event())
     return allow()
 
 
 @router.post("/on_play", response_model=HookAnswer, responses=DENIED)
 async def on_play(event: SrsEvent, caller: Caller, ctx: Ctx):
-    """Open a viewer session on whichever server is serving (origin or the caller's node)."""
-    refusal = await hooks.play(
-        ctx.soft_engine,
-        stream=event.stream,
-        node_id=caller.node_id,
-        server_id=event.server_id,
-        client_id=event.client_id,
-        client_ip=event.ip,
-    )
+    """An edge: a viewer with a ticket for this node. The origin: an edge pulling the stream (its
+    first viewer's ticket in `param`) or a viewer of the origin itself."""
+    key = tickets.signing_key(ctx.pepper)
+    if caller.is_origin:
+        refusal = await hooks.origin_play(ctx.soft_engine, key, event.event())
+    else:
+        assert caller.node_id is not None
+        refusal = await hooks.edge_play(
+            ctx.soft_engine, key, caller.node_id, event.event(), datetime.now(UTC)
+        )
     return deny(403, refusal) if refusal else allow()
 
 
 @router.post("/on_stop", response_model=HookAnswer, responses=DENIED)
 async def on_stop(event: SrsEvent, caller: Caller, ctx: Ctx):
-    await hooks.stop(
-        ctx.soft_engine, stream=event.stream, node_id=caller.node_id, client_id=event.client_id
-    )
+    await hooks.stop(ctx.soft_engine, caller.node_id, event.event())
+    return allow()
+
+
+@router.post("/heartbeat", response_model=HookAnswer, responses=DENIED)
+async def heartbeat(beat: SrsHeartbeat, caller: Caller, ctx: Ctx):
+    """The origin's SRS is alive. When its process falls silent, the sweep ends its broadcasts,
+    its viewers' sessions and the edges' pulls from it (see `domain.liveness`)."""
+    _origin_only(caller, "heartbeat")
+    await liveness.origin_alive(ctx.soft_engine, beat.server, beat.service)
     return allow()
 
 

@@ -69,6 +69,7 @@ LIMIT :limit
 @router.get("/earnings", response_model=EarningsOut, responses=ERRORS)
 async def my_earnings(
     principal: Friend,
+    ctx: Ctx,
     session: Session,
     limit: int = Query(default=100, ge=1, le=1000, description="history entries, newest first"),
 ):
@@ -83,6 +84,7 @@ async def my_earnings(
     )
     history = await session.execute(_HISTORY, {"user_id": principal.user_id, "limit": limit})
     return EarningsOut(
+        currency=ctx.settings.payout_unit,
         balance_minor=balance,
         nodes=[NodeTrustOut(id=i, name=name, trust=bp / FULL_TRUST) for i, name, bp in nodes],
         history=[
@@ -121,6 +123,7 @@ LIMIT :limit
 async def stream_payouts(
     stream_id: int,
     principal: StreamerOrAdmin,
+    ctx: Ctx,
     session: Session,
     limit: int = Query(default=200, ge=1, le=5000),
 ):
@@ -135,6 +138,7 @@ async def stream_payouts(
             node_name=node_name,
             verified_bytes=verified,
             amount_minor=amount,
+            currency=ctx.settings.payout_unit,
         )
         for start, end, node_id, node_name, verified, amount in rows
     ]
@@ -152,7 +156,7 @@ LIMIT :limit
 
 @router.get("/admin/payout-periods", response_model=list[PayoutPeriodOut], responses=ERRORS)
 async def payout_periods(
-    _: Admin, session: Session, limit: int = Query(default=168, ge=1, le=10_000)
+    _: Admin, ctx: Ctx, session: Session, limit: int = Query(default=168, ge=1, le=10_000)
 ):
     """Every paid period with its totals, newest first (a week of hourly periods by default)."""
     rows = await session.execute(_PERIODS, {"limit": limit})
@@ -164,6 +168,7 @@ async def payout_periods(
             streams_paid=streams,
             entries=entries,
             total_minor=total,
+            currency=ctx.settings.payout_unit,
         )
         for start, end, computed, streams, entries, total in rows
     ]

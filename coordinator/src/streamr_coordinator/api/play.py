@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, status
 
-from ..domain import routing
+from ..domain import routing, tickets
 from ..schemas import NAME_PATTERN, EdgeChoice, ErrorOut, PlayOut, PlayUrls
 from .deps import Ctx
 
@@ -20,11 +21,17 @@ router = APIRouter(prefix="/api/v1", tags=["viewers"])
 )
 async def play(stream: str, ctx: Ctx):
     """Friends' edges with room for one more viewer, least loaded first, and the origin as the
-    fallback. Open viewer sessions (from the edges' hooks) are the load."""
+    fallback. Open viewer sessions (from the edges' hooks) are the load. Each edge URL carries a
+    ticket for that node, valid for `STREAMR_PLAY_TICKET_SECONDS`: play it within that time."""
     if not re.match(NAME_PATTERN, stream):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live stream {stream!r}")
+    issuing = routing.Tickets(
+        tickets.signing_key(ctx.pepper),
+        datetime.now(UTC),
+        timedelta(seconds=ctx.settings.play_ticket_seconds),
+    )
     edges = await routing.edges_for(
-        ctx.engine, stream, ctx.settings.node_online_seconds, ctx.settings.play_edges
+        ctx.engine, stream, ctx.settings.node_online_seconds, ctx.settings.play_edges, issuing
     )
     if edges is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live stream {stream!r}")

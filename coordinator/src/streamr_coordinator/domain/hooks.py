@@ -1,42 +1,72 @@
-"""What SRS's hooks mean for us. Each is one SQL statement: SRS waits for the answer before it
-lets a publisher or viewer in, so no hook does more than one round trip to PostgreSQL."""
+"""What SRS's hooks mean for us. Each runs in one transaction of one or two short statements: SRS
+waits for the answer before it lets a publisher or viewer in.
+
+- The origin's `on_publish`/`on_unpublish` open and close a *broadcast*. A second publisher that
+  SRS will refuse (the same SRS process already has one) changes nothing.
+- A friend's edge opens a viewer session only with a ticket from `/api/v1/play` for that node and
+  stream, unused, unexpired, while the stream is live, below the node's declared capacity.
+- The origin's `on_play` for a connection that carries a ticket is that node's edge *pulling* the
+  stream (SRS passes the first viewer's query on to the origin); any other is an origin viewer.
+  An HLS viewer of the origin is one session per stream and address, however many SRS sessions
+  its playlist fetches open; only the newest of them closes it.
+
+A stream SRS may serve is not deleted, enabled by its owner and not disabled by an admin.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qs
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..security import keyed_hash
+from . import tickets
 
 APP = "live"
 HLS_SUFFIX = ".m3u8"
+# SRS names the stream with the extension of the URL played: `name.m3u8` for HLS, and an edge
+# pulling for an HTTP-FLV viewer may ask the origin for `name.flv` (SRS issue #4215).
+SUFFIXES = (HLS_SUFFIX, ".flv")
 
-_PUBLISH = text(
-    "UPDATE streams SET is_live = true, live_since = now() "
-    "WHERE name = :name AND key_hash = :key_hash AND enabled RETURNING id"
-)
-_UNPUBLISH = text("UPDATE streams SET is_live = false, live_since = NULL WHERE name = :name")
-_PLAY = text(
-    "WITH stream AS (SELECT id FROM streams WHERE name = :name AND enabled), "
-    "opened AS ("
-    " INSERT INTO viewer_sessions (stream_id, node_id, server_id, client_id, client_ip)"
-    " SELECT id, :node_id, :server_id, :client_id, :client_ip FROM stream"
-    " ON CONFLICT (stream_id, coalesce(node_id, 0), client_id) WHERE ended_at IS NULL"
-    " DO NOTHING) "
-    "SELECT id FROM stream"
-)
-_STOP = text(
-    "UPDATE viewer_sessions SET ended_at = now() "
-    "WHERE stream_id = (SELECT id FROM streams WHERE name = :name) "
-    "AND coalesce(node_id, 0) = :node_key AND client_id = :client_id AND ended_at IS NULL"
-)
+
+@dataclass(frozen=True)
+class Event:
+    """The fields of an SRS hook that we act on."""
+
+    stream: str
+    server_id: str = ""
+    service_id: str = ""
+    client_id: str = ""
+    ip: str = ""
+    param: str = ""
+
+    @property
+    def name(self) -> str:
+        return stream_name(self.stream)
+
+    @property
+    def is_hls(self) -> bool:
+        return self.stream.endswith(HLS_SUFFIX)
+
+    def columns(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "server_id": self.server_id[:64],
+            "service_id": self.service_id[:64],
+            "client_id": self.client_id[:64],
+            "client_ip": self.ip[:45],
+        }
 
 
 def stream_name(stream: str) -> str:
-    """HLS plays name the playlist (`name.m3u8`); everything else names the stream."""
-    return stream.removesuffix(HLS_SUFFIX)
+    """The stream a hook is about, without the extension SRS may have kept."""
+    for suffix in SUFFIXES:
+        if stream.endswith(suffix):
+            return stream.removesuffix(suffix)
+    return stream
 
 
 def stream_key(param: str) -> str | None:
@@ -45,58 +75,178 @@ def stream_key(param: str) -> str | None:
     return values[0] if values else None
 
 
-async def publish(
-    engine: AsyncEngine, pepper: str, app: str, stream: str, param: str
-) -> str | None:
-    """Mark the stream live if the key is *this* stream's and it is enabled; else why not."""
-    key = stream_key(param)
+# Another SRS process (the origin restarted) ends what the old one was broadcasting.
+_RESTARTED = text("""
+UPDATE broadcasts SET ended_at = now()
+WHERE ended_at IS NULL AND service_id <> :service_id AND stream_id = (
+    SELECT id FROM streams WHERE name = :name AND key_hash = :key_hash
+    AND deleted_at IS NULL AND enabled AND NOT moderated)
+""")
+_PUBLISH = text("""
+WITH stream AS (
+    SELECT id FROM streams WHERE name = :name AND key_hash = :key_hash
+    AND deleted_at IS NULL AND enabled AND NOT moderated
+), started AS (
+    INSERT INTO broadcasts (stream_id, server_id, service_id, client_id)
+    SELECT id, :server_id, :service_id, :client_id FROM stream
+    ON CONFLICT DO NOTHING
+    RETURNING stream_id
+), marked AS (
+    UPDATE streams SET is_live = true, live_since = now()
+    WHERE id IN (SELECT stream_id FROM started)
+)
+SELECT id FROM stream
+""")
+_UNPUBLISH = text("""
+WITH stream AS (
+    UPDATE streams SET is_live = false, live_since = NULL
+    WHERE name = :name AND deleted_at IS NULL RETURNING id
+)
+UPDATE broadcasts SET ended_at = now()
+WHERE ended_at IS NULL AND stream_id IN (SELECT id FROM stream)
+""")
+_NODE_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended('node-sessions:' || :node, 0))")
+_EDGE_PLAY = text("""
+WITH stream AS (
+    SELECT id, is_live FROM streams WHERE name = :name
+    AND deleted_at IS NULL AND enabled AND NOT moderated
+), used AS (
+    SELECT node_id, client_id FROM viewer_sessions WHERE ticket = :nonce
+), verdict AS (
+    SELECT s.id AS stream_id, CASE
+        WHEN s.id IS NULL THEN 'no such stream, or it is disabled'
+        WHEN s.id <> :ticket_stream THEN 'the ticket was issued for another stream'
+        WHEN EXISTS (SELECT 1 FROM used WHERE node_id = :node_id AND client_id = :client_id)
+            THEN 'again'
+        WHEN EXISTS (SELECT 1 FROM used)
+            THEN 'the ticket was used already: get a new one from /api/v1/play/<stream>'
+        WHEN NOT s.is_live THEN 'the stream is not live at the origin'
+        WHEN (SELECT count(*) FROM viewer_sessions WHERE node_id = :node_id AND ended_at IS NULL)
+            >= (SELECT capacity_viewers FROM nodes WHERE id = :node_id)
+            THEN 'this node is at its declared capacity'
+    END AS problem
+    FROM (SELECT 1) AS one LEFT JOIN stream s ON true
+), opened AS (
+    INSERT INTO viewer_sessions
+        (stream_id, node_id, server_id, service_id, client_id, client_ip, ticket)
+    SELECT stream_id, :node_id, :server_id, :service_id, :client_id, :client_ip, :nonce
+    FROM verdict WHERE problem IS NULL
+    ON CONFLICT DO NOTHING
+)
+SELECT problem FROM verdict
+""")
+_PULL = text("""
+WITH stream AS (SELECT id FROM streams WHERE name = :name
+    AND deleted_at IS NULL AND enabled AND NOT moderated AND id = :ticket_stream),
+opened AS (
+    INSERT INTO edge_pulls (stream_id, node_id, server_id, service_id, client_id)
+    SELECT s.id, n.id, :server_id, :service_id, :client_id
+    FROM stream s JOIN nodes n ON n.id = :node_id
+    ON CONFLICT DO NOTHING
+)
+SELECT id FROM stream
+""")
+_ORIGIN_PLAY = text("""
+WITH stream AS (SELECT id FROM streams WHERE name = :name
+    AND deleted_at IS NULL AND enabled AND NOT moderated),
+opened AS (
+    INSERT INTO viewer_sessions (stream_id, server_id, service_id, client_id, client_ip)
+    SELECT id, :server_id, :service_id, :client_id, :client_ip FROM stream
+    ON CONFLICT DO NOTHING
+)
+SELECT id FROM stream
+""")
+_ORIGIN_HLS_PLAY = text("""
+WITH stream AS (SELECT id FROM streams WHERE name = :name
+    AND deleted_at IS NULL AND enabled AND NOT moderated),
+opened AS (
+    INSERT INTO viewer_sessions (stream_id, server_id, service_id, client_id, client_ip, hls)
+    SELECT id, :server_id, :service_id, :client_id, :client_ip, true FROM stream
+    ON CONFLICT (stream_id, client_ip) WHERE hls AND node_id IS NULL AND ended_at IS NULL
+    DO UPDATE SET client_id = EXCLUDED.client_id, service_id = EXCLUDED.service_id
+)
+SELECT id FROM stream
+""")
+_EDGE_STOP = text("""
+UPDATE viewer_sessions SET ended_at = now()
+WHERE stream_id IN (SELECT id FROM streams WHERE name = :name)
+  AND node_id = :node_id AND client_id = :client_id AND ended_at IS NULL
+""")
+_ORIGIN_STOP = text("""
+WITH stream AS (SELECT id FROM streams WHERE name = :name),
+pull AS (
+    UPDATE edge_pulls SET ended_at = now()
+    WHERE stream_id IN (SELECT id FROM stream) AND client_id = :client_id AND ended_at IS NULL
+)
+UPDATE viewer_sessions SET ended_at = now()
+WHERE stream_id IN (SELECT id FROM stream)
+  AND node_id IS NULL AND client_id = :client_id AND ended_at IS NULL
+""")
+
+
+async def publish(engine: AsyncEngine, pepper: str, app: str, event: Event) -> str | None:
+    """Start a broadcast if the key is *this* stream's and it is enabled; else why not."""
+    key = stream_key(event.param)
     if app != APP:
         return f"unknown app {app!r}; publish to /{APP}/<stream name>"
     if not key:
         return "no stream key: publish to /live/<stream name>?key=<stream key>"
+    values = {**event.columns(), "key_hash": keyed_hash(pepper, key)}
     async with engine.begin() as connection:
-        found = await connection.execute(
-            _PUBLISH, {"name": stream, "key_hash": keyed_hash(pepper, key)}
-        )
-        if found.first() is None:
+        await connection.execute(_RESTARTED, values)
+        if (await connection.execute(_PUBLISH, values)).first() is None:
             return "stream key is not valid for this stream, or the stream is disabled"
     return None
 
 
-async def unpublish(engine: AsyncEngine, stream: str) -> None:
+async def unpublish(engine: AsyncEngine, event: Event) -> None:
     async with engine.begin() as connection:
-        await connection.execute(_UNPUBLISH, {"name": stream})
+        await connection.execute(_UNPUBLISH, {"name": event.name})
 
 
-async def play(
-    engine: AsyncEngine,
-    *,
-    stream: str,
-    node_id: int | None,
-    server_id: str,
-    client_id: str,
-    client_ip: str,
+async def edge_play(
+    engine: AsyncEngine, ticket_key: bytes, node_id: int, event: Event, now: datetime
 ) -> str | None:
-    """Open a viewer session on the serving server (origin when `node_id` is None)."""
+    """Open a creditable viewer session on the caller's node; else why not (SRS refuses)."""
+    ticket = tickets.read(ticket_key, tickets.from_param(event.param) or "")
+    refusal = tickets.refusal(ticket, node_id, now)
+    if refusal or ticket is None:
+        return refusal
     async with engine.begin() as connection:
-        found = await connection.execute(
-            _PLAY,
-            {
-                "name": stream_name(stream),
-                "node_id": node_id,
-                "server_id": server_id[:64],
-                "client_id": client_id[:64],
-                "client_ip": client_ip[:45],
-            },
-        )
-        if found.first() is None:
+        await connection.execute(_NODE_LOCK, {"node": str(node_id)})
+        problem = (
+            await connection.execute(
+                _EDGE_PLAY,
+                {
+                    **event.columns(),
+                    "node_id": node_id,
+                    "nonce": ticket.nonce,
+                    "ticket_stream": ticket.stream_id,
+                },
+            )
+        ).scalar_one()
+    return None if problem in (None, "again") else problem
+
+
+async def origin_play(engine: AsyncEngine, ticket_key: bytes, event: Event) -> str | None:
+    """An edge's pull (the connection carries a ticket we signed) or an origin viewer."""
+    ticket = tickets.read(ticket_key, tickets.from_param(event.param) or "")
+    async with engine.begin() as connection:
+        if ticket is not None:
+            values = {
+                **event.columns(),
+                "node_id": ticket.node_id,
+                "ticket_stream": ticket.stream_id,
+            }
+            if (await connection.execute(_PULL, values)).first() is not None:
+                return None
+        statement = _ORIGIN_HLS_PLAY if event.is_hls else _ORIGIN_PLAY
+        if (await connection.execute(statement, event.columns())).first() is None:
             return "no such stream, or it is disabled"
     return None
 
 
-async def stop(engine: AsyncEngine, *, stream: str, node_id: int | None, client_id: str) -> None:
+async def stop(engine: AsyncEngine, node_id: int | None, event: Event) -> None:
+    values = {"name": event.name, "client_id": event.client_id[:64], "node_id": node_id}
     async with engine.begin() as connection:
-        await connection.execute(
-            _STOP,
-            {"name": stream_name(stream), "node_key": node_id or 0, "client_id": client_id[:64]},
-        )
+        await connection.execute(_EDGE_STOP if node_id else _ORIGIN_STOP, values)

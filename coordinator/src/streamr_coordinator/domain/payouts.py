@@ -1,5 +1,9 @@
 """The payout cycle: each stream's pool split across the nodes that relayed it, per period.
 
+The pool that pays a period is the one in force when the period opened (`stream_pools`): a
+streamer's change applies from the next period, so the terms of work under way never change.
+A deleted stream is only marked deleted, so its accepted contributions are paid like any other.
+
 A period holds the reports *received* in it. Paying it is one SQL statement that inserts the
 period's row and every ledger entry of every stream together; the period's primary key makes a
 second run (another instance, a retry) insert nothing. The cycle takes the payout lock exclusively,
@@ -39,13 +43,19 @@ WITH period AS (
     FROM contribution_reports r JOIN period p
       ON r.received_at >= p.period_start AND r.received_at < p.period_end
     GROUP BY r.stream_id, r.node_id
+), pool AS (
+    SELECT DISTINCT ON (sp.stream_id) sp.stream_id, sp.pool_minor
+    FROM stream_pools sp
+    WHERE sp.stream_id IN (SELECT stream_id FROM contribution)
+      AND sp.effective_from <= :period_start
+    ORDER BY sp.stream_id, sp.effective_from DESC
 ), weighted AS (
     SELECT c.stream_id, c.node_id, n.owner_id, c.verified_bytes, n.trust_bp,
-        s.payout_pool_minor::numeric AS pool, c.verified_bytes * n.trust_bp AS weight
+        pool.pool_minor::numeric AS pool, c.verified_bytes * n.trust_bp AS weight
     FROM contribution c
     JOIN nodes n ON n.id = c.node_id
-    JOIN streams s ON s.id = c.stream_id
-    WHERE c.verified_bytes > 0 AND n.trust_bp > 0 AND s.payout_pool_minor > 0
+    JOIN pool ON pool.stream_id = c.stream_id
+    WHERE c.verified_bytes > 0 AND n.trust_bp > 0 AND pool.pool_minor > 0
 ), floored AS (
     SELECT w.*,
         div(w.pool * w.weight, sum(w.weight) OVER per_stream) AS base,

@@ -72,10 +72,14 @@ _LOCKS = text(
     "pg_advisory_xact_lock(hashtextextended('node-reports:' || :node_id, 0))"
 )
 
-# One statement for the batch. `checked` resolves each item (stream, duplicate, overlap, how many
-# viewer-seconds this node served of the stream inside the interval); `inserted` stores the ones
-# that pass; `trust` moves the node's trust toward this batch's honesty (verified / reported bytes)
-# by `smoothing` percent, rounding the step away from zero so that honest nodes reach full trust.
+# One statement for the batch. `checked` resolves each item: the stream that had this name during
+# the interval (a deleted stream's name may belong to a newer stream now), duplicates, overlaps, and
+# how many viewer-seconds this node served of the stream inside the interval that count: the parts
+# of its ticketed sessions during which the stream was being broadcast at the origin *and* the
+# node's edge was pulling it from the origin, at most the node's capacity for the whole interval.
+# `inserted` stores the ones that pass; `trust` moves the node's trust toward this batch's honesty
+# (verified / reported bytes) by `smoothing` percent, rounding the step away from zero so that
+# honest nodes reach full trust.
 _INGEST = text("""
 WITH input AS (
     SELECT * FROM unnest(
@@ -83,29 +87,59 @@ WITH input AS (
         CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]),
         CAST(:bytes AS bigint[]), CAST(:viewers AS integer[])
     ) AS t(position, stream_name, interval_start, interval_end, bytes_served, viewers)
+), node AS (
+    SELECT capacity_viewers FROM nodes WHERE id = :node_id
+), resolved AS (
+    SELECT i.*, s.id AS stream_id, s.bitrate_kbps
+    FROM input i LEFT JOIN LATERAL (
+        SELECT id, bitrate_kbps FROM streams
+        WHERE name = i.stream_name AND (deleted_at IS NULL OR deleted_at > i.interval_start)
+        ORDER BY created_at <= i.interval_start DESC, created_at DESC
+        LIMIT 1
+    ) s ON true
+), relaying AS (
+    SELECT r.*, (
+        SELECT coalesce(range_agg(tstzrange(p.started_at, coalesce(p.ended_at, 'infinity'))),
+            '{}'::tstzmultirange)
+        FROM edge_pulls p
+        WHERE p.node_id = :node_id AND p.stream_id = r.stream_id
+          AND p.started_at < r.interval_end
+          AND (p.ended_at IS NULL OR p.ended_at > r.interval_start)
+    ) * (
+        SELECT coalesce(range_agg(tstzrange(b.started_at, coalesce(b.ended_at, 'infinity'))),
+            '{}'::tstzmultirange)
+        FROM broadcasts b
+        WHERE b.stream_id = r.stream_id AND b.started_at < r.interval_end
+          AND (b.ended_at IS NULL OR b.ended_at > r.interval_start)
+    ) AS served
+    FROM resolved r
 ), checked AS (
-    SELECT i.*, s.id AS stream_id, s.bitrate_kbps,
+    SELECT r.*,
         EXISTS (
-            SELECT 1 FROM contribution_reports r
-            WHERE r.node_id = :node_id AND r.stream_id = s.id
-              AND r.interval_start = i.interval_start
+            SELECT 1 FROM contribution_reports c
+            WHERE c.node_id = :node_id AND c.stream_id = r.stream_id
+              AND c.interval_start = r.interval_start
         ) AS duplicate,
         EXISTS (
-            SELECT 1 FROM contribution_reports r
-            WHERE r.node_id = :node_id AND r.stream_id = s.id
-              AND r.interval_start > i.interval_start - make_interval(secs => :max_seconds)
-              AND r.interval_start < i.interval_end AND r.interval_end > i.interval_start
+            SELECT 1 FROM contribution_reports c
+            WHERE c.node_id = :node_id AND c.stream_id = r.stream_id
+              AND c.interval_start > r.interval_start - make_interval(secs => :max_seconds)
+              AND c.interval_start < r.interval_end AND c.interval_end > r.interval_start
         ) AS overlaps,
-        (
-            SELECT coalesce(sum(extract(epoch FROM
-                least(coalesce(v.ended_at, statement_timestamp()), i.interval_end)
-                - greatest(v.started_at, i.interval_start))), 0)
-            FROM viewer_sessions v
-            WHERE v.node_id = :node_id AND v.stream_id = s.id
-              AND v.started_at < i.interval_end
-              AND (v.ended_at IS NULL OR v.ended_at > i.interval_start)
+        least(
+            (
+                SELECT coalesce(sum(range_seconds(r.served * tstzmultirange(tstzrange(
+                    greatest(v.started_at, r.interval_start),
+                    least(coalesce(v.ended_at, statement_timestamp()), r.interval_end))))), 0)
+                FROM viewer_sessions v
+                WHERE v.node_id = :node_id AND v.stream_id = r.stream_id
+                  AND v.started_at < least(r.interval_end, statement_timestamp())
+                  AND (v.ended_at IS NULL OR v.ended_at > r.interval_start)
+            ),
+            (SELECT capacity_viewers FROM node)
+                * extract(epoch FROM r.interval_end - r.interval_start)
         ) AS viewer_seconds
-    FROM input i LEFT JOIN streams s ON s.name = i.stream_name
+    FROM relaying r
 ), judged AS (
     SELECT c.*,
         least(c.bytes_served, floor(
@@ -116,7 +150,8 @@ WITH input AS (
             WHEN c.duplicate THEN 'duplicate'
             WHEN c.overlaps THEN 'overlaps an earlier report of this node for this stream'
             WHEN c.viewer_seconds <= 0 THEN
-                'this node served no viewer of this stream in the interval (no on_play)'
+                'this node served no viewer of this stream in the interval (a session opened '
+                'with a ticket, while the stream was live and the node pulled it from the origin)'
         END AS problem
     FROM checked c
 ), inserted AS (

@@ -4,19 +4,29 @@ Any online friend edge that has told us where it plays from and has room can ser
 (an SRS edge pulls from the origin on its first viewer), so candidates are ranked by load (open
 viewer sessions / capacity), edges already relaying the stream first among equals, then by id so
 the answer is stable. The origin is the fallback. One SQL statement.
+
+Each edge URL carries a fresh ticket for that node and stream (see `tickets`): the edge lets the
+viewer in, and we credit the node, only with it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from . import tickets
+
 APP = "live"
 
 _CANDIDATES = text("""
-WITH stream AS (SELECT id FROM streams WHERE name = :name AND enabled AND is_live),
+WITH stream AS (
+    SELECT id FROM streams
+    WHERE name = :name AND deleted_at IS NULL AND enabled AND NOT moderated AND is_live
+),
 load AS (
     SELECT v.node_id, count(*) AS sessions, count(*) FILTER (WHERE v.stream_id = s.id) AS relaying
     FROM viewer_sessions v CROSS JOIN stream s
@@ -33,7 +43,10 @@ WHERE EXISTS (SELECT 1 FROM stream)
 ORDER BY load, coalesce(l.relaying, 0) DESC, n.id
 LIMIT :limit
 """)
-_LIVE = text("SELECT 1 FROM streams WHERE name = :name AND enabled AND is_live")
+_LIVE = text(
+    "SELECT 1 FROM streams "
+    "WHERE name = :name AND deleted_at IS NULL AND enabled AND NOT moderated AND is_live"
+)
 
 
 @dataclass(frozen=True)
@@ -43,18 +56,27 @@ class Edge:
     load: float
 
 
-def flv_url(base: str, stream: str) -> str:
-    return f"{base.rstrip('/')}/{APP}/{stream}.flv"
+def flv_url(base: str, stream: str, ticket: str | None = None) -> str:
+    query = f"?ticket={quote(ticket, safe='')}" if ticket else ""
+    return f"{base.rstrip('/')}/{APP}/{stream}.flv{query}"
 
 
 def hls_url(base: str, stream: str) -> str:
     return f"{base.rstrip('/')}/{APP}/{stream}.m3u8"
 
 
+@dataclass(frozen=True)
+class Tickets:
+    key: bytes
+    now: datetime
+    lifetime: timedelta
+
+
 async def edges_for(
-    engine: AsyncEngine, stream: str, online_seconds: int, limit: int
+    engine: AsyncEngine, stream: str, online_seconds: int, limit: int, issuing: Tickets
 ) -> list[Edge] | None:
-    """Edges for `stream`, best first; None when the stream is not live (or unknown)."""
+    """Edges for `stream`, best first, each URL with its ticket; None when the stream is not
+    live (or unknown)."""
     async with engine.connect() as connection:
         rows = (
             await connection.execute(
@@ -63,4 +85,15 @@ async def edges_for(
         ).all()
         if not rows and (await connection.execute(_LIVE, {"name": stream})).first() is None:
             return None
-    return [Edge(node_id, flv_url(base, stream), load) for _, node_id, base, load in rows]
+    return [
+        Edge(
+            node_id,
+            flv_url(
+                base,
+                stream,
+                tickets.issue(issuing.key, node_id, stream_id, issuing.now, issuing.lifetime),
+            ),
+            load,
+        )
+        for stream_id, node_id, base, load in rows
+    ]

@@ -33,6 +33,7 @@ class BarChart:
     bars: list[Bar]
     maximum: int
     description: str  # the chart's text alternative
+    maximum_text: str  # the largest value as the page says values (with its unit)
 
     @property
     def empty(self) -> bool:
@@ -68,7 +69,7 @@ def bar_chart(
                 title=f"{label}: {describe_value(value)}",
             )
         )
-    return BarChart(width, height, bars, maximum, description)
+    return BarChart(width, height, bars, maximum, description, describe_value(maximum))
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,8 @@ SELECT s.id, s.name, s.title, u.username, s.enabled, s.is_live, s.live_since, s.
 FROM streams s
 JOIN users u ON u.id = s.owner_id
 LEFT JOIN viewer_sessions v ON v.stream_id = s.id AND v.ended_at IS NULL
-WHERE (CAST(:owner_id AS bigint) IS NULL OR s.owner_id = CAST(:owner_id AS bigint))
+WHERE s.deleted_at IS NULL
+  AND (CAST(:owner_id AS bigint) IS NULL OR s.owner_id = CAST(:owner_id AS bigint))
   AND (NOT :live_only OR (s.is_live AND s.enabled))
 GROUP BY s.id, u.username
 ORDER BY s.is_live DESC, s.name
@@ -125,7 +126,9 @@ async def streams(
 
 async def owned_stream(session: AsyncSession, stream_id: int, owner_id: int) -> Stream | None:
     return await session.scalar(
-        select(Stream).where(Stream.id == stream_id, Stream.owner_id == owner_id)
+        select(Stream).where(
+            Stream.id == stream_id, Stream.owner_id == owner_id, Stream.deleted_at.is_(None)
+        )
     )
 
 

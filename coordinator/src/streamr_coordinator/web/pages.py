@@ -7,6 +7,7 @@ Authentication is the session cookie (a normal session token); every POST checks
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib.resources import files
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from ..security import STREAM_KEY_PREFIX, keyed_hash, new_secret, verify_passwor
 from . import data
 from .assets import packaged_file
 from .charts import bar_chart, hourly_split_chart
+from .formatting import money, size, when
 from .session import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -60,22 +62,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-
-
-def money(minor: int) -> str:
-    return f"{minor / 100:,.2f}"
-
-
-def size(count: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(count) < 1000 or unit == "TB":
-            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
-        count /= 1000
-    raise AssertionError("unreachable")
-
-
-def when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
 _templates.filters.update(money=money, size=size, when=when)
@@ -257,9 +243,11 @@ async def operator(request: Request, ctx: Ctx, session: Session, viewer: Viewer)
         return page
     nodes = await data.node_rows(ctx, session)
     periods = await data.payout_periods(session)
+    unit = ctx.settings.payout_unit
     return render(
         "operator.html",
         page=page,
+        unit=unit,
         live=await data.streams(session, live_only=True),
         nodes=[row for row in nodes if row.node.online],
         health=data.mesh_health(nodes, ctx.mesh is not None),
@@ -275,7 +263,7 @@ async def operator(request: Request, ctx: Ctx, session: Session, viewer: Viewer)
         payouts=periods,
         payout_chart=bar_chart(
             [(p.period_start.strftime("%H:%M"), p.total_minor) for p in periods],
-            money,
+            partial(money, unit=unit),
             "Total paid to friends per payout period, oldest first",
             label_every=max(1, len(periods) // 8),
         ),
@@ -305,6 +293,7 @@ async def _streamer_page(
         "streamer.html",
         code,
         page=page,
+        unit=ctx.settings.payout_unit,
         streams=await data.streams(session, owner_id=owner_id),
         rtmp=rtmp_url(ctx.settings.origin_play_url, request.url.hostname or "localhost"),
         relays=await data.relays(session, owner_id),
@@ -362,15 +351,17 @@ async def _friend_page(
     periods = await data.payout_periods(session, user_id=friend_id)
     balance, history = await data.earnings(session, friend_id)
     coordinator = str(request.base_url).rstrip("/")
+    unit = ctx.settings.payout_unit
     return render(
         "friend.html",
         page=page,
+        unit=unit,
         nodes=await data.node_rows(ctx, session, owner_id=friend_id),
         balance=balance,
         history=history,
         earnings_chart=bar_chart(
             [(p.period_start.strftime("%H:%M"), p.total_minor) for p in periods],
-            money,
+            partial(money, unit=unit),
             "Your earnings per payout period, oldest first",
             label_every=max(1, len(periods) // 8),
         ),
