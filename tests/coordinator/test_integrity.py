@@ -226,7 +226,7 @@ def test_a_pool_change_applies_from_the_next_period(
         f"/api/v1/streams/{stream['id']}", json={"payout_pool_minor": 0}, headers=streamer.auth
     )
     assert changed.status_code == 200, changed.text
-    assert changed.json()["payout_pool_minor"] == 0
+    assert (changed.json()["payout_pool_minor"], changed.json()["currency"]) == (0, "credits")
     assert datetime.fromisoformat(changed.json()["payout_pool_from"]) == period + HOUR
 
     # A report received in the next period is paid from the next period's pool (now 0) ...
@@ -289,7 +289,7 @@ def test_deleting_a_stream_keeps_what_it_earned_friends_payable_and_frees_its_na
     coordinator.pay_period(period)
     assert _paid(sql, period) == {honest.node["id"]: POOL}
     earnings = api.client.get("/api/v1/earnings", headers=honest.friend.auth).json()
-    assert earnings["balance_minor"] == POOL
+    assert (earnings["balance_minor"], earnings["currency"]) == (POOL, "credits")
     assert [(e["stream_id"], e["stream_name"]) for e in earnings["history"]] == [
         (stream["id"], "vanishing")
     ]
