@@ -1,21 +1,19 @@
 """What the node kit runs against in its tests: the real coordinator as a subprocess (real
 PostgreSQL and Redis; it can be stopped and started again on the same database), and a fake SRS
-HTTP API that answers in the shape of a real SRS's `/api/v1/streams/` with counters the test sets.
+HTTP API that answers in the shape of a real SRS edge's (recorded) with counters the test sets.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -24,9 +22,9 @@ import redis as redis_client
 from streamr_coordinator.migrate import upgrade_to_head
 
 from devenv import services
-from tests import reference
 
-REFERENCE_STREAMS = reference.SRS / "api-streams.json"
+from . import recordings
+
 PEPPER = "node-kit-pepper-0123456789abcdef0123456789"
 HOOK_SECRET = "node-kit-hook-secret-0123456789abcdef0123"
 PASSWORD = "correct horse battery"
@@ -141,46 +139,66 @@ def coordinator(
     process.stop()
 
 
+ENDPOINTS = ("streams", "clients", "vhosts")
+
+
+@functools.cache
+def _recorded_answers() -> dict[str, dict]:
+    """A real edge's answers while a viewer played (tests/fixtures/srs), as the fake's templates."""
+    return next(
+        frame.answers
+        for frame in recordings.frames("edge-viewers")
+        if frame.answers["clients"]["clients"] and frame.answers["vhosts"]["vhosts"]
+    )
+
+
 @dataclass
 class FakeSrs:
-    """SRS's `/api/v1/streams/` answer (the real captured one) with the streams the test sets."""
+    """SRS's HTTP API (`/api/v1/streams/`, `/clients/`, `/vhosts/`, the real recorded answers as
+    templates) serving the streams the test sets: each stream's `clients` connections, the first
+    of which has sent all of its `send_bytes`, and a vhost counter that is their sum (so lowering
+    a counter is an SRS restart)."""
 
     streams: dict[str, dict[str, int]] = field(default_factory=dict)
-    requests: int = 0
+
+    def answer(self, endpoint: str) -> dict:
+        recorded = _recorded_answers()
+        body = copy.deepcopy(recorded[endpoint])
+        if endpoint == "streams":
+            template = recorded["streams"]["streams"][0]
+            body["streams"] = [
+                {**copy.deepcopy(template), "name": name, **counters}
+                for name, counters in self.streams.items()
+            ]
+        elif endpoint == "clients":
+            template = recorded["clients"]["clients"][0]
+            body["clients"] = [
+                {
+                    **copy.deepcopy(template),
+                    "id": f"{name}-{number}",
+                    "name": name,
+                    "send_bytes": counters["send_bytes"] if number == 0 else 0,
+                }
+                for name, counters in self.streams.items()
+                for number in range(max(counters["clients"], 1))
+            ]
+        else:
+            total = sum(counters["send_bytes"] for counters in self.streams.values())
+            body["vhosts"][0]["send_bytes"] = total
+        return body
 
     def __post_init__(self) -> None:
-        reference = json.loads(REFERENCE_STREAMS.read_text())
-        template = reference["streams"][0]
-        fake = self
+        self.api = recordings.SrsApi(
+            lambda endpoint: self.answer(endpoint) if endpoint in ENDPOINTS else None
+        )
+        self.url = self.api.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if not self.path.startswith("/api/v1/streams/"):
-                    self.send_error(404)
-                    return
-                fake.requests += 1
-                body = copy.deepcopy(reference)
-                body["streams"] = [
-                    {**copy.deepcopy(template), "name": name, **counters}
-                    for name, counters in fake.streams.items()
-                ]
-                raw = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    @property
+    def requests(self) -> int:
+        return self.api.requests
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.api.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from node import reporter
-from node.reporter import Sample, Spool, report_items
+from node.reporter import Client, Sample, Spool, Window, served_between, stream_name
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -31,77 +31,98 @@ def item(number: int) -> dict:
     }
 
 
-def test_first_poll_only_sets_the_baseline() -> None:
-    assert report_items(None, at(0), {"show": (1000, 2)}) == []
+def sample(seconds: float, sent: int, **clients: tuple[str, int]) -> Sample:
+    """A reading: the vhost counter and each client's (stream, bytes sent)."""
+    return Sample(at(seconds), sent, {key: Client(*value) for key, value in clients.items()})
 
 
-def test_an_interval_per_stream_seen_in_both_polls_with_the_byte_delta() -> None:
-    previous = Sample(at(0), {"show": 1000, "other": 50, "gone": 7})
-    streams = {"show": (4000, 3), "other": (50, 0), "new": (999, 1)}
-    assert report_items(previous, at(10), streams) == [
+def test_each_stream_gets_its_clients_deltas_and_a_new_client_counts_from_zero() -> None:
+    previous = sample(0, 1_000, a=("show", 600), b=("other", 400))
+    current = sample(3, 4_500, a=("show", 2_600), b=("other", 900), c=("show", 1_000))
+    assert served_between(previous, current) == ({"show": 3_000, "other": 500}, 0)
+
+
+def test_what_clients_that_left_sent_after_the_last_sample_goes_to_their_stream() -> None:
+    """The vhost counter keeps the last bytes of a connection SRS no longer lists."""
+    previous = sample(0, 1_000, a=("show", 600), b=("other", 400))
+    current = sample(3, 1_700, b=("other", 600))
+    assert served_between(previous, current) == ({"show": 500, "other": 200}, 0)
+
+
+def test_a_connection_never_seen_is_counted_but_not_named() -> None:
+    previous = sample(0, 1_000, a=("show", 1_000))
+    current = sample(1, 1_300, a=("show", 1_100))
+    assert served_between(previous, current) == ({"show": 100}, 200)
+
+
+def test_a_vhost_counter_that_went_down_means_srs_restarted() -> None:
+    previous = sample(0, 50_000, a=("show", 50_000))
+    current = sample(3, 2_000, a=("show", 2_000))  # SRS ids restart too; even if one repeats
+    assert served_between(previous, current) == ({"show": 2_000}, 0)
+
+
+def test_stream_names_lose_the_suffix_srs_6_0_157_puts_on_them() -> None:
+    assert [stream_name(n) for n in ("show", "show.flv", "show.m3u8")] == ["show"] * 3
+
+
+def test_a_window_reports_each_stream_once_with_unnamed_bytes_shared_by_what_they_served() -> None:
+    window = Window(sample(0, 0), sample(0, 0))
+    window.add(sample(1, 300, a=("show", 100), b=("other", 100), c=("other", 0)))
+    window.add(sample(2, 700, a=("show", 300), b=("other", 300)))
+    assert window.items() == [
         {
-            "stream": "show",
+            "stream": name,
             "interval_start": at(0).isoformat(),
-            "interval_end": at(10).isoformat(),
-            "bytes_served": 3000,
-            "viewers": 3,
+            "interval_end": at(2).isoformat(),
+            "bytes_served": sent,
+            "viewers": viewers,
         }
-    ]  # "other" served nothing, "new" has no baseline yet, "gone" is gone
+        for name, sent, viewers in (("other", 350, 2), ("show", 350, 1))
+    ]  # 300 + 300 named; the 100 unnamed bytes split 50/50
 
 
-def test_a_counter_that_went_down_counts_the_new_value() -> None:
-    previous = Sample(at(0), {"show": 10_000})
-    (only,) = report_items(previous, at(10), {"show": (2_500, 1)})
-    assert only["bytes_served"] == 2_500
-
-
-def test_a_gap_longer_than_the_coordinator_accepts_starts_a_new_series() -> None:
-    previous = Sample(at(0), {"show": 0})
-    assert report_items(previous, at(301), {"show": (5_000, 1)}) == []
-    assert len(report_items(previous, at(300), {"show": (5_000, 1)})) == 1
-
-
-def test_a_poll_under_a_second_after_the_last_makes_no_interval() -> None:
-    previous = Sample(at(0), {"show": 0})
-    assert report_items(previous, at(0.5), {"show": (5_000, 1)}) is None
+def test_samples_survive_json_and_the_old_format_is_no_baseline() -> None:
+    reading = sample(5, 77, a=("show", 70))
+    assert Sample.from_json(json.loads(json.dumps(reading.to_json()))) == reading
+    assert Sample.from_json({"time": at(0).isoformat(), "send_bytes": {"show": 1}}) is None
 
 
 def test_the_queue_and_the_last_sample_survive_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "spool.jsonl"
     spool = Spool.open(path, limit=100)
-    spool.record(Sample(at(10), {"show": 10}), [item(0)])
-    spool.record(Sample(at(20), {"show": 20}), [item(1)])
+    spool.record(sample(10, 10), [item(0)])
+    spool.record(sample(20, 20), [item(1)])
 
     reopened = Spool.open(path, limit=100)
     assert reopened.items == [item(0), item(1)]
-    assert reopened.sample == Sample(at(20), {"show": 20})
+    assert reopened.sample == sample(20, 20)
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
 def test_settled_items_are_gone_after_a_restart_and_the_rest_stay(tmp_path: Path) -> None:
     path = tmp_path / "spool.jsonl"
     spool = Spool.open(path, limit=100)
-    spool.record(Sample(at(30), {"show": 30}), [item(0), item(1), item(2)])
+    spool.record(sample(30, 30), [item(0), item(1), item(2)])
     spool.settle({("show", item(1)["interval_start"])})
-    spool.record(Sample(at(40), {"show": 40}), [item(3)])
+    spool.record(sample(40, 40), [item(3)])
 
     reopened = Spool.open(path, limit=100)
     assert reopened.items == [item(0), item(2), item(3)]
-    assert reopened.sample == Sample(at(40), {"show": 40})
+    assert reopened.sample == sample(40, 40)
 
 
 def test_a_full_queue_drops_the_oldest_and_counts_the_drops(tmp_path: Path) -> None:
     path = tmp_path / "spool.jsonl"
     spool = Spool.open(path, limit=3)
     for number in range(5):
-        spool.record(Sample(at(10 * number + 10), {"show": number}), [item(number)])
+        spool.record(sample(10 * number + 10, number), [item(number)])
     assert spool.items == [item(2), item(3), item(4)]
     assert spool.dropped == 2
 
     reopened = Spool.open(path, limit=3)
     assert reopened.items == [item(2), item(3), item(4)]
     assert reopened.dropped == 2
-    assert reopened.sample == Sample(at(50), {"show": 4})
+    assert reopened.sample == sample(50, 4)
 
     smaller = Spool.open(path, limit=1)  # a lower limit applies on restart too
     assert smaller.items == [item(4)]
@@ -111,16 +132,16 @@ def test_a_full_queue_drops_the_oldest_and_counts_the_drops(tmp_path: Path) -> N
 def test_a_torn_last_line_loses_that_poll_whole_and_nothing_else(tmp_path: Path) -> None:
     path = tmp_path / "spool.jsonl"
     spool = Spool.open(path, limit=100)
-    spool.record(Sample(at(10), {"show": 10}), [item(0)])
-    whole = json.dumps({"sample": Sample(at(20), {"show": 20}).to_json(), "items": [item(1)]})
+    spool.record(sample(10, 10), [item(0)])
+    whole = json.dumps({"sample": sample(20, 20).to_json(), "items": [item(1)]})
     with path.open("a") as file:
         file.write(whole[: len(whole) // 2])  # a crash in the middle of the append
 
     reopened = Spool.open(path, limit=100)
     assert reopened.items == [item(0)]
-    assert reopened.sample == Sample(at(10), {"show": 10})  # so the next poll re-covers [10, ...)
+    assert reopened.sample == sample(10, 10)  # so the next poll re-covers [10, ...)
 
-    reopened.record(Sample(at(30), {"show": 30}), [item(2)])  # not glued onto the torn line
+    reopened.record(sample(30, 30), [item(2)])  # not glued onto the torn line
     assert Spool.open(path, limit=100).items == [item(0), item(2)]
 
 
@@ -148,11 +169,11 @@ def test_backoff_grows_and_is_capped() -> None:
 def test_an_idle_node_does_not_grow_its_spool_without_bound(tmp_path: Path) -> None:
     path = tmp_path / "spool.jsonl"
     spool = Spool.open(path, limit=10)
-    spool.record(Sample(at(0), {"show": 0}), [item(0)])
+    spool.record(sample(0, 0), [item(0)])
     polls = reporter.COMPACT_AFTER_LINES * 3
     for number in range(1, polls):
-        spool.record(Sample(at(10 * number), {"show": 0}), [])
+        spool.record(sample(10 * number, 0), [])
     assert len(path.read_text().splitlines()) <= reporter.COMPACT_AFTER_LINES
     reopened = Spool.open(path, limit=10)
     assert reopened.items == [item(0)]
-    assert reopened.sample == Sample(at(10 * (polls - 1)), {"show": 0})
+    assert reopened.sample == sample(10 * (polls - 1), 0)
