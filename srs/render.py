@@ -13,8 +13,13 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-# SRS 6, the release line whose hook payloads are captured in shared/reference/srs.
-SRS_IMAGE = "ossrs/srs:6"
+# An exact SRS 6 release, never the floating `ossrs/srs:6`: 6.0.155-6.0.157 name an edge's pull
+# `<stream>.flv` when its first viewer plays HTTP-FLV (SRS #4215, fixed in 6.0.158), so the
+# release must be 6.0.158 or later. The behaviour we rely on is recorded in tests/fixtures/srs
+# (6.0.157 built from source with that fix). No digest: Docker Hub cannot be reached from where
+# this was written, see tests/fixtures/srs/README.md.
+SRS_VERSION = "6.0.158"
+SRS_IMAGE = f"ossrs/srs:{SRS_VERSION}"
 APP = "live"
 RTMP_PORT = 1935
 HTTP_PORT = 8080

@@ -180,3 +180,12 @@ def test_bootstrap_fills_the_secret_into_a_private_config(tmp_path: Path) -> Non
     assert render.HOOK_SECRET_PLACEHOLDER not in written
     assert hooks_of(written)["on_publish"] == f"{COORDINATOR}/hooks/srs/on_publish?secret={secret}"
     assert config.stat().st_mode & 0o077 == 0
+
+
+def test_the_image_is_an_exact_srs_release_with_the_edge_flv_fix() -> None:
+    """Not the floating `ossrs/srs:6`: 6.0.155-6.0.157 break an edge whose first viewer plays
+    HTTP-FLV (SRS #4215, fixed in 6.0.158)."""
+    repository, tag = render.SRS_IMAGE.split(":")
+    assert repository == "ossrs/srs"
+    major, minor, revision = (int(part) for part in tag.split("."))
+    assert (major, minor) == (6, 0) and revision >= 158
