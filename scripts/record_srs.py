@@ -76,8 +76,15 @@ class Ports:
         return cls(free_port(), free_port(), free_port())
 
 
-def relisten(config: str, ports: Ports, origin_rtmp: int | None = None) -> str:
-    """The rendered config on loopback ports of our choosing (two servers share one host here)."""
+def relisten(
+    config: str,
+    ports: Ports,
+    origin_rtmp: int | None = None,
+    hook_secret: str = RECORDED_HOOK_SECRET,
+    node_token: str = RECORDED_NODE_TOKEN,
+) -> str:
+    """The rendered config on loopback ports of our choosing (two servers share one host here),
+    with the secrets the host would fill in at boot."""
     rtmp = f"listen              {ports.rtmp};"
     config = re.sub(rf"^listen\s+{RTMP_PORT};", rtmp, config, count=1, flags=re.M)
     config = re.sub(
@@ -88,8 +95,8 @@ def relisten(config: str, ports: Ports, origin_rtmp: int | None = None) -> str:
         config = re.sub(
             rf"origin\s+(\S+):{RTMP_PORT};", rf"origin          \1:{origin_rtmp};", config
         )
-    config = config.replace(HOOK_SECRET_PLACEHOLDER, RECORDED_HOOK_SECRET)
-    return config.replace(NODE_TOKEN_PLACEHOLDER, RECORDED_NODE_TOKEN)
+    config = config.replace(HOOK_SECRET_PLACEHOLDER, hook_secret)
+    return config.replace(NODE_TOKEN_PLACEHOLDER, node_token)
 
 
 class Clock:
@@ -318,9 +325,9 @@ def scenarios() -> dict[str, Scenario]:
     }
 
 
-def publisher(ports: Ports, seconds: float) -> subprocess.Popen:
+def publisher(ports: Ports, seconds: float, key: str = "recorded-stream-key") -> subprocess.Popen:
     """A test pattern at a fixed bitrate (CBR x264 256 kb/s + AAC 32 kb/s), in real time."""
-    url = f"rtmp://127.0.0.1:{ports.rtmp}/{APP}/{STREAM}?key=recorded-stream-key"
+    url = f"rtmp://127.0.0.1:{ports.rtmp}/{APP}/{STREAM}?key={key}"
     command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re"]
     command += ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=15"]
     command += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
