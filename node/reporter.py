@@ -7,10 +7,12 @@ lives in its state directory, written by `setup.sh`:
 
 - `node.json` (0600): `id`, `node_token`, `token_expires_at`. Replaced atomically when the token is
   renewed, *before* the new token is used, so a crash never leaves the node without a token.
-- `spool.jsonl`: one JSON line per poll, `{"sample": ..., "items": [...]}`, written in one
-  fsync'd append. The unsent report items are all items of all lines; the last sample is the last
-  line's. One line per poll makes a poll's items and its sample land together or not at all (a
-  torn last line is ignored), so a restart continues the series without a gap or an overlap.
+- `spool.jsonl`: one JSON line per report, `{"sample": ..., "items": [...]}` (the SRS reading the
+  report ends at, and its items), written in one fsync'd append. The unsent report items are all
+  items of all lines; the last sample is the last line's. One line per report makes its items and
+  its sample land together or not at all (a torn last line is ignored), so a restart measures on
+  from the last sample without a gap or an overlap. Readings between reports are kept in memory
+  only: what they measured is still in SRS's counters after a restart.
   Sending rewrites the file (atomically) without the items the coordinator has answered for.
 
 Report items are idempotent on (node, stream, interval_start) at the coordinator, so resending an
@@ -203,7 +205,7 @@ class Spool:
 # Which SRS counter is right, measured on a real SRS 6 edge (tests/fixtures/srs): a stream's and a
 # client's counters vanish with them (the stream when its last viewer leaves), and they move only
 # every 3 s, so deltas of the stream counter lose the bytes sent before the first poll and after
-# the last one (-35 % at a 10 s interval; a 5 s session is never seen). The vhost counter
+# the last one (-19 % to -89 % at a 10 s interval; a 5 s session is never seen). The vhost counter
 # (`/api/v1/vhosts/`) is what SRS itself counts as sent: every connection's bytes, kept after it
 # leaves. So the reporter reads the vhost counter and the clients every second and gives each
 # stream its clients' deltas; what the vhost counted beyond them was sent by connections that left
@@ -287,7 +289,7 @@ def served_between(previous: Sample, current: Sample) -> tuple[dict[str, int], i
     leftover = total - sum(served.values())
     if leftover < 0:
         log.warning("SRS counted %d bytes fewer than its clients did; ignoring that", -leftover)
-        return served, 0
+        leftover = 0
     # Connections gone since `previous` sent their last bytes after it: weigh by their rate.
     gone: dict[str, int] = {}
     for key, client in before.items():

@@ -6,8 +6,8 @@ the reporter (`node/reporter.py` on plain python3, default interval) on the edge
 publisher, viewers on the edge (HTTP-FLV first, RTMP, a 5-second one), then the period is paid.
 
 Prints what SRS counted as sent, what the coordinator stored from the reporter, the error, the
-viewer sessions it saw and the friend's balance; exits 1 when the error is over 5 % or the friend
-is not paid.
+viewer sessions it saw and the friend's balance; exits 1 when a viewer got nothing, the error is
+over 5 % or the friend is not paid.
 
     .venv/bin/python scripts/real_edge_run.py --srs /path/to/srs/trunk/objs/srs
 """
@@ -236,7 +236,8 @@ def relay(
             indent=2,
         )
     )
-    return 0 if abs(error) <= 5 and earnings["balance_minor"] > 0 else 1
+    played = all(v.received_bytes > 0 and not v.error for v in VIEWERS)
+    return 0 if played and abs(error) <= 5 and earnings["balance_minor"] > 0 else 1
 
 
 def main(argv: list[str] | None = None) -> int:
