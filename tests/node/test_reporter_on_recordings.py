@@ -112,3 +112,15 @@ def test_the_recordings_hold_short_sessions_and_an_http_flv_first_viewer() -> No
     assert min(lengths) < 6
     first_viewers = [recordings.viewers(scenario)[0]["url"] for scenario in recordings.SCENARIOS]
     assert any(url.startswith("http://") and ".flv" in url for url in first_viewers)
+
+
+def test_srs_counts_what_http_flv_viewers_received_but_their_last_seconds() -> None:
+    """The yardstick above is real: where every edge viewer played HTTP-FLV (whose bytes on the
+    wire are what the viewer read, plus headers), SRS's vhost counter is what they received less
+    at most each connection's last 3 s resample (~36 KB/s here), which SRS never counts."""
+    scenario = "edge-short-sessions"
+    viewers = [v for v in recordings.viewers(scenario) if v["server"] == "edge"]
+    assert {v["protocol"] for v in viewers} == {"flv"}
+    received = sum(v["received_bytes"] for v in viewers)
+    counted = recordings.frames(scenario)[-1].sent
+    assert 0 < received - counted <= len(viewers) * 3 * 40_000
