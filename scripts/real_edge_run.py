@@ -26,9 +26,11 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from record_srs import (
+    STREAM,
     Clock,
     Ports,
     Srs,
@@ -135,7 +137,7 @@ def relay(
 ) -> int:
     streamer, friend = account(api, "streamer1", "streamer"), account(api, "friend1", "friend")
     created = api.post(
-        "/api/v1/streams", json={"name": "show", "payout_pool_minor": POOL_MINOR}, headers=streamer
+        "/api/v1/streams", json={"name": STREAM, "payout_pool_minor": POOL_MINOR}, headers=streamer
     )
     created.raise_for_status()
     stream_key = created.json()["stream_key"]
@@ -176,12 +178,19 @@ def relay(
             reporter_command, stdout=log, stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin"}
         )
     clock = Clock()
+    node_auth = {"Authorization": f"Bearer {node['node_token']}"}
+    announced = api.put(
+        f"/api/v1/nodes/{node['id']}/edge",
+        json={"play_base_url": f"http://127.0.0.1:{ports['edge'].http}"},
+        headers=node_auth,
+    )
+    announced.raise_for_status()
     try:
         publishing = publisher(ports["origin"], PUBLISH_SECONDS, stream_key)
         viewers = []
         for viewer in VIEWERS:
             delay = max(0.0, viewer.start - clock.now())
-            thread = threading.Timer(delay, viewer.run, (clock, ports))
+            thread = threading.Timer(delay, routed, (api, node["id"], viewer, clock, ports))
             thread.start()
             viewers.append(thread)
         for thread in viewers:
@@ -221,7 +230,12 @@ def relay(
             {
                 "srs_version": srs_version(binary),
                 "viewers": [
-                    {"name": v.name, "received_bytes": v.received_bytes, "error": v.error}
+                    {
+                        "name": v.name,
+                        "ticket": "ticket=" in v.query,
+                        "received_bytes": v.received_bytes,
+                        "error": v.error,
+                    }
                     for v in VIEWERS
                 ],
                 "srs_counted_sent_bytes": counted,
@@ -238,6 +252,21 @@ def relay(
     )
     played = all(v.received_bytes > 0 and not v.error for v in VIEWERS)
     return 0 if played and abs(error) <= 5 and earnings["balance_minor"] > 0 else 1
+
+
+def routed(
+    api: httpx.Client, node_id: int, viewer: Viewer, clock: Clock, ports: dict[str, Ports]
+) -> None:
+    """Play as a real viewer does: ask the coordinator where to play, and take this node's edge
+    URL with its ticket (the edge passes the query on to its on_play and to the origin's)."""
+    answer = api.get(f"/api/v1/play/{STREAM}")
+    answer.raise_for_status()
+    urls = [edge["flv_url"] for edge in answer.json()["edges"] if edge["node_id"] == node_id]
+    if not urls:
+        viewer.error = f"/api/v1/play offered no edge of node {node_id}: {answer.text}"
+        return
+    viewer.query = "?" + urlsplit(urls[0]).query
+    viewer.run(clock, ports)
 
 
 def main(argv: list[str] | None = None) -> int:
