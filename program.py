@@ -123,6 +123,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             cache_port=cache.port if cache is not None else None,
             cache_auth_token=cache.auth_token if cache is not None else None,
             load_balancer=config.load_balancer_enabled,
+            load_balancer_name=f"{config.prefix}-web",
             domain=config.domain,
             certificate_arn=config.coordinator.certificate_arn,
             access_logs=config.stage == "prod",

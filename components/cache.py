@@ -97,7 +97,8 @@ class Cache(pulumi.ComponentResource):
         )
 
         self.address = group.primary_endpoint_address
-        self.port = group.port
+        # Always set by ElastiCache; the SDK types every output optional.
+        self.port = group.port.apply(lambda port: CACHE_PORT if port is None else port)
         self.auth_token = pulumi.Output.secret(auth_token.result)
         self.security_group_id = security_group.id
         self.register_outputs(

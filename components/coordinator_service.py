@@ -11,27 +11,25 @@ import base64
 import fnmatch
 import hashlib
 import json
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 import pulumi_random as random
-import yaml
+
+from components.coordinator_load_balancer import (
+    CoordinatorLoadBalancer,
+    CoordinatorLoadBalancerArgs,
+)
+from components.coordinator_user_data import UserDataSettings, render_user_data
 
 # Amazon Linux 2023 for arm64, resolved through the public SSM parameter AWS keeps current.
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
-USER_DATA_TEMPLATE = Path(__file__).with_name("coordinator_user_data.yaml")
 IMAGE_CONTEXT = Path(__file__).resolve().parent.parent / "coordinator"
-APP_PORT = 8000
-HEALTH_PATH = "/health"
-ANYWHERE = "0.0.0.0/0"
 SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-LOG_DELIVERY_SERVICE_REGIONS = frozenset({"eu-central-2", "eu-south-2", "ap-south-2"})
 ECR_PULL_ACTIONS = [
     "ecr:BatchCheckLayerAvailability",
     "ecr:BatchGetImage",
@@ -61,6 +59,9 @@ class CoordinatorServiceArgs:
     desired_capacity: int
     web_concurrency: int
     tags: Mapping[str, str]
+    # The load balancer component's name, which prefixes the ALB's and target group's: AWS
+    # allows those 32 characters and Pulumi's suffix takes 8, so it is short (`streamr-prod-web`).
+    load_balancer_name: str
     # None when the cache is left out (deep pause): the coordinator runs without Redis.
     cache_address: pulumi.Input[str] | None = None
     cache_port: pulumi.Input[int] | None = None
@@ -77,84 +78,6 @@ class CoordinatorServiceArgs:
     access_log_days: int = 90
     log_retention_days: int = 30
     image_context: Path = IMAGE_CONTEXT
-
-
-@dataclass(frozen=True)
-class UserDataSettings:
-    """Everything per stack the boot script needs; values here are never secrets, only ARNs."""
-
-    region: str
-    image: str
-    log_group: str
-    database_host: str
-    database_port: int
-    database_name: str
-    database_secret_arn: str
-    token_pepper_secret_arn: str
-    hook_secret_arn: str
-    admin_token_secret_arn: str
-    trusted_proxies: Sequence[str]
-    web_concurrency: int
-    port: int = APP_PORT
-    cache_host: str | None = None
-    cache_port: int | None = None
-    cache_secret_arn: str | None = None
-    mesh_url: str | None = None
-    mesh_api_key_secret_arn: str | None = None
-
-
-def render_user_data(settings: UserDataSettings) -> str:
-    """The instance's cloud-config: the static template plus this stack's settings file."""
-    document = yaml.safe_load(USER_DATA_TEMPLATE.read_text())
-    values: dict[str, Any] = {
-        "REGION": settings.region,
-        "IMAGE": settings.image,
-        "LOG_GROUP": settings.log_group,
-        "DATABASE_HOST": settings.database_host,
-        "DATABASE_PORT": settings.database_port,
-        "DATABASE_NAME": settings.database_name,
-        "DATABASE_SECRET_ARN": settings.database_secret_arn,
-        "TOKEN_PEPPER_SECRET_ARN": settings.token_pepper_secret_arn,
-        "HOOK_SECRET_ARN": settings.hook_secret_arn,
-        "ADMIN_TOKEN_SECRET_ARN": settings.admin_token_secret_arn,
-        "TRUSTED_PROXIES": json.dumps(list(settings.trusted_proxies)),
-        "WEB_CONCURRENCY": settings.web_concurrency,
-        "PORT": settings.port,
-    }
-    if settings.cache_secret_arn is not None:
-        values |= {
-            "CACHE_HOST": settings.cache_host,
-            "CACHE_PORT": settings.cache_port,
-            "CACHE_SECRET_ARN": settings.cache_secret_arn,
-        }
-    if settings.mesh_api_key_secret_arn is not None:
-        values |= {
-            "HEADSCALE_URL": settings.mesh_url,
-            "HEADSCALE_API_KEY_SECRET_ARN": settings.mesh_api_key_secret_arn,
-        }
-    conf = "".join(f"{key}={shlex.quote(str(value))}\n" for key, value in values.items())
-    document["write_files"].insert(
-        0,
-        {
-            "path": "/etc/streamr/coordinator.conf",
-            "owner": "root:root",
-            "permissions": "0644",
-            "content": conf,
-        },
-    )
-    return "#cloud-config\n" + yaml.dump(document, Dumper=_BlockDumper, sort_keys=False, width=1000)
-
-
-class _BlockDumper(yaml.SafeDumper):
-    """Multi-line strings (scripts, units) as `|` blocks, so the user data stays readable."""
-
-
-_BlockDumper.add_representer(
-    str,
-    lambda dumper, value: dumper.represent_scalar(
-        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
-    ),
-)
 
 
 def source_tag(context: Path) -> str:
@@ -368,12 +291,30 @@ class CoordinatorService(pulumi.ComponentResource):
             opts=child,
         )
 
-        target_group = None
+        target_group_arn = None
         self.url = None
         self.load_balancer_arn_suffix = None
         self.target_group_arn_suffix = None
         if args.load_balancer:
-            target_group = self._load_balancer(name, args, region)
+            entrance = CoordinatorLoadBalancer(
+                args.load_balancer_name,
+                CoordinatorLoadBalancerArgs(
+                    vpc_id=args.vpc_id,
+                    public_subnet_ids=args.public_subnet_ids,
+                    instance_security_group_id=args.security_group_id,
+                    region=region,
+                    tags=args.tags,
+                    domain=args.domain,
+                    certificate_arn=args.certificate_arn,
+                    access_logs=args.access_logs,
+                    access_log_days=args.access_log_days,
+                ),
+                opts=child,
+            )
+            target_group_arn = entrance.target_group_arn
+            self.url = entrance.url
+            self.load_balancer_arn_suffix = entrance.load_balancer_arn_suffix
+            self.target_group_arn_suffix = entrance.target_group_arn_suffix
 
         group = aws.autoscaling.Group(
             f"{name}-asg",
@@ -385,8 +326,8 @@ class CoordinatorService(pulumi.ComponentResource):
                 "id": launch_template.id,
                 "version": launch_template.latest_version.apply(str),
             },
-            target_group_arns=[target_group.arn] if target_group is not None else [],
-            health_check_type="ELB" if target_group is not None else "EC2",
+            target_group_arns=[target_group_arn] if target_group_arn is not None else [],
+            health_check_type="ELB" if target_group_arn is not None else "EC2",
             health_check_grace_period=300,
             # Any launch template change (a new image digest) replaces every instance, one
             # healthy replacement before each old instance goes.
@@ -401,10 +342,10 @@ class CoordinatorService(pulumi.ComponentResource):
                 },
             },
             enabled_metrics=[
-                "GroupInServiceInstances",
-                "GroupDesiredCapacity",
-                "GroupMinSize",
-                "GroupMaxSize",
+                aws.autoscaling.Metric.GROUP_IN_SERVICE_INSTANCES,
+                aws.autoscaling.Metric.GROUP_DESIRED_CAPACITY,
+                aws.autoscaling.Metric.GROUP_MIN_SIZE,
+                aws.autoscaling.Metric.GROUP_MAX_SIZE,
             ],
             tags=[
                 {"key": key, "value": value, "propagate_at_launch": False}
@@ -531,205 +472,6 @@ class CoordinatorService(pulumi.ComponentResource):
             tags=_tagged(args.tags, f"{name}-profile"),
             opts=child,
         )
-
-    def _load_balancer(
-        self, name: str, args: CoordinatorServiceArgs, region: str
-    ) -> aws.lb.TargetGroup:
-        child = pulumi.ResourceOptions(parent=self)
-        https = args.certificate_arn is not None
-        alb_sg = aws.ec2.SecurityGroup(
-            f"{name}-alb-sg",
-            description="Coordinator load balancer: HTTP(S) from the internet",
-            vpc_id=args.vpc_id,
-            ingress=[
-                {
-                    "description": f"{label} from the internet",
-                    "protocol": "tcp",
-                    "from_port": port,
-                    "to_port": port,
-                    "cidr_blocks": [ANYWHERE],
-                }
-                for port, label in ((80, "HTTP"), (443, "HTTPS"))
-                if port == 80 or https
-            ],
-            egress=[
-                {
-                    "description": "Coordinator instances",
-                    "protocol": "tcp",
-                    "from_port": APP_PORT,
-                    "to_port": APP_PORT,
-                    "security_groups": [args.security_group_id],
-                }
-            ],
-            tags=_tagged(args.tags, f"{name}-alb-sg"),
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-alb",
-            description="Coordinator port from its load balancer only",
-            security_group_id=args.security_group_id,
-            referenced_security_group_id=alb_sg.id,
-            ip_protocol="tcp",
-            from_port=APP_PORT,
-            to_port=APP_PORT,
-            tags=_tagged(args.tags, f"{name}-from-alb"),
-            opts=child,
-        )
-        access_logs = None
-        if args.access_logs:
-            access_logs = {
-                "bucket": self._access_log_bucket(name, args, region).id,
-                "prefix": "alb",
-                "enabled": True,
-            }
-        balancer = aws.lb.LoadBalancer(
-            f"{name}-alb",
-            load_balancer_type="application",
-            internal=False,
-            subnets=list(args.public_subnet_ids),
-            security_groups=[alb_sg.id],
-            drop_invalid_header_fields=True,
-            access_logs=access_logs,
-            tags=_tagged(args.tags, f"{name}-alb"),
-            opts=child,
-        )
-        target_group = aws.lb.TargetGroup(
-            f"{name}-tg",
-            port=APP_PORT,
-            protocol="HTTP",
-            target_type="instance",
-            vpc_id=args.vpc_id,
-            deregistration_delay=30,
-            health_check={
-                "path": HEALTH_PATH,
-                "protocol": "HTTP",
-                "matcher": "200",
-                "interval": 15,
-                "healthy_threshold": 2,
-                "unhealthy_threshold": 3,
-            },
-            tags=_tagged(args.tags, f"{name}-tg"),
-            opts=child,
-        )
-        forward = [{"type": "forward", "target_group_arn": target_group.arn}]
-        redirect = [
-            {
-                "type": "redirect",
-                "redirect": {"protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"},
-            }
-        ]
-        aws.lb.Listener(
-            f"{name}-http",
-            load_balancer_arn=balancer.arn,
-            port=80,
-            protocol="HTTP",
-            default_actions=redirect if https else forward,
-            tags=_tagged(args.tags, f"{name}-http"),
-            opts=child,
-        )
-        if https:
-            aws.lb.Listener(
-                f"{name}-https",
-                load_balancer_arn=balancer.arn,
-                port=443,
-                protocol="HTTPS",
-                ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
-                certificate_arn=args.certificate_arn,
-                default_actions=forward,
-                tags=_tagged(args.tags, f"{name}-https"),
-                opts=child,
-            )
-            self.url = pulumi.Output.from_input(f"https://{args.domain}")
-        else:
-            self.url = pulumi.Output.concat("http://", balancer.dns_name)
-        self.load_balancer_arn_suffix = balancer.arn_suffix
-        self.target_group_arn_suffix = target_group.arn_suffix
-        return target_group
-
-    def _access_log_bucket(
-        self, name: str, args: CoordinatorServiceArgs, region: str
-    ) -> aws.s3.Bucket:
-        child = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(
-            f"{name}-alb-logs",
-            force_destroy=False,
-            tags=_tagged(args.tags, f"{name}-alb-logs"),
-            opts=child,
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-alb-logs-private",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-alb-logs-ownership",
-            bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
-        )
-        # ALB access logs support SSE-S3 only (not KMS).
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-alb-logs-encryption",
-            bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-alb-logs-expiry",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "id": "expire-access-logs",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "expiration": {"days": args.access_log_days},
-                }
-            ],
-            opts=child,
-        )
-        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
-        aws.s3.BucketPolicy(
-            f"{name}-alb-logs-policy",
-            bucket=bucket.id,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "RegionalElbLogDelivery",
-                            "Effect": "Allow",
-                            "Principal": self._log_delivery_principal(region),
-                            "Action": "s3:PutObject",
-                            "Resource": pulumi.Output.concat(
-                                bucket.arn, f"/alb/AWSLogs/{account}/*"
-                            ),
-                        },
-                        {
-                            "Sid": "TlsOnly",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        },
-                    ],
-                }
-            ),
-            opts=child,
-        )
-        return bucket
-
-    def _log_delivery_principal(self, region: str) -> dict[str, str]:
-        """Who writes ALB access logs: a service principal in regions opened since August 2022,
-        the region's Elastic Load Balancing account before that."""
-        if region in LOG_DELIVERY_SERVICE_REGIONS:
-            return {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
-        account = aws.elb.get_service_account(opts=pulumi.InvokeOptions(parent=self))
-        return {"AWS": account.arn}
 
 
 def _tagged(tags: Mapping[str, str], resource_name: str) -> dict[str, str]:

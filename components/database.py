@@ -121,7 +121,7 @@ class Database(pulumi.ComponentResource):
 
         self.address = instance.address
         self.port = instance.port
-        self.secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
+        self.secret_arn = instance.master_user_secrets.apply(_managed_secret_arn)
         self.security_group_id = security_group.id
         self.instance_identifier = instance.identifier
         self.instance_arn = instance.arn
@@ -135,6 +135,14 @@ class Database(pulumi.ComponentResource):
                 "instanceArn": self.instance_arn,
             }
         )
+
+
+def _managed_secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecret]) -> str:
+    """The ARN of the secret RDS keeps the master password in (set with the password managed)."""
+    arn = secrets[0].secret_arn if secrets else None
+    if arn is None:
+        raise ValueError("RDS returned no managed master user secret")
+    return arn
 
 
 def _tagged(tags: Mapping[str, str], resource_name: str) -> dict[str, str]:

@@ -318,35 +318,46 @@ class PauseSchedule(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_role_policy]),
             )
 
-        alarm = {
-            "evaluation_periods": 1,
-            "period": 300,
-            "statistic": "Sum",
-            "threshold": 0,
-            "comparison_operator": "GreaterThanThreshold",
-            "treat_missing_data": "notBreaching",
-            "alarm_actions": [args.alarm_topic_arn],
-            "ok_actions": [args.alarm_topic_arn],
-        }
-        aws.cloudwatch.MetricAlarm(
-            f"{name}-errors",
-            alarm_description="A pause/resume run failed (see the function's log group)",
-            namespace="AWS/Lambda",
-            metric_name="Errors",
-            dimensions={"FunctionName": function.name},
-            **alarm,
-            tags=_tagged(args.tags, f"{name}-errors"),
-            opts=child,
+        def alarm(
+            suffix: str,
+            description: str,
+            namespace: str,
+            metric_name: str,
+            dimensions: Mapping[str, pulumi.Input[str]],
+            statistic: str = "Sum",
+        ) -> None:
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{suffix}",
+                alarm_description=description,
+                namespace=namespace,
+                metric_name=metric_name,
+                dimensions=dimensions,
+                evaluation_periods=1,
+                period=300,
+                statistic=statistic,
+                threshold=0,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=[args.alarm_topic_arn],
+                ok_actions=[args.alarm_topic_arn],
+                tags=_tagged(args.tags, f"{name}-{suffix}"),
+                opts=child,
+            )
+
+        alarm(
+            "errors",
+            "A pause/resume run failed (see the function's log group)",
+            "AWS/Lambda",
+            "Errors",
+            {"FunctionName": function.name},
         )
-        aws.cloudwatch.MetricAlarm(
-            f"{name}-dead-letters",
-            alarm_description="A pause/resume run was given up on (dead-letter queue not empty)",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": dead_letters.name},
-            **(alarm | {"statistic": "Maximum"}),
-            tags=_tagged(args.tags, f"{name}-dead-letters"),
-            opts=child,
+        alarm(
+            "dead-letters",
+            "A pause/resume run was given up on (dead-letter queue not empty)",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": dead_letters.name},
+            statistic="Maximum",
         )
 
         self.function_name = function.name

@@ -148,7 +148,7 @@ def build_report(stack: str) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = Parser(prog="make cost", description=__doc__.splitlines()[0])
+    parser = Parser(prog="make cost", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--stack", default="dev", help="stack file under stacks/ (dev, prod)")
     args = parser.parse_args(argv)
     try:

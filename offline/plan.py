@@ -20,9 +20,11 @@ from offline.harness import (
     OfflineHarnessError,
     ProgramFailed,
     ProgramRun,
+    ProviderRefused,
     Resource,
     run_program,
 )
+from offline.provider_rules import MissingNameRule
 from ops.arguments import Parser
 from ops.stack_file import StackFileError
 from stack_config import StackConfigError
@@ -351,7 +353,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = Parser(prog="make plan", description=__doc__.split("\n")[0])
+    parser = Parser(prog="make plan", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--stack", default="dev", help="stack name (stacks/Pulumi.<stack>.yaml)")
     parser.add_argument(
         "--preview", action="store_true", help="evaluate as `pulumi preview` (ids unknown)"
@@ -376,7 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"make plan: {error}", file=sys.stderr)
         return 2
     except ProgramFailed as failure:
-        if isinstance(failure.__cause__, StackConfigError):
+        # A config error, or a resource the provider or AWS would refuse: `pulumi preview`
+        # stops on these with a message, and so does the plan.
+        if isinstance(failure.__cause__, StackConfigError | ProviderRefused | MissingNameRule):
             print(f"make plan: {failure}", file=sys.stderr)
             return 2
         raise

@@ -17,6 +17,7 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyCustomTimeouts,
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
@@ -45,7 +46,8 @@ def _options(resource: Any) -> PolicyResourceOptions:
         delete_before_replace=None,
         aliases=[],
         additional_secret_outputs=[],
-        custom_timeouts=None,
+        # What the engine sends when the program sets none.
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
         parent=resource.parent,
     )
 
@@ -60,7 +62,9 @@ def check(
     custom = [resource for resource in run.resources if resource.custom]
     for policy in policies():
         given = dict(config.get(policy.name, {}))
-        level = EnforcementLevel(given.pop("enforcementLevel", policy.enforcement_level.value))
+        # A policy without a level of its own takes the pack's default, advisory.
+        default = policy.enforcement_level or EnforcementLevel.ADVISORY
+        level = EnforcementLevel(given.pop("enforcementLevel", default.value))
         if level is EnforcementLevel.DISABLED:
             continue
         settings = {**rules[policy.name].defaults(), **given}

@@ -32,7 +32,7 @@ COLUMNS = ("kind", "name", "id", "before", "action", "outcome", "after", "note")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = Parser(prog="streamr-ops", description=__doc__.splitlines()[0])
+    parser = Parser(prog="streamr-ops", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("command", choices=("pause", "resume", "status"))
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument(

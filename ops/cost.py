@@ -87,8 +87,11 @@ FREE_TYPES = {
 class PlannedResource(Protocol):
     """Anything with a Pulumi type token and camelCase inputs (e.g. the offline harness's)."""
 
-    type: str
-    inputs: Mapping[str, Any]
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def inputs(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)

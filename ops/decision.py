@@ -92,10 +92,8 @@ def decide(
     requested: Target | None = None,
 ) -> Action:
     """The action that moves `resource` toward the requested or scheduled state at `now`."""
-    if requested is None and schedule is None:
-        raise ValueError("without a requested pause or resume, a schedule is required")
-    target = requested or schedule.target_at(now)
-    if requested is None and not enforced:
+    target = target_of(schedule, now, requested)
+    if requested is None and schedule is not None and not enforced:
         last = schedule.last_event(now)
         if now - last.at > TRANSITION_WINDOW:
             return Action(
@@ -158,3 +156,12 @@ def _decide_rds(resource: Resource, target: Target) -> Action:
     if state in _RDS_STARTABLE:
         return Action("start", target, "start database")
     return Action("skip", target, f"database is {state}; the next run picks it up")
+
+
+def target_of(schedule: Schedule | None, now: datetime, requested: Target | None) -> Target:
+    """The requested state, else the one the schedule wants at `now`."""
+    if requested is not None:
+        return requested
+    if schedule is None:
+        raise ValueError("without a requested pause or resume, a schedule is required")
+    return schedule.target_at(now)

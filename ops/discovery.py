@@ -64,7 +64,7 @@ def _auto_scaling_groups(client: Any, stack: StackTags) -> list[Resource]:
                 Resource(
                     kind="asg",
                     id=group["AutoScalingGroupName"],
-                    name=tags.get("Name", group["AutoScalingGroupName"]),
+                    name=tags.get("Name") or group["AutoScalingGroupName"],
                     state="zero" if sizes.zero else "running",
                     sizes=sizes,
                     saved_sizes=Sizes.from_tag(saved) if saved else None,
@@ -91,7 +91,7 @@ def _instances(client: Any, stack: StackTags) -> list[Resource]:
                     Resource(
                         kind="ec2",
                         id=instance["InstanceId"],
-                        name=tags.get("Name", instance["InstanceId"]),
+                        name=tags.get("Name") or instance["InstanceId"],
                         state=instance["State"]["Name"],
                         paused_by_ops=PAUSED_BY_OPS_TAG in tags,
                     )
@@ -112,7 +112,7 @@ def _databases(client: Any, stack: StackTags) -> list[Resource]:
                 Resource(
                     kind="rds",
                     id=identifier,
-                    name=tags.get("Name", identifier),
+                    name=tags.get("Name") or identifier,
                     state=database["DBInstanceStatus"],
                     paused_by_ops=PAUSED_BY_OPS_TAG in tags,
                     arn=database["DBInstanceArn"],

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from ops.decision import PAUSE_ORDER, RESUME_ORDER, Action, Resource, decide
+from ops.decision import PAUSE_ORDER, RESUME_ORDER, Action, Resource, decide, target_of
 from ops.discovery import PAUSED_BY_OPS_TAG, SAVED_SIZES_TAG, Clients, StackTags, discover
 from ops.schedule import Schedule, Target
 
@@ -80,9 +80,7 @@ def plan(
     requested: Target | None,
 ) -> list[tuple[Resource, Action]]:
     """Every resource with its action, in the order the actions must run."""
-    if requested is None and schedule is None:
-        raise ValueError("without a requested pause or resume, a schedule is required")
-    target = requested or schedule.target_at(now)
+    target = target_of(schedule, now, requested)
     order = PAUSE_ORDER if target == "paused" else RESUME_ORDER
     decided = [
         (resource, decide(resource, schedule, now, enforced, requested)) for resource in resources

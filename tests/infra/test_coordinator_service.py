@@ -14,15 +14,14 @@ from typing import Any
 import pytest
 import yaml
 
+from components.coordinator_load_balancer import APP_PORT
 from components.coordinator_service import (
-    APP_PORT,
     SSM_MANAGED_POLICY,
     CoordinatorService,
     CoordinatorServiceArgs,
-    UserDataSettings,
-    render_user_data,
     source_tag,
 )
+from components.coordinator_user_data import UserDataSettings, render_user_data
 from offline.harness import ROOT, ProgramRun, run_component, run_program
 from stack_config import StackConfig, StackConfigError
 from tests.infra.support import rule_set, world_open
@@ -54,6 +53,7 @@ def service(preview: bool = False, **overrides: Any) -> ProgramRun:
         "cache_port": 6379,
         "cache_auth_token": "cache-token-value",
         "tags": TAGS,
+        "load_balancer_name": "coord-web",
         **overrides,
     }
 
@@ -305,6 +305,9 @@ def test_access_logs_go_to_a_private_encrypted_expiring_bucket() -> None:
     assert delivery["Action"] == "s3:PutObject"
     assert delivery["Resource"] == f"{bucket.outputs['arn']}/alb/AWSLogs/123456789012/*"
     assert statements[1]["Effect"] == "Deny"
+    # ELB tests its write access when logging is switched on: the policy must be there first.
+    policy = run.one("aws:s3/bucketPolicy:BucketPolicy")
+    assert policy.urn in run.one("aws:lb/loadBalancer:LoadBalancer").dependencies
 
 
 def test_without_a_load_balancer_the_group_uses_ec2_health_checks() -> None:

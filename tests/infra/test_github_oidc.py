@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from offline.harness import ACCOUNT_ID, ProgramFailed, ProgramRun, run_program
+from offline.computed import ACCOUNT_ID
+from offline.harness import ProgramFailed, ProgramRun, run_program
 from stack_config import StackConfig, StackConfigError
 
 REPOSITORY = "acme/streamr-p2p"

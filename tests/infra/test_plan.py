@@ -9,6 +9,7 @@ import pytest
 
 from offline.harness import ROOT, run_program
 from offline.plan import KEY_SETTINGS, main, render
+from stack_config import StackConfig
 from tests.infra.support import evaluated
 
 
@@ -76,7 +77,7 @@ def test_outputs_are_listed_at_the_end() -> None:
     names = [line.split()[0] for line in outputs]
     assert names[:3] == ["vpcId", "publicSubnetIds", "privateSubnetIds"]
     assert "databaseSecretArn" in names
-    assert any("resources in 8 components." in line for line in lines)
+    assert any("resources in 9 components." in line for line in lines)
 
 
 def test_the_plan_ends_with_the_monthly_cost() -> None:
@@ -127,3 +128,19 @@ def test_make_plan_command_runs_as_a_module() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "aws.rds.Instance  streamr-dev-db-postgres" in result.stdout
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_plan_fails_like_preview_on_a_name_aws_would_refuse(
+    stack: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Today's stacks pass; a longer prefix (a new stage, say) pushes the ALB past 32 characters."""
+    assert main(["--stack", stack]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(
+        StackConfig, "prefix", property(lambda self: f"streamr-{self.stage}-eu-west-1")
+    )
+    assert main(["--stack", stack]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("make plan: aws:lb/loadBalancer:LoadBalancer resource ")
+    assert "plus 7 random chars is longer than maximum length 32" in error

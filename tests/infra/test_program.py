@@ -16,6 +16,7 @@ COMPONENTS = {
     "streamr:cache:Cache",
     "streamr:headscale:HeadscaleHost",
     "streamr:coordinator:CoordinatorService",
+    "streamr:coordinator:LoadBalancer",
     "streamr:monitoring:Monitoring",
     "streamr:streaming:SrsOrigin",
 }
@@ -74,7 +75,11 @@ def test_outputs_are_known_after_an_update(updated: ProgramRun) -> None:
 def test_every_resource_lives_in_a_component(any_run: ProgramRun) -> None:
     components = {r.urn for r in any_run.resources if not r.custom}
     assert all(r.parent in components for r in any_run.resources if r.custom)
-    assert all(r.parent is None for r in any_run.resources if not r.custom)
+    # Components sit at the top, or inside the one component they serve (the coordinator's
+    # load balancer).
+    nested = {r.type for r in any_run.resources if not r.custom and r.parent is not None}
+    assert nested <= {"streamr:coordinator:LoadBalancer"}
+    assert all(r.parent in components for r in any_run.resources if not r.custom and r.parent)
 
 
 def test_every_taggable_resource_carries_the_stack_tags_and_a_name(any_run: ProgramRun) -> None:

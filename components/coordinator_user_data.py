@@ -1,0 +1,98 @@
+"""The coordinator hosts' cloud-config: a static template plus this stack's settings file.
+
+The template (coordinator_user_data.yaml) holds the boot script; only ARNs and addresses are
+filled in here, never a secret: the script reads secrets from Secrets Manager at boot.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.coordinator_load_balancer import APP_PORT
+
+USER_DATA_TEMPLATE = Path(__file__).with_name("coordinator_user_data.yaml")
+
+
+@dataclass(frozen=True)
+class UserDataSettings:
+    """Everything per stack the boot script needs; values here are never secrets, only ARNs."""
+
+    region: str
+    image: str
+    log_group: str
+    database_host: str
+    database_port: int
+    database_name: str
+    database_secret_arn: str
+    token_pepper_secret_arn: str
+    hook_secret_arn: str
+    admin_token_secret_arn: str
+    trusted_proxies: Sequence[str]
+    web_concurrency: int
+    port: int = APP_PORT
+    cache_host: str | None = None
+    cache_port: int | None = None
+    cache_secret_arn: str | None = None
+    mesh_url: str | None = None
+    mesh_api_key_secret_arn: str | None = None
+
+
+def render_user_data(settings: UserDataSettings) -> str:
+    """The instance's cloud-config: the static template plus this stack's settings file."""
+    document = yaml.safe_load(USER_DATA_TEMPLATE.read_text())
+    values: dict[str, Any] = {
+        "REGION": settings.region,
+        "IMAGE": settings.image,
+        "LOG_GROUP": settings.log_group,
+        "DATABASE_HOST": settings.database_host,
+        "DATABASE_PORT": settings.database_port,
+        "DATABASE_NAME": settings.database_name,
+        "DATABASE_SECRET_ARN": settings.database_secret_arn,
+        "TOKEN_PEPPER_SECRET_ARN": settings.token_pepper_secret_arn,
+        "HOOK_SECRET_ARN": settings.hook_secret_arn,
+        "ADMIN_TOKEN_SECRET_ARN": settings.admin_token_secret_arn,
+        "TRUSTED_PROXIES": json.dumps(list(settings.trusted_proxies)),
+        "WEB_CONCURRENCY": settings.web_concurrency,
+        "PORT": settings.port,
+    }
+    if settings.cache_secret_arn is not None:
+        values |= {
+            "CACHE_HOST": settings.cache_host,
+            "CACHE_PORT": settings.cache_port,
+            "CACHE_SECRET_ARN": settings.cache_secret_arn,
+        }
+    if settings.mesh_api_key_secret_arn is not None:
+        values |= {
+            "HEADSCALE_URL": settings.mesh_url,
+            "HEADSCALE_API_KEY_SECRET_ARN": settings.mesh_api_key_secret_arn,
+        }
+    conf = "".join(f"{key}={shlex.quote(str(value))}\n" for key, value in values.items())
+    document["write_files"].insert(
+        0,
+        {
+            "path": "/etc/streamr/coordinator.conf",
+            "owner": "root:root",
+            "permissions": "0644",
+            "content": conf,
+        },
+    )
+    return "#cloud-config\n" + yaml.dump(document, Dumper=_BlockDumper, sort_keys=False, width=1000)
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (scripts, units) as `|` blocks, so the user data stays readable."""
+
+
+_BlockDumper.add_representer(
+    str,
+    lambda dumper, value: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
+    ),
+)

@@ -1,0 +1,138 @@
+"""The naming rules the AWS provider and AWS itself enforce, checked before anything is created.
+
+Pulumi mocks accept any name; `pulumi preview` does not. pulumi-aws auto-names a resource as its
+logical name, a hyphen and 7 random characters (tfbridge.AutoName, `provider/autonaming.go`),
+and refuses a name that will not fit ("... plus 7 random chars is longer than maximum length 32",
+the target group's limit in `provider/aliases.go`); the Terraform provider's validators and
+AWS's APIs refuse the others. The limits below are AWS's documented ones for each type this
+program creates; a type that names a resource and is missing here stops the harness, so a new
+resource type cannot slip past the check.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from offline.sdk_schema import accepts_property
+
+# tfbridge.AutoName: "<logical name>-<7 random characters>".
+RANDOM_SUFFIX_LENGTH = 7
+AUTO_NAME_SEPARATOR = "-"
+
+_ALNUM_HYPHEN = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_LOWER_ALNUM_HYPHEN = r"[a-z](?:[a-z0-9-]*[a-z0-9])?"
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """The input holding a type's physical name, its longest allowed value and its alphabet."""
+
+    property: str  # the wire (camelCase) name of the input
+    max_length: int
+    pattern: str | None = None  # a full match AWS requires, None when it allows printable text
+    # Pulumi fills the name in (logical name + suffix) when the program gives none.
+    auto_named: bool = True
+    # Auto-names are lower-cased (buckets, databases, caches accept no capitals).
+    lowercase: bool = False
+
+
+NAME_RULES: dict[str, NameRule] = {
+    "aws:autoscaling/group:Group": NameRule("name", 255),
+    "aws:cloudwatch/dashboard:Dashboard": NameRule(
+        "dashboardName", 255, r"[A-Za-z0-9_-]+", auto_named=False
+    ),
+    "aws:cloudwatch/logGroup:LogGroup": NameRule("name", 512, r"[\w./#-]+"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": NameRule("name", 255),
+    "aws:ec2/launchTemplate:LaunchTemplate": NameRule("name", 128, r"[A-Za-z0-9().\-/_]+"),
+    "aws:ec2/securityGroup:SecurityGroup": NameRule("name", 255),
+    "aws:ecr/repository:Repository": NameRule(
+        "name", 256, r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    ),
+    "aws:elasticache/replicationGroup:ReplicationGroup": NameRule(
+        "replicationGroupId", 40, _LOWER_ALNUM_HYPHEN, lowercase=True
+    ),
+    "aws:elasticache/subnetGroup:SubnetGroup": NameRule("name", 255, lowercase=True),
+    "aws:iam/instanceProfile:InstanceProfile": NameRule("name", 128, r"[\w+=,.@-]+"),
+    "aws:iam/policy:Policy": NameRule("name", 128, r"[\w+=,.@-]+"),
+    "aws:iam/role:Role": NameRule("name", 64, r"[\w+=,.@-]+"),
+    "aws:iam/rolePolicy:RolePolicy": NameRule("name", 128, r"[\w+=,.@-]+"),
+    "aws:lambda/function:Function": NameRule("name", 64, r"[A-Za-z0-9_-]+"),
+    "aws:lb/loadBalancer:LoadBalancer": NameRule("name", 32, _ALNUM_HYPHEN),
+    "aws:lb/targetGroup:TargetGroup": NameRule("name", 32, _ALNUM_HYPHEN),
+    "aws:rds/instance:Instance": NameRule("identifier", 63, _LOWER_ALNUM_HYPHEN, lowercase=True),
+    "aws:rds/parameterGroup:ParameterGroup": NameRule(
+        "name", 255, _LOWER_ALNUM_HYPHEN, lowercase=True
+    ),
+    "aws:rds/subnetGroup:SubnetGroup": NameRule("name", 255, r"[a-z0-9 ._-]+", lowercase=True),
+    "aws:s3/bucket:Bucket": NameRule(
+        "bucket", 63, r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?", lowercase=True
+    ),
+    "aws:scheduler/schedule:Schedule": NameRule("name", 64, r"[0-9A-Za-z_.-]+"),
+    "aws:scheduler/scheduleGroup:ScheduleGroup": NameRule("name", 64, r"[0-9A-Za-z_.-]+"),
+    "aws:secretsmanager/secret:Secret": NameRule("name", 512, r"[A-Za-z0-9/_+=.@-]+"),
+    "aws:sns/topic:Topic": NameRule("name", 256, r"[A-Za-z0-9_-]+"),
+    "aws:sqs/queue:Queue": NameRule("name", 80, r"[A-Za-z0-9_-]+"),
+}
+
+# SDK inputs whose presence means "this type gives its resource a name of its own".
+_NAMING_INPUTS = ("name", "name_prefix", "bucket_prefix", "identifier_prefix")
+
+
+class MissingNameRule(Exception):
+    """A resource type names its resources and this module does not know the rule for it."""
+
+
+def auto_name(rule: NameRule, logical_name: str, suffix: str) -> str:
+    """The name Pulumi gives a resource the program did not name."""
+    name = f"{logical_name}{AUTO_NAME_SEPARATOR}{suffix}"
+    return name.lower() if rule.lowercase else name
+
+
+def name_problems(type_: str, logical_name: str, inputs: dict[str, Any]) -> list[str]:
+    """Why the provider or AWS would refuse this resource's name; empty when it is fine."""
+    rule = NAME_RULES.get(type_)
+    if rule is None:
+        if _names_its_resources(type_):
+            raise MissingNameRule(
+                f"no naming rule for {type_} (resource {logical_name!r}); add AWS's limit for it "
+                "to NAME_RULES in offline/provider_rules.py"
+            )
+        return []
+    given = inputs.get(rule.property)
+    if given is None or given == "":
+        if not rule.auto_named:
+            return []  # required input: the SDK has refused its absence already
+        longest = len(logical_name) + len(AUTO_NAME_SEPARATOR) + RANDOM_SUFFIX_LENGTH
+        if longest > rule.max_length:
+            return [
+                f"{type_} resource {logical_name!r}: {rule.property} {logical_name!r} plus "
+                f"{RANDOM_SUFFIX_LENGTH} random chars is longer than maximum length "
+                f"{rule.max_length}"
+            ]
+        sample = auto_name(rule, logical_name, "a" * RANDOM_SUFFIX_LENGTH)
+        return _alphabet_problems(type_, logical_name, rule, sample)
+    if not isinstance(given, str):
+        return []  # unknown until apply (an output of another resource)
+    if len(given) > rule.max_length:
+        return [
+            f"{type_} resource {logical_name!r}: {rule.property} {given!r} is {len(given)} "
+            f"characters, longer than maximum length {rule.max_length}"
+        ]
+    return _alphabet_problems(type_, logical_name, rule, given)
+
+
+def _alphabet_problems(type_: str, logical_name: str, rule: NameRule, name: str) -> list[str]:
+    if rule.pattern is None or re.fullmatch(rule.pattern, name):
+        return []
+    return [
+        f"{type_} resource {logical_name!r}: {rule.property} {name!r} does not match "
+        f"{rule.pattern} (the characters AWS allows)"
+    ]
+
+
+def _names_its_resources(type_: str) -> bool:
+    if not type_.startswith("aws:"):
+        return False
+    return any(accepts_property(type_, python_name) for python_name in _NAMING_INPUTS)

@@ -1,0 +1,98 @@
+"""Names the provider or AWS would refuse stop the offline run, as they stop `pulumi preview`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pulumi_aws as aws
+import pytest
+
+from offline.harness import ProgramFailed, ProviderRefused, run_component, run_program
+from offline.provider_rules import NAME_RULES, MissingNameRule, name_problems
+
+BOTH_MODES = pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+
+
+def refusal(build: Callable[[], Any], preview: bool) -> str | None:
+    """The provider's message when `build` is refused, None when it is accepted."""
+    try:
+        run_component(build, preview=preview)
+    except ProgramFailed as failure:
+        assert isinstance(failure.__cause__, ProviderRefused), failure.__cause__
+        return str(failure)
+    return None
+
+
+def balancer(logical_name: str, **kwargs: Any) -> Callable[[], None]:
+    def build() -> None:
+        aws.lb.LoadBalancer(logical_name, load_balancer_type="application", **kwargs)
+
+    return build
+
+
+@BOTH_MODES
+def test_a_33_character_alb_name_fails_and_32_passes(preview: bool) -> None:
+    message = refusal(balancer("edge", name="a" * 33), preview)
+    assert message is not None
+    assert f"name '{'a' * 33}' is 33 characters, longer than maximum length 32" in message
+    assert refusal(balancer("edge", name="a" * 32), preview) is None
+
+
+@BOTH_MODES
+def test_an_auto_named_alb_counts_the_random_suffix(preview: bool) -> None:
+    # 25 + "-" + 7 random characters = 33.
+    message = refusal(balancer("b" * 25), preview)
+    assert message == (
+        f"aws:lb/loadBalancer:LoadBalancer resource '{'b' * 25}': name '{'b' * 25}' "
+        "plus 7 random chars is longer than maximum length 32"
+    )
+    assert refusal(balancer("b" * 24), preview) is None
+
+
+def test_a_target_group_has_the_same_limit() -> None:
+    def target_group(logical_name: str) -> Callable[[], None]:
+        return lambda: aws.lb.TargetGroup(logical_name, port=80, protocol="HTTP") and None
+
+    assert refusal(target_group("streamr-prod-coordinator-tg"), preview=True) is not None
+    assert refusal(target_group("streamr-prod-web-tg"), preview=True) is None
+
+
+def test_characters_aws_refuses_are_named() -> None:
+    message = refusal(balancer("edge", name="my_balancer"), preview=False)
+    assert message is not None and "does not match" in message
+    problems = name_problems(
+        "aws:rds/instance:Instance", "db", {"identifier": "Streamr-Prod", "engine": "postgres"}
+    )
+    assert len(problems) == 1 and "'Streamr-Prod' does not match" in problems[0]
+
+
+def test_auto_names_are_lower_cased_where_aws_wants_lower_case() -> None:
+    run = run_component(lambda: aws.s3.Bucket("Access-Logs") and None)
+    assert run.one("aws:s3/bucket:Bucket").outputs["bucket"].startswith("access-logs-")
+
+
+def test_a_type_that_names_resources_without_a_known_rule_stops_the_run() -> None:
+    with pytest.raises(ProgramFailed) as failed:
+        run_component(lambda: aws.kinesis.Stream("events", shard_count=1) and None)
+    assert isinstance(failed.value.__cause__, MissingNameRule)
+    assert "aws:kinesis/stream:Stream" in str(failed.value)
+    assert "offline/provider_rules.py" in str(failed.value)
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides"),
+    [("dev", {}), ("prod", {}), ("prod", {"paused": True}), ("dev", {"natStrategy": "gateway"})],
+)
+def test_every_name_the_program_gives_fits_and_every_naming_type_has_a_rule(
+    stack: str, overrides: dict[str, Any]
+) -> None:
+    run = run_program(stack, overrides)
+    named = {r.type for r in run.resources if r.custom and r.type in NAME_RULES}
+    assert "aws:lb/targetGroup:TargetGroup" in named or overrides.get("paused")
+    for resource in run.resources:
+        rule = NAME_RULES.get(resource.type)
+        if rule is None or not resource.custom:
+            continue
+        physical = resource.outputs[rule.property]
+        assert len(physical) <= rule.max_length, (resource.name, physical)
