@@ -106,6 +106,8 @@ class FakeHeadscale:
         self.scripted: list[tuple[int, Any, float, bool]] = []
         self.nodes: dict[int, dict[str, Any]] = {}
         self.keys: list[dict[str, Any]] = []
+        # The one API key it accepts; `api_key = ...` rotates it (the old one stops working).
+        self.api_key = API_KEY
         self._lock = threading.Lock()
 
     def script(
@@ -160,7 +162,7 @@ class FakeHeadscale:
                 self.violations += schema_problems(body, body_spec["schema"], "body")
         elif raw_body:
             self.violations.append(f"{method} {url.path}: body sent, spec takes none")
-        if headers.get("Authorization") != f"Bearer {API_KEY}":
+        if headers.get("Authorization") != f"Bearer {self.api_key}":
             return 401, "Unauthorized"
         scripted_status, scripted_body, _, act = (
             self.scripted.pop(0) if self.scripted else (0, None, 0.0, False)

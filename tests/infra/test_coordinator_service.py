@@ -385,7 +385,7 @@ def scripts(document: dict[str, Any]) -> list[dict[str, Any]]:
 def test_the_boot_script_passes_shellcheck(run: ProgramRun, tmp_path: Path) -> None:
     document = yaml.safe_load(user_data(run))
     found = scripts(document)
-    assert len(found) == 1
+    assert len(found) == 2  # the runner and the credentials refresher
     for index, script in enumerate(found):
         path = tmp_path / f"script-{index}.sh"
         path.write_text(script["content"])
@@ -396,8 +396,8 @@ def test_the_boot_script_passes_shellcheck(run: ProgramRun, tmp_path: Path) -> N
             check=False,
         )
         assert result.returncode == 0, result.stdout
-    units = [f for f in document["write_files"] if f["path"].endswith(".service")]
-    assert "Restart=always" in units[0]["content"]
+    units = {f["path"]: f["content"] for f in document["write_files"]}
+    assert "Restart=always" in units["/etc/systemd/system/streamr-coordinator.service"]
     assert ["systemctl", "enable", "--now", "streamr-coordinator.service"] in document["runcmd"]
 
 

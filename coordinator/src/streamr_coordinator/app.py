@@ -37,8 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         soft_engine = make_engine(settings, durable=False)
         cache = Cache(settings.redis_url.get_secret_value() if settings.redis_url else None)
         mesh = (
-            HeadscaleClient(settings.headscale_url, settings.headscale_api_key.get_secret_value())
-            if settings.headscale_url and settings.headscale_api_key
+            HeadscaleClient(settings.headscale_url, settings.current_headscale_api_key)
+            if settings.headscale_url
             else None
         )
         ctx = AppContext(settings, engine, soft_engine, make_sessionmaker(engine), cache, mesh)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from .settings import Settings
@@ -14,14 +17,26 @@ def make_engine(settings: Settings, *, durable: bool = True) -> AsyncEngine:
 
     No pre-ping: it would cost a round trip per checkout; a connection that died is discarded
     on its first error instead (`pool_recycle` keeps them fresh).
+
+    With a password file, every new connection reads the password then: after a rotation, open
+    connections keep working and the next ones log in with the new password.
     """
-    return create_async_engine(
+    engine = create_async_engine(
         settings.sqlalchemy_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_recycle=1800,
         connect_args={} if durable else {"options": "-c synchronous_commit=off"},
     )
+    if settings.database_password_file is not None:
+
+        @event.listens_for(engine.sync_engine, "do_connect")
+        def _current_password(
+            _dialect: Any, _record: Any, _args: Any, parameters: dict[str, Any]
+        ) -> None:
+            parameters["password"] = settings.current_database_password() or ""
+
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +66,9 @@ class MeshNode:
 class HeadscaleClient:
     """Async Headscale API client; one per process, closed with `aclose()` or `async with`.
 
+    `api_key` is the key, or a function giving the current one: Headscale keys are rotated
+    monthly, and each request then carries the key as it is at that moment (None: not issued yet).
+
     `retries` is how many times a failed attempt is repeated. Key creation is repeated only when
     the request never reached Headscale or Headscale said it is unavailable (502/503/504), so a
     lost response never mints two keys; reads and deletes are also repeated after timeouts.
@@ -74,7 +77,7 @@ class HeadscaleClient:
     def __init__(
         self,
         base_url: str,
-        api_key: str,
+        api_key: str | Callable[[], str | None],
         *,
         timeout: float = 5.0,
         retries: int = 2,
@@ -82,7 +85,7 @@ class HeadscaleClient:
     ) -> None:
         if not base_url.startswith(("https://", "http://")):
             raise ValueError(f"base_url {base_url!r} must be an http(s) URL")
-        if not api_key:
+        if isinstance(api_key, str) and not api_key:
             raise ValueError("api_key is empty")
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
@@ -91,7 +94,8 @@ class HeadscaleClient:
         self._backoff = backoff
         self._http = httpx.AsyncClient(
             base_url=self.login_server_url,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            headers={"Accept": "application/json"},
+            auth=_CurrentKey(api_key if callable(api_key) else lambda: api_key),
             timeout=timeout,
         )
 
@@ -192,6 +196,23 @@ class HeadscaleClient:
         raise MeshUnavailable(
             f"Headscale {method} {path} failed after {self._retries + 1} attempts: {last_problem}"
         )
+
+
+class _CurrentKey(httpx.Auth):
+    """Bearer authentication with the key as it is when the request is sent."""
+
+    def __init__(self, current: Callable[[], str | None]) -> None:
+        self._current = current
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        key = self._current()
+        if not key:
+            raise MeshUnavailable(
+                "the coordinator has no Headscale API key yet (its host stores the key once "
+                "Headscale has issued it)"
+            )
+        request.headers["Authorization"] = f"Bearer {key}"
+        yield request
 
 
 class _NotFoundAfterRetry(MeshNotFound):

@@ -3,12 +3,18 @@
 Secrets (pepper, hook secret, bootstrap token, database password) come from the
 environment, which on AWS is filled from Secrets Manager; nothing secret is generated per process,
 so every instance and every restart agrees on them.
+
+The two credentials AWS rotates under a running process (the RDS-managed database password, every
+7 days; the Headscale API key, monthly) may instead be named by a file (`..._FILE`) that the host
+keeps current: they are read from it at each use (each new database connection, each mesh
+request), so a rotation needs no restart.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -25,6 +31,7 @@ class Settings(BaseSettings):
     database_name: str = "streamr"
     database_user: str | None = None
     database_password: SecretStr | None = None
+    database_password_file: Path | None = None
     database_sslmode: str = Field(
         default="prefer", pattern="^(disable|prefer|require|verify-full)$"
     )
@@ -48,6 +55,7 @@ class Settings(BaseSettings):
     # them nodes register without a mesh key (a local setup without Headscale).
     headscale_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
     headscale_api_key: SecretStr | None = None
+    headscale_api_key_file: Path | None = None
     mesh_key_ttl_minutes: int = Field(default=60, ge=5, le=24 * 60)
     # The SRS origin's HTTP base URL (HLS and HTTP-FLV): where viewers go when no edge has room.
     origin_play_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+$")
@@ -97,9 +105,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _mesh_complete(self) -> Settings:
-        if (self.headscale_url is None) != (self.headscale_api_key is None):
+        if self.headscale_api_key is not None and self.headscale_api_key_file is not None:
             raise ValueError(
-                "set both STREAMR_HEADSCALE_URL and STREAMR_HEADSCALE_API_KEY, or neither"
+                "set STREAMR_HEADSCALE_API_KEY or STREAMR_HEADSCALE_API_KEY_FILE, not both"
+            )
+        keyed = self.headscale_api_key is not None or self.headscale_api_key_file is not None
+        if (self.headscale_url is None) == keyed:
+            raise ValueError(
+                "set both STREAMR_HEADSCALE_URL and STREAMR_HEADSCALE_API_KEY (or _FILE), "
+                "or neither"
             )
         return self
 
@@ -113,6 +127,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _database_given(self) -> Settings:
+        if self.database_password is not None and self.database_password_file is not None:
+            raise ValueError(
+                "set STREAMR_DATABASE_PASSWORD or STREAMR_DATABASE_PASSWORD_FILE, not both"
+            )
         if self.database_url is None and not (self.database_host and self.database_user):
             raise ValueError(
                 "set STREAMR_DATABASE_URL, or STREAMR_DATABASE_HOST and STREAMR_DATABASE_USER "
@@ -120,11 +138,24 @@ class Settings(BaseSettings):
             )
         return self
 
-    @cached_property
+    def current_database_password(self) -> str | None:
+        """The database password as it is now (re-read from its file, when it has one)."""
+        if self.database_password_file is not None:
+            return read_secret_file(self.database_password_file)
+        return self.database_password.get_secret_value() if self.database_password else None
+
+    def current_headscale_api_key(self) -> str | None:
+        """The Headscale API key as it is now; None while its host has not written one yet."""
+        if self.headscale_api_key_file is not None:
+            return read_secret_file(self.headscale_api_key_file)
+        return self.headscale_api_key.get_secret_value() if self.headscale_api_key else None
+
+    @property
     def sqlalchemy_url(self) -> str:
+        """The URL with the current password (engines also re-read it for each connection)."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        password = self.database_password.get_secret_value() if self.database_password else ""
+        password = self.current_database_password() or ""
         credentials = quote(self.database_user or "", safe="")
         if password:
             credentials += ":" + quote(password, safe="")
@@ -136,3 +167,12 @@ class Settings(BaseSettings):
     @cached_property
     def proxy_networks(self) -> list[IPv4Network | IPv6Network]:
         return [ip_network(entry, strict=False) for entry in self.trusted_proxies]
+
+
+def read_secret_file(path: Path) -> str | None:
+    """A secret its host keeps in `path`, stripped of whitespace; None if absent or empty."""
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return value or None

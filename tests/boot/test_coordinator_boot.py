@@ -1,0 +1,152 @@
+"""The coordinator host's user data, booted in a Debian root: what it calls, in which order, how
+long it could wait (never near the group's health-check grace), what a second boot and a
+credential rotation do, and what it says when a secret cannot be read."""
+
+from __future__ import annotations
+
+import os
+
+from offline.harness import ProgramRun
+from tests.boot.conftest import user_data_of
+from tests.boot.debian_root import DebianRoot
+
+RUNNER = "/usr/local/sbin/streamr-coordinator-run"
+REFRESHER = "/usr/local/sbin/streamr-coordinator-secrets"
+SECRETS = "/run/streamr/secrets"
+APP_UID = 10001
+
+
+FIRST_PASSWORD = "first-password"
+NOT_YET = 'echo "An error occurred (ResourceNotFoundException): no AWSCURRENT" >&2; exit 254'
+
+
+def aws_answers(password: str = FIRST_PASSWORD, mesh_key: str | None = "hskey-api-1") -> str:
+    """The `aws` stand-in: secrets by ARN; the mesh key's secret has no value yet when None."""
+    mesh = f'echo "{mesh_key}"' if mesh_key is not None else NOT_YET
+    return f"""
+case "$*" in
+  *get-secret-value*'rds!db'*) echo '{{"username": "streamr_admin", "password": "{password}"}}' ;;
+  *get-secret-value*headscale-api-key*) {mesh} ;;
+  *get-secret-value*) echo "value-of-$6" ;;
+  *ecr\\ get-login-password*) echo "ecr-password" ;;
+esac
+"""
+
+
+# `docker login --password-stdin` reads the password its pipe carries (else `aws` gets SIGPIPE).
+DOCKER = 'case "$*" in *--password-stdin*) cat >/dev/null ;; esac\n'
+CURL_DOWNLOADS = """
+while [ $# -gt 0 ]; do
+  if [ "$1" = "-o" ]; then echo "-----BEGIN CERTIFICATE-----" >"$2"; fi
+  shift
+done
+"""
+
+
+def boot(root: DebianRoot, run: ProgramRun, **answers: str | None) -> None:
+    root.behave({"aws": aws_answers(**answers), "curl": CURL_DOWNLOADS, "docker": DOCKER})  # type: ignore[arg-type]
+    first = root.cloud_init(user_data_of(run, f"streamr-{run.stack}-coordinator-lt"))
+    assert first.returncode == 0, first.stderr
+    # cloud-init installs the packages, then enables the units in order.
+    assert first.calls[0] == ["dnf", "install", "-y", "docker", "jq"]
+    enabled = [call[3] for call in first.calls if call[:3] == ["systemctl", "enable", "--now"]]
+    assert enabled == [
+        "docker.service",
+        "streamr-coordinator-secrets.timer",
+        "streamr-coordinator.service",
+    ]
+
+
+def test_the_service_reads_its_secrets_then_pulls_and_runs_the_image_by_digest(
+    root: DebianRoot, prod: ProgramRun
+) -> None:
+    boot(root, prod)
+    started = root.run(RUNNER)  # what systemd runs for streamr-coordinator.service
+    assert started.returncode == 0, started.stderr
+    secrets_read = started.index("aws", "secretsmanager", "get-secret-value")
+    login = started.index("docker", "login")
+    pull = started.index("docker", "pull")
+    run = started.index("docker", "run")
+    assert secrets_read < login < pull < run
+    image = started.calls[run][-1]
+    assert "@sha256:" in image
+    assert started.calls[pull][2] == image
+    arguments = started.calls[run]
+    assert "/run/streamr/secrets:/run/secrets/streamr:ro" in arguments
+
+    env = root.file("/run/streamr/coordinator.env").read_text()
+    assert "STREAMR_DATABASE_USER=streamr_admin" in env
+    assert "STREAMR_DATABASE_PASSWORD_FILE=/run/secrets/streamr/database-password" in env
+    assert "first-password" not in env  # the password is only in its file
+    assert "STREAMR_HEADSCALE_API_KEY_FILE=/run/secrets/streamr/headscale-api-key" in env
+    password = root.file(f"{SECRETS}/database-password")
+    assert password.read_text() == "first-password\n"
+    assert (password.stat().st_uid, password.stat().st_mode & 0o777) == (APP_UID, 0o400)
+    assert root.file(f"{SECRETS}/headscale-api-key").read_text() == "hskey-api-1\n"
+    assert oct(root.file("/run/streamr/coordinator.env").stat().st_mode & 0o777) == "0o600"
+
+
+def test_no_boot_wait_comes_near_the_health_check_grace(root: DebianRoot, prod: ProgramRun) -> None:
+    """First deploy: Headscale has not written the mesh key. The instance must still be serving
+    before the auto scaling group's grace ends, or the group replaces it, again and again."""
+    grace = prod.one("aws:autoscaling/group:Group").inputs["healthCheckGracePeriod"]
+    boot(root, prod, mesh_key=None)
+    started = root.run(RUNNER)
+    assert started.returncode == 0, started.stderr
+    assert started.commands("docker")[-1][0] == "run"
+    assert started.slept() == 0
+    # curl's own retries (5, exponential from 1 s) are the only other wait: about 31 s.
+    assert started.slept() + 31 < grace / 2
+    assert "no Headscale API key" in started.stderr
+    assert not root.file(f"{SECRETS}/headscale-api-key").exists()
+    # The timer delivers the key once the Headscale host has stored it.
+    root.behave({"aws": aws_answers(mesh_key="hskey-api-first")})
+    refreshed = root.run(REFRESHER)
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert root.file(f"{SECRETS}/headscale-api-key").read_text() == "hskey-api-first\n"
+
+
+def test_the_timer_carries_a_rotated_password_into_the_file_and_only_then_writes(
+    root: DebianRoot, prod: ProgramRun
+) -> None:
+    boot(root, prod)
+    assert root.run(RUNNER).returncode == 0
+    unchanged = root.run(REFRESHER)
+    assert unchanged.returncode == 0 and "updated" not in unchanged.stderr
+    root.behave({"aws": aws_answers(password="rotated-password")})
+    rotated = root.run(REFRESHER)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "updated database-password" in rotated.stderr
+    assert root.file(f"{SECRETS}/database-password").read_text() == "rotated-password\n"
+    leftovers = [name for name in os.listdir(root.file(SECRETS)) if name.startswith(".")]
+    assert leftovers == []
+
+
+def test_a_second_boot_starts_the_same_service_again_harmlessly(
+    root: DebianRoot, prod: ProgramRun
+) -> None:
+    """A stop/start (the nightly pause) re-runs only the unit, on the same disk."""
+    boot(root, prod)
+    first = root.run(RUNNER)
+    second = root.run(RUNNER)
+    assert (first.returncode, second.returncode) == (0, 0), second.stderr
+    assert len(first.commands("curl")) == 1
+    assert second.commands("curl") == []  # the CA bundle is kept
+    assert second.index("docker", "rm", "-f", "streamr-coordinator") < second.index("docker", "run")
+    assert root.file("/run/streamr/coordinator.env").read_text().count("STREAMR_PORT=") == 1
+
+
+def test_an_unreadable_database_secret_stops_the_start_with_its_name(
+    root: DebianRoot, prod: ProgramRun
+) -> None:
+    boot(root, prod)
+    root.behave(
+        {
+            "aws": 'case "$*" in *"rds!db"*) echo "AccessDeniedException" >&2; exit 254 ;; esac\n'
+            + aws_answers()
+        }
+    )
+    failed = root.run(RUNNER)
+    assert failed.returncode != 0
+    assert "cannot read the database secret arn:aws:secretsmanager:" in failed.stderr
+    assert failed.commands("docker") == []  # systemd restarts the unit in 5 s and tries again
