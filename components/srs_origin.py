@@ -160,7 +160,9 @@ class SrsOrigin(pulumi.ComponentResource):
             metadata_options={
                 "http_endpoint": "enabled",
                 "http_tokens": "required",
-                "http_put_response_hop_limit": 2,  # the container's AWS log driver sits behind
+                # 1 hop: the awslogs driver runs in dockerd on the host; the internet-facing SRS
+                # container, one hop further, must not reach the instance's credentials.
+                "http_put_response_hop_limit": 1,
             },
             root_block_device={
                 "encrypted": True,

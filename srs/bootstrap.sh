@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The SRS origin host's first boot (Amazon Linux 2023, run once by cloud-init):
-#   1. install Docker and Tailscale;
-#   2. read the hook secret from Secrets Manager (the instance role may read only that secret);
-#   3. join the mesh as tag:origin with a single-use key the coordinator mints for this host;
-#   4. fill the secret into the rendered config and run the pinned SRS container, logging to
-#      CloudWatch.
+# The SRS origin host (Amazon Linux 2023).
+#
+#   bootstrap.sh            first boot (cloud-init, once): wait for egress (the Elastic IP is
+#                           associated after the instance starts), install Docker and Tailscale,
+#                           read the hook secret (the instance role may read only that secret), fill
+#                           it into the rendered config, run the pinned SRS container logging to
+#                           CloudWatch, and enable the mesh-join unit
+#   bootstrap.sh join-mesh  one attempt to join the mesh as tag:origin with a single-use key the
+#                           coordinator mints; the unit repeats it every 30 s until it succeeds
+#                           (a first deploy's coordinator is often not up yet) and again at each
+#                           boot, where it finds the host already joined
 # Parameters come from /etc/streamr/srs.env (names, ARNs, URLs: nothing secret).
 set -euo pipefail
 
@@ -12,7 +17,26 @@ ENV_FILE=${ENV_FILE:-/etc/streamr/srs.env}
 TEMPLATE=${TEMPLATE:-/etc/streamr/srs.conf.template}
 CONFIG=${CONFIG:-/etc/streamr/srs.conf}
 
+JOIN_UNIT=/etc/systemd/system/streamr-srs-mesh-join.service
+SCRIPT_PATH=/usr/local/sbin/streamr-srs-bootstrap
+# 60 x 5 s: the Elastic IP association follows the instance's start within seconds.
+EGRESS_ATTEMPTS=60
+
 log() { echo "streamr-srs-bootstrap: $*" >&2; }
+
+wait_for_egress() {
+  local attempt
+  for attempt in $(seq 1 "$EGRESS_ATTEMPTS"); do
+    # Any HTTP answer from the regional endpoint means the host can reach the internet.
+    if curl -sS --max-time 5 -o /dev/null "https://secretsmanager.$AWS_REGION.amazonaws.com/"; then
+      return
+    fi
+    log "no route to the internet yet (attempt $attempt/$EGRESS_ATTEMPTS); retrying in 5 s"
+    sleep 5
+  done
+  log "no internet access after $((EGRESS_ATTEMPTS * 5)) s: is the Elastic IP associated?"
+  exit 1
+}
 
 install_packages() {
   dnf install -y docker jq
@@ -30,35 +54,55 @@ hook_secret() {
 }
 
 join_mesh() {
-  local secret=$1 headers answer key_file
+  local secret headers answer key_file
   if tailscale status >/dev/null 2>&1; then
     log "already on the mesh"
     return
   fi
+  secret=$(hook_secret)
   umask 077
   headers=$(mktemp)
-  key_file=$(mktemp)
   # Secrets go through files, never command lines (which any local user can read).
   printf 'X-Hook-Secret: %s\n' "$secret" >"$headers"
-  for attempt in $(seq 1 60); do
-    if answer=$(curl -fsS -X POST -H "@$headers" "$COORDINATOR_URL/api/v1/mesh/origin-key"); then
-      break
-    fi
-    log "coordinator not ready for a mesh key (attempt $attempt); retrying in 10 s"
-    answer=""
-    sleep 10
-  done
-  rm -f "$headers"
-  if [ -z "$answer" ]; then
-    log "no mesh key from $COORDINATOR_URL after 10 minutes"
-    rm -f "$key_file"
+  if ! answer=$(curl -fsS -X POST -H "@$headers" "$COORDINATOR_URL/api/v1/mesh/origin-key"); then
+    rm -f "$headers"
+    log "no mesh key from $COORDINATOR_URL yet (is the coordinator up?); systemd retries in 30 s"
     return 1
   fi
+  rm -f "$headers"
+  key_file=$(mktemp)
   jq -r .preauth_key <<<"$answer" >"$key_file"
   # The tag comes with the key: Headscale refuses --advertise-tags with a tagged key.
-  tailscale up --login-server "$(jq -r .login_server <<<"$answer")" \
-    --auth-key "file:$key_file" --hostname streamr-origin
+  if ! tailscale up --login-server "$(jq -r .login_server <<<"$answer")" \
+    --auth-key "file:$key_file" --hostname streamr-origin; then
+    rm -f "$key_file"
+    log "tailscale up failed; systemd retries in 30 s"
+    return 1
+  fi
   rm -f "$key_file"
+  log "joined the mesh"
+}
+
+install_join_unit() {
+  cat >"$JOIN_UNIT" <<UNIT
+[Unit]
+Description=Join the StreamrP2P mesh (retried until the coordinator hands out a key)
+After=network-online.target tailscaled.service
+Wants=network-online.target
+StartLimitIntervalSec=0
+
+[Service]
+Type=oneshot
+ExecStart=$SCRIPT_PATH join-mesh
+Restart=on-failure
+RestartSec=30
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  systemctl daemon-reload
+  # --no-block: the first join may take as long as the coordinator's first deploy.
+  systemctl enable --now --no-block streamr-srs-mesh-join.service
 }
 
 write_config() {
@@ -80,16 +124,26 @@ run_srs() {
 }
 
 main() {
-  local secret
   # shellcheck source=/dev/null
   . "$ENV_FILE"
   : "${AWS_REGION:?}" "${HOOK_SECRET_ARN:?}" "${COORDINATOR_URL:?}" "${SRS_IMAGE:?}" "${LOG_GROUP:?}"
-  install_packages
-  secret=$(hook_secret)
-  write_config "$secret"
-  join_mesh "$secret" || log "continuing without the mesh: friends cannot relay until it joins"
-  run_srs
-  log "SRS origin running ($SRS_IMAGE)"
+  case "${1:-first-boot}" in
+    first-boot)
+      wait_for_egress
+      install_packages
+      write_config "$(hook_secret)"
+      run_srs
+      log "SRS origin running ($SRS_IMAGE)"
+      install_join_unit
+      ;;
+    join-mesh)
+      join_mesh
+      ;;
+    *)
+      log "unknown command '$1' (allowed: first-boot, join-mesh)"
+      exit 2
+      ;;
+  esac
 }
 
 # Sourced by the tests to exercise single steps; run as a program on the host.

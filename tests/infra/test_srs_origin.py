@@ -50,6 +50,8 @@ def test_rtmp_and_http_are_public_and_the_api_admits_only_the_coordinator(
 def test_the_host_requires_imdsv2_and_encrypts_its_disk(updated: ProgramRun) -> None:
     host = part(updated, "host").inputs
     assert host["metadataOptions"]["httpTokens"] == "required"
+    # The internet-facing container is a hop further than the host: no instance credentials.
+    assert host["metadataOptions"]["httpPutResponseHopLimit"] == 1
     assert host["rootBlockDevice"]["encrypted"] is True
     assert host["rootBlockDevice"]["volumeType"] == "gp3"
     assert host["associatePublicIpAddress"] is False  # reached only through its Elastic IP
