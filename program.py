@@ -90,6 +90,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             hostname=f"mesh.{config.domain}" if config.domain else None,
             acme_email=config.alert_email,
             snapshot_retain_days=7 if config.stage == "dev" else 30,
+            protect_data=config.stage == "prod",
             tags=tags,
         ),
     )

@@ -115,8 +115,12 @@ class Database(pulumi.ComponentResource):
             final_snapshot_identifier=f"{name}-final" if args.final_snapshot else None,
             performance_insights_enabled=args.performance_insights,
             performance_insights_retention_period=7 if args.performance_insights else None,
+            # A new major `engineVersion` (with its parameter-group family, a new auto-named
+            # group created before the old one goes) is an in-place upgrade, not a refusal.
+            allow_major_version_upgrade=True,
             tags=_tagged(args.tags, f"{name}-postgres"),
-            opts=child,
+            # With deletion protection (prod), Pulumi refuses to delete or replace it as well.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
         )
 
         self.address = instance.address

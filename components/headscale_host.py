@@ -46,6 +46,8 @@ class HeadscaleHostArgs:
     data_volume_gb: int = 8
     snapshot_retain_days: int = 7
     snapshot_time_utc: str = "03:00"
+    # Prod: Pulumi refuses to delete or replace the mesh's data volume (its keys and nodes).
+    protect_data: bool = False
 
 
 class HeadscaleHost(pulumi.ComponentResource):
@@ -128,7 +130,9 @@ class HeadscaleHost(pulumi.ComponentResource):
             encrypted=True,
             tags={**_tagged(args.tags, f"{name}-data"), **snapshot_target},
             # The mesh's identity (keys, nodes, certificates): never deleted with the stack.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(
+                parent=self, retain_on_delete=True, protect=args.protect_data
+            ),
         )
         self._snapshots(name, args, snapshot_target)
 
@@ -166,7 +170,11 @@ class HeadscaleHost(pulumi.ComponentResource):
             user_data=user_data,
             user_data_replace_on_change=True,
             tags=_tagged(args.tags, f"{name}-host"),
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+            # The data volume attaches to one instance at a time: a replacement (new user data)
+            # removes the old host first, or the new attachment fails with VolumeInUse.
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["ami"], delete_before_replace=True
+            ),
         )
         aws.ec2.VolumeAttachment(
             f"{name}-data-attachment",
@@ -175,7 +183,7 @@ class HeadscaleHost(pulumi.ComponentResource):
             instance_id=instance.id,
             # Unmount cleanly on replacement: SQLite must not be cut off mid-write.
             stop_instance_before_detaching=True,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         aws.ec2.EipAssociation(
             f"{name}-eip-association",

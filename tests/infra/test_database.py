@@ -99,7 +99,11 @@ def test_the_parameter_group_forces_tls_for_the_engine_family(version: str, fami
 
 
 def test_protected_settings_keep_data_through_deletion() -> None:
-    instance = database().one("aws:rds/instance:Instance").inputs
+    run = database()
+    # Pulumi itself refuses to delete or replace it; a major upgrade is allowed in place.
+    assert run.one("aws:rds/instance:Instance").protect is True
+    instance = run.one("aws:rds/instance:Instance").inputs
+    assert instance["allowMajorVersionUpgrade"] is True
     assert instance["multiAz"] is True
     assert instance["deletionProtection"] is True
     assert instance["backupRetentionPeriod"] == 14
@@ -118,6 +122,7 @@ def test_cheap_settings_skip_the_final_snapshot() -> None:
         performance_insights=False,
         instance_class="db.t4g.micro",
     )
+    assert run.one("aws:rds/instance:Instance").protect is False
     instance = run.one("aws:rds/instance:Instance").inputs
     assert instance["multiAz"] is False
     assert instance["deletionProtection"] is False

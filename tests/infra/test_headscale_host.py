@@ -94,6 +94,16 @@ def test_data_volume_is_encrypted_in_the_instance_zone_and_attached(updated: Pro
     assert association.inputs["allocationId"] == part(updated, "eip").outputs["allocationId"]
 
 
+def test_a_replaced_host_frees_the_data_volume_before_the_new_one_attaches(
+    updated: ProgramRun,
+) -> None:
+    """New user data replaces the instance; create-before-delete would attach the volume to the
+    new host while the old one holds it (VolumeInUse)."""
+    assert part(updated, "host").delete_before_replace is True
+    assert part(updated, "data-attachment").delete_before_replace is True
+    assert part(updated, "data").protect is (updated.stack == "prod")
+
+
 def test_data_volume_is_snapshotted_daily(updated: ProgramRun) -> None:
     volume = part(updated, "data")
     policy = part(updated, "data-snapshots")

@@ -205,3 +205,16 @@ def test_main_exports_what_build_returns() -> None:
     run = run_component(main, stack="dev")
     assert set(run.outputs) == EXPECTED_OUTPUTS | SCHEDULED_OUTPUTS
     assert {r.type for r in run.resources if not r.custom} == COMPONENTS | SCHEDULED
+
+
+def test_prod_protects_its_stateful_resources_and_dev_can_be_torn_down(
+    updated: ProgramRun,
+) -> None:
+    """The database and the mesh's data volume: `pulumi up`/`destroy` refuse to delete or replace
+    them in prod (an operator must unprotect first); dev stays disposable."""
+    prod = updated.stack == "prod"
+    stateful = [
+        updated.one("aws:rds/instance:Instance"),
+        updated.one("aws:ebs/volume:Volume"),
+    ]
+    assert [resource.protect for resource in stateful] == [prod, prod]
