@@ -32,6 +32,23 @@ SCRIPT_PATH=/usr/local/sbin/streamr-headscale-bootstrap
 
 log() { printf 'streamr-headscale: %s\n' "$*" >&2; }
 
+# The Elastic IP is associated after the instance starts: until then there is no way out.
+EGRESS_ATTEMPTS=60
+wait_for_egress() {
+  local attempt
+  for attempt in $(seq 1 "$EGRESS_ATTEMPTS"); do
+    # Any HTTP answer from the regional endpoint means the host can reach the internet.
+    if curl --silent --show-error --max-time 5 --output /dev/null \
+      "https://secretsmanager.$AWS_REGION.amazonaws.com/"; then
+      return
+    fi
+    log "no route to the internet yet (attempt $attempt/$EGRESS_ATTEMPTS); retrying in 5 s"
+    sleep 5
+  done
+  log "no internet access after $((EGRESS_ATTEMPTS * 5)) s: is the Elastic IP associated?"
+  exit 1
+}
+
 install_headscale() {
   if [ -x /usr/bin/headscale ] && /usr/bin/headscale version 2>/dev/null | grep -q "$HEADSCALE_VERSION"; then
     return
@@ -169,6 +186,7 @@ UNIT
 main() {
   case "${1:-install}" in
     install)
+      wait_for_egress
       install_headscale
       ensure_user
       mount_data_volume

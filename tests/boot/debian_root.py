@@ -1,7 +1,7 @@
 """Boot a host's rendered user data in a throwaway Debian root, with stand-ins for the cloud.
 
 The root is the debootstrap base the image test builds (`scripts/build-base-image.sh`, reused
-here) plus jq and iproute2, kept as a buildah image and copied fresh for each test. The scripts
+here) plus EXTRA_PACKAGES, kept as a buildah image and copied fresh for each test. The scripts
 run for real under `chroot` (bash, coreutils, jq, useradd, runuser... are Debian's own); only
 what reaches AWS, the package manager, systemd, Docker, Tailscale, the network or the host's
 kernel is a stand-in. Each stand-in appends its command line to a call log and then does what
@@ -26,8 +26,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "localhost/streamr-python-base:bookworm"
-BOOT_IMAGE = "localhost/streamr-boot-root:bookworm"
-EXTRA_PACKAGES = ("jq", "iproute2")
+# What the hosts' scripts use that minbase lacks (procps: /etc/sysctl.d, as Amazon Linux has it).
+EXTRA_PACKAGES = ("jq", "iproute2", "procps")
+# Named after its packages, so a changed list builds a new image.
+BOOT_IMAGE = f"localhost/streamr-boot-root:bookworm-{'-'.join(EXTRA_PACKAGES)}"
 STANDINS = (
     "aws",
     "dnf",
@@ -50,16 +52,19 @@ BEHAVIOUR_DIR = "etc/standin-behaviour"
 PATH = f"/{STANDIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Every stand-in: log the call (one line, arguments shell-quoted), then run the behaviour
-# snippet the test gave for this command, if any, with the call's arguments.
+# snippet the test gave for this command, if any, with the call's arguments; it exits with the
+# snippet's status.
 _STANDIN = """#!/bin/bash
 printf '%s' "$(basename "$0")" >>/{log}
 for argument in "$@"; do printf ' %q' "$argument" >>/{log}; done
 printf '\\n' >>/{log}
 behaviour="/{behaviour}/$(basename "$0")"
+# The snippet's last status is the stand-in's (`mountpoint` answering "not mounted", say).
 if [ -f "$behaviour" ]; then
   source "$behaviour"
+else
+  exit 0
 fi
-exit 0
 """
 
 
