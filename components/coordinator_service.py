@@ -11,6 +11,7 @@ import base64
 import fnmatch
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ from components.coordinator_user_data import UserDataSettings, render_user_data
 
 # Amazon Linux 2023 for arm64, resolved through the public SSM parameter AWS keeps current.
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
-IMAGE_CONTEXT = Path(__file__).resolve().parent.parent / "coordinator"
+# Pulumi runs the program and its providers in the project directory.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+IMAGE_CONTEXT = PROJECT_DIR / "coordinator"
 SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 ECR_PULL_ACTIONS = [
     "ecr:BatchCheckLayerAvailability",
@@ -166,7 +169,10 @@ class CoordinatorService(pulumi.ComponentResource):
         )
         image = docker_build.Image(
             f"{name}-image",
-            context={"location": str(args.image_context)},
+            # Relative to the project: the same sources from another checkout (another CI
+            # runner's path) are the same input, so no rebuild and no push to an existing
+            # immutable tag.
+            context={"location": os.path.relpath(args.image_context, PROJECT_DIR)},
             platforms=[docker_build.Platform.LINUX_ARM64],
             push=True,
             # Preview machines have no builder; the image is built by `pulumi up` only.

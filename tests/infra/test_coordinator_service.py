@@ -102,7 +102,7 @@ def test_the_image_is_built_for_arm64_pushed_and_referenced_by_digest(run: Progr
     repository = run.one("aws:ecr/repository:Repository").outputs["repositoryUrl"]
     assert image.inputs["platforms"] == ["linux/arm64"]
     assert image.inputs["push"] is True
-    assert image.inputs["context"]["location"] == str(ROOT / "coordinator")
+    assert image.inputs["context"]["location"] == "coordinator"
     assert image.inputs["tags"] == [f"{repository}:{source_tag(ROOT / 'coordinator')}"]
     assert image.inputs["registries"][0]["address"] == repository
     assert image.inputs["registries"][0]["username"] == "AWS"
