@@ -6,7 +6,8 @@
 #   PAUSED  true (deep pause), false (resume), or keep: whatever the last deployment used, so a
 #           deploy from main never undoes a scheduled deep pause (the pause workflow resumes).
 # Needs PULUMI_BACKEND_URL (the S3 state backend) and AWS credentials in the environment; the
-# stack's secrets provider (awskms://...) is read from its stack file.
+# stack's secrets provider (awskms://...) is read from its stack file; `.venv` with the program's
+# requirements (for `python -m ops resume`).
 set -euo pipefail
 
 if [ "$#" -ne 2 ]; then
@@ -50,6 +51,18 @@ deployed_paused() {
 pulumi login "$PULUMI_BACKEND_URL"
 if [ "$paused" = keep ]; then
   paused="$(deployed_paused)"
+fi
+# The nightly stop schedule may have stopped the database and hosts: a stopped RDS instance
+# refuses every change, and a resumed platform needs them running. Start them first (ops exits 3
+# when nothing is deployed yet: a first deploy). A deep pause leaves them as they are.
+if [ "$paused" = false ]; then
+  status=0
+  .venv/bin/python -m ops resume --stack "$stack" || status=$?
+  if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then
+    echo "could not start the stack's stopped resources (ops resume exit $status); a stopped" \
+      "database refuses every change, so pulumi up is not run" >&2
+    exit 1
+  fi
 fi
 echo "pulumi up: stack $stack, streamr:paused=$paused"
 pulumi config set --stack "$stack" streamr:paused "$paused"

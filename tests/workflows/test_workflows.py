@@ -375,7 +375,9 @@ esac
 """
 
 
-def _pulumi_up(tmp_path: Path, paused: str, deployed: str) -> tuple[list[str], str, str]:
+def _pulumi_up(
+    tmp_path: Path, paused: str, deployed: str, ops_exit: int = 0
+) -> tuple[list[str], str, str]:
     """Run pulumi-up.sh for dev against a fake `pulumi`; its calls, stack file after, output."""
     workdir, bin_dir = tmp_path / "repo", tmp_path / "bin"
     (workdir / "stacks").mkdir(parents=True)
@@ -386,6 +388,11 @@ def _pulumi_up(tmp_path: Path, paused: str, deployed: str) -> tuple[list[str], s
     fake.write_text(FAKE_PULUMI)
     fake.chmod(0o755)
     calls = tmp_path / "calls"
+    # `python -m ops resume` from the program's virtualenv: logged with the pulumi calls.
+    ops = workdir / ".venv" / "bin" / "python"
+    ops.parent.mkdir(parents=True)
+    ops.write_text(f'#!/bin/bash\necho "ops $*" >>"$PULUMI_CALLS"\nexit {ops_exit}\n')
+    ops.chmod(0o755)
     result = subprocess.run(
         [str(SCRIPTS / "pulumi-up.sh"), "dev", paused],
         cwd=workdir,
@@ -401,6 +408,29 @@ def _pulumi_up(tmp_path: Path, paused: str, deployed: str) -> tuple[list[str], s
     )
     assert result.returncode == 0, result.stderr
     return calls.read_text().splitlines(), stack_file.read_text(), result.stdout
+
+
+@pytest.mark.parametrize("ops_exit", [0, 3], ids=["started", "nothing-deployed-yet"])
+def test_a_resume_or_deploy_starts_what_the_schedule_stopped_before_pulumi_up(
+    tmp_path: Path, ops_exit: int
+) -> None:
+    """A stopped database refuses every change: Monday's resume and a deploy while the nightly
+    schedule has it stopped start it (and the hosts) first. A deep pause does not."""
+    calls, _, _ = _pulumi_up(tmp_path / "resume", "false", "true", ops_exit)
+    assert calls.index("ops -m ops resume --stack dev") < calls.index(
+        "up --stack dev --yes --policy-pack policies --message CI"
+    )
+    kept, _, _ = _pulumi_up(tmp_path / "keep", "keep", "false", ops_exit)
+    assert "ops -m ops resume --stack dev" in kept
+    paused, _, _ = _pulumi_up(tmp_path / "pause", "true", "")
+    assert not any(call.startswith("ops ") for call in paused)
+
+
+def test_pulumi_up_is_not_run_when_the_stopped_resources_cannot_be_started(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(AssertionError, match="a stopped database refuses every change"):
+        _pulumi_up(tmp_path, "false", "", ops_exit=5)
 
 
 @pytest.mark.parametrize("deployed,expected", [("true", "true"), ("false", "false"), ("", "false")])
@@ -419,7 +449,9 @@ def test_pause_and_resume_set_the_value_without_reading_the_deployment(tmp_path:
     for paused in ("true", "false"):
         calls, _, _ = _pulumi_up(tmp_path / paused, paused, "true" if paused == "false" else "")
         assert not any(call.startswith("config refresh") for call in calls)
+        resume = ["ops -m ops resume --stack dev"] if paused == "false" else []
         assert calls[1:] == [
+            *resume,
             f"config set --stack dev streamr:paused {paused}",
             "up --stack dev --yes --policy-pack policies --message CI",
         ]
