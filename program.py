@@ -11,7 +11,11 @@ from typing import Any
 import pulumi
 
 from components.cache import Cache, CacheArgs
-from components.coordinator_service import CoordinatorService, CoordinatorServiceArgs
+from components.coordinator_service import (
+    HEALTH_CHECK_GRACE_SECONDS,
+    CoordinatorService,
+    CoordinatorServiceArgs,
+)
 from components.database import Database, DatabaseArgs
 from components.github_oidc import GithubOidc, GithubOidcArgs
 from components.headscale_host import HeadscaleHost, HeadscaleHostArgs
@@ -145,6 +149,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             log_group_name=coordinator.log_group_name,
             alert_email=config.alert_email,
             paused=config.paused,
+            health_check_grace_seconds=HEALTH_CHECK_GRACE_SECONDS,
             tags=tags,
         ),
     )

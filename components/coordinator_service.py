@@ -32,6 +32,9 @@ AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-
 # Pulumi runs the program and its providers in the project directory.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 IMAGE_CONTEXT = PROJECT_DIR / "coordinator"
+# How long a new instance may fail its health check before the group replaces it; the boot
+# (tests/boot) must be serving well within it, and the unhealthy-targets alarm waits it out.
+HEALTH_CHECK_GRACE_SECONDS = 300
 SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 ECR_PULL_ACTIONS = [
     "ecr:BatchCheckLayerAvailability",
@@ -334,7 +337,7 @@ class CoordinatorService(pulumi.ComponentResource):
             },
             target_group_arns=[target_group_arn] if target_group_arn is not None else [],
             health_check_type="ELB" if target_group_arn is not None else "EC2",
-            health_check_grace_period=300,
+            health_check_grace_period=HEALTH_CHECK_GRACE_SECONDS,
             # Any launch template change (a new image digest) replaces every instance, one
             # healthy replacement before each old instance goes.
             instance_refresh={

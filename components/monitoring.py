@@ -52,6 +52,9 @@ class MonitoringArgs:
     paused: bool = False
     latency_p99_seconds: float = 1.0
     cpu_percent: int = 80
+    # The auto scaling group's health-check grace: how long a booting instance (each morning's
+    # resume, each instance refresh) may fail its health check without being a problem.
+    health_check_grace_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class AlarmSpec:
     # Compare against another metric of the same resource instead of a fixed number: the alarm
     # fires when `metric - baseline` crosses `threshold`.
     baseline_metric: str | None = None
+    # Fires when `breaching` of the last `minutes` one-minute periods cross the threshold.
+    minutes: int = 5
+    breaching: int = 3
 
     @property
     def percentile(self) -> bool:
@@ -84,13 +90,17 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
         balancer = {"LoadBalancer": args.load_balancer_arn_suffix}
         target = {**balancer, "TargetGroup": args.target_group_arn_suffix}
         elb = "AWS/ApplicationELB"
+        unhealthy_minutes = -(-args.health_check_grace_seconds // 60) + 5
         specs += [
             AlarmSpec("alb-5xx", "The load balancer itself answers 5xx", elb,
                       "HTTPCode_ELB_5XX_Count", balancer, "Sum", above, 10),
             AlarmSpec("target-5xx", "The coordinator answers 5xx", elb,
                       "HTTPCode_Target_5XX_Count", balancer, "Sum", above, 10),
+            # Only unhealthy for longer than a booting instance may be (the group's grace plus
+            # five minutes): a resume or an instance refresh is not an incident.
             AlarmSpec("unhealthy-targets", "A coordinator instance fails its /health check", elb,
-                      "UnHealthyHostCount", target, "Maximum", above, 0),
+                      "UnHealthyHostCount", target, "Maximum", above, 0,
+                      minutes=unhealthy_minutes, breaching=unhealthy_minutes),
             AlarmSpec("latency-p99", "Slowest 1% of coordinator responses", elb,
                       "TargetResponseTime", balancer, "p99", above, args.latency_p99_seconds),
         ]  # fmt: skip
@@ -147,8 +157,8 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-{spec.purpose}",
                 alarm_description=spec.description,
                 **measured,
-                evaluation_periods=5,
-                datapoints_to_alarm=3,
+                evaluation_periods=spec.minutes,
+                datapoints_to_alarm=spec.breaching,
                 threshold=spec.threshold,
                 comparison_operator=spec.comparison,
                 treat_missing_data=spec.missing_data,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from components.monitoring import Monitoring, MonitoringArgs, database_connection_limit
-from offline.harness import ProgramRun, run_component
+from offline.harness import ProgramRun, run_component, run_program
 
 TAGS = {"Project": "streamr", "Stage": "prod", "ManagedBy": "pulumi"}
 BALANCER = "app/coord-alb/0123456789abcdef"
@@ -160,3 +160,16 @@ def test_a_deep_pause_alarms_on_nothing_it_stopped() -> None:
 def test_preview_evaluates() -> None:
     run = monitoring(preview=True)
     assert len(alarms(run)) == len(ALL_ALARMS)
+
+
+def test_a_booting_instance_is_no_incident_but_a_sick_one_is() -> None:
+    """Each morning's resume and each instance refresh bring instances that fail /health until
+    they are up (the group's grace allows 300 s): the alarm needs longer than that, unbroken."""
+    run = run_program("prod")
+    grace = run.one("aws:autoscaling/group:Group").inputs["healthCheckGracePeriod"]
+    alarm = run.named("streamr-prod-monitoring-unhealthy-targets").inputs
+    assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"]
+    assert alarm["datapointsToAlarm"] * alarm["period"] >= grace + 300
+    # The others keep their quicker 3-of-5-minutes rule.
+    errors = run.named("streamr-prod-monitoring-target-5xx").inputs
+    assert (errors["evaluationPeriods"], errors["datapointsToAlarm"]) == (5, 3)
