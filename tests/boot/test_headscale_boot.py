@@ -35,7 +35,7 @@ case "$*" in
     if [ "$(wc -l <"$probes")" -le {egress_after} ]; then echo "timed out" >&2; exit 28; fi ;;
   *releases/download*)
     while [ $# -gt 0 ]; do
-      if [ "$1" = "--output" ]; then cat /srv/release/headscale >"$2"; fi
+      if [ "$1" = "--output" ]; then cat /var/cache/release/headscale >"$2"; fi
       shift
     done ;;
 esac
@@ -61,7 +61,7 @@ def prepared(root: DebianRoot, run: ProgramRun, release: str = FAKE_HEADSCALE) -
     """The host's user data with the stand-in release's digest, and the volume's device link."""
     user_data = user_data_of(run, f"streamr-{run.stack}-headscale-host")
     volume_id = re.search(r"DATA_VOLUME_ID=(vol-[0-9a-f]+)", user_data).group(1)  # type: ignore[union-attr]
-    root.write("/srv/release/headscale", release, "0755")
+    root.write("/var/cache/release/headscale", release, "0755")
     digest = hashlib.sha256(FAKE_HEADSCALE.encode()).hexdigest()
     user_data = re.sub(r"HEADSCALE_SHA256=[0-9a-f]{64}", f"HEADSCALE_SHA256={digest}", user_data)
     device = root.file("/dev/nvme1n1")
