@@ -366,12 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="override a config key for this plan, e.g. --set paused=true",
     )
     options = parser.parse_args(argv)
-    overrides = {}
-    for item in options.set:
-        key, separator, value = item.partition("=")
-        if not separator:
-            parser.error(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key] = value
+    overrides = parser.key_values("--set", options.set)
     try:
         run = run_program(options.stack, overrides, preview=options.preview)
     except (OfflineHarnessError, StackFileError) as error:

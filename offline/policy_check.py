@@ -117,12 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     options = parser.parse_args(argv)
-    overrides = {}
-    for item in options.set:
-        key, separator, value = item.partition("=")
-        if not separator:
-            parser.error(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key] = value
+    overrides = parser.key_values("--set", options.set)
     try:
         violations = check(run_program(options.stack, overrides))
     except StackFileError as error:

@@ -48,6 +48,15 @@ CASES = {
         "make plan: streamr:natStrategy: 'nat' is not allowed; allowed values: none, instance, "
         "gateway",
     ),
+    "plan: an override without a value": (
+        [PYTHON, "-m", "offline.plan", "--set", "paused"],
+        "make plan: --set expects KEY=VALUE, got 'paused' (see make plan --help)",
+    ),
+    "policy check: an override without a value": (
+        [PYTHON, "-m", "offline.policy_check", "--set", "paused"],
+        "python -m offline.policy_check: --set expects KEY=VALUE, got 'paused' "
+        "(see python -m offline.policy_check --help)",
+    ),
     "cost: unknown stack": (
         [PYTHON, "-m", "offline.cost_report", "--stack", "staging"],
         "make cost: no stack 'staging'; stacks: dev, prod",
