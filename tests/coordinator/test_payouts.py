@@ -348,7 +348,12 @@ def test_every_instance_runs_the_scheduler_and_each_period_is_paid_once(
     relay = Relay(api, sql, stream=stream)
     relay.viewers(1)
     relay.send(relay.item(0))
-    sql("UPDATE contribution_reports SET received_at = received_at - interval '3 hours'")
+    # Early in an hour four hours ago: its period and the two after it have ended, with the grace,
+    # whatever the minute the test runs at (a plain "3 hours ago" fails in an hour's first 30 s).
+    sql(
+        "UPDATE contribution_reports "
+        "SET received_at = date_trunc('hour', now()) - interval '4 hours' + interval '1 minute'"
+    )
     scheduled = settings.model_copy(update={"payout_check_seconds": 1})
     with TestClient(create_app(scheduled)), TestClient(create_app(scheduled)):
         deadline = time.monotonic() + 20
