@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "install-system-deps.sh"
 DPKG_LOCK = Path("/var/lib/dpkg/lock-frontend")
 
-pytestmark = pytest.mark.skipif(
+# Only the lock tests need root; shellcheck runs for everyone.
+needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="holding dpkg's lock needs root (CI and `make test` run as root)"
 )
 
@@ -65,6 +66,7 @@ def calls(bin_dir: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if line.startswith("apt-get")]
 
 
+@needs_root
 def test_waits_for_a_busy_package_manager_then_installs(stand_ins: Path) -> None:
     held = threading.Event()
     holder = threading.Thread(target=hold_lock, args=(4, held))
@@ -82,6 +84,7 @@ def test_waits_for_a_busy_package_manager_then_installs(stand_ins: Path) -> None
     assert "-o DPkg::Lock::Timeout=60" in install
 
 
+@needs_root
 def test_gives_up_with_one_clear_line_when_the_lock_never_comes_free(stand_ins: Path) -> None:
     held = threading.Event()
     holder = threading.Thread(target=hold_lock, args=(8, held))
