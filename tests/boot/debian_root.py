@@ -55,9 +55,10 @@ PATH = f"/{STANDIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:
 # snippet the test gave for this command, if any, with the call's arguments; it exits with the
 # snippet's status.
 _STANDIN = """#!/bin/bash
-printf '%s' "$(basename "$0")" >>/{log}
-for argument in "$@"; do printf ' %q' "$argument" >>/{log}; done
-printf '\\n' >>/{log}
+line=$(basename "$0")
+for argument in "$@"; do line+=$(printf ' %q' "$argument"); done
+# One write per call: the two ends of a pipeline (aws ... | docker login) log at the same time.
+printf '%s\\n' "$line" >>/{log}
 behaviour="/{behaviour}/$(basename "$0")"
 # The snippet's last status is the stand-in's (`mountpoint` answering "not mounted", say).
 if [ -f "$behaviour" ]; then
