@@ -21,6 +21,7 @@ from components.github_oidc import GithubOidc, GithubOidcArgs
 from components.headscale_host import HeadscaleHost, HeadscaleHostArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
+from components.origin_address import OriginAddress, OriginAddressArgs
 from components.pause_schedule import PauseSchedule, PauseScheduleArgs
 from components.srs_origin import SrsOrigin, SrsOriginArgs
 from stack_config import StackConfig
@@ -92,7 +93,8 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             availability_zone=network.availability_zones[0],
             instance_type=config.instance_types.headscale,
             hostname=f"mesh.{config.domain}" if config.domain else None,
-            acme_email=config.alert_email,
+            acme_email=config.acme_email,
+            hosted_zone_id=config.coordinator.hosted_zone_id,
             snapshot_retain_days=7 if config.stage == "dev" else 30,
             protect_data=config.stage == "prod",
             tags=tags,
@@ -101,6 +103,12 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
     outputs["headscaleUrl"] = mesh.url
     outputs["headscalePublicIp"] = mesh.public_ip
     outputs["headscaleApiKeySecretArn"] = mesh.api_key_secret_arn
+    # Before the coordinator, which must know it, and kept through a deep pause (which leaves the
+    # origin host out) so the URL in a streamer's OBS survives every pause.
+    origin_address = OriginAddress(f"{config.prefix}-srs-address", OriginAddressArgs(tags=tags))
+    outputs["rtmpIngestUrl"] = origin_address.publish_url
+    outputs["hlsUrlTemplate"] = origin_address.hls_url_template
+    outputs["flvUrlTemplate"] = origin_address.flv_url_template
     # With no NAT the instances need public addresses to reach ECR and AWS APIs.
     public_instances = config.effective_nat_strategy == "none"
     coordinator = CoordinatorService(
@@ -131,9 +139,12 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             load_balancer_name=f"{config.prefix}-web",
             domain=config.domain,
             certificate_arn=config.coordinator.certificate_arn,
+            hosted_zone_id=config.coordinator.hosted_zone_id,
             access_logs=config.stage == "prod",
             mesh_url=mesh.url,
             mesh_api_key_secret_arn=mesh.api_key_secret_arn,
+            origin_publish_url=origin_address.publish_url,
+            origin_play_url=origin_address.play_url,
             tags=tags,
         ),
     )
@@ -175,7 +186,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
         outputs["coordinatorUrl"] = coordinator.url
         outputs["apiDocsUrl"] = pulumi.Output.concat(coordinator.url, "/docs")
         # Without the coordinator (deep pause) nobody can publish: the origin is left out too.
-        origin = SrsOrigin(
+        SrsOrigin(
             f"{config.prefix}-srs",
             SrsOriginArgs(
                 vpc_id=network.vpc_id,
@@ -184,12 +195,10 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
                 coordinator_security_group_id=network.coordinator_security_group_id,
                 coordinator_url=coordinator.url,
                 hook_secret_arn=coordinator.hook_secret_arn,
+                allocation_id=origin_address.allocation_id,
                 tags=tags,
             ),
         )
-        outputs["rtmpIngestUrl"] = origin.rtmp_url
-        outputs["hlsUrlTemplate"] = origin.hls_url_template
-        outputs["flvUrlTemplate"] = origin.flv_url_template
     if config.github is not None:
         ci = GithubOidc(
             f"{config.prefix}-github",

@@ -8,19 +8,16 @@ version, and the auto scaling group's instance refresh replaces every instance w
 from __future__ import annotations
 
 import base64
-import fnmatch
-import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_docker_build as docker_build
 import pulumi_random as random
 
+from components.coordinator_image import IMAGE_CONTEXT, CoordinatorImage, CoordinatorImageArgs
 from components.coordinator_load_balancer import (
     CoordinatorLoadBalancer,
     CoordinatorLoadBalancerArgs,
@@ -29,9 +26,6 @@ from components.coordinator_user_data import UserDataSettings, render_user_data
 
 # Amazon Linux 2023 for arm64, resolved through the public SSM parameter AWS keeps current.
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
-# Pulumi runs the program and its providers in the project directory.
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-IMAGE_CONTEXT = PROJECT_DIR / "coordinator"
 # How long a new instance may fail its health check before the group replaces it; the boot
 # (tests/boot) must be serving well within it, and the unhealthy-targets alarm waits it out.
 HEALTH_CHECK_GRACE_SECONDS = 300
@@ -75,42 +69,21 @@ class CoordinatorServiceArgs:
     # False on a deep pause: the load balancer bills by the hour and cannot be stopped.
     load_balancer: bool = True
     domain: str | None = None
-    # An ACM certificate for `domain`: adds HTTPS and redirects HTTP to it.
+    # An ACM certificate for `domain`, or the Route 53 zone to issue one in: adds HTTPS and
+    # redirects HTTP to it.
     certificate_arn: str | None = None
+    hosted_zone_id: str | None = None
     access_logs: bool = False
     # The mesh: Headscale's URL and the secret its host writes the coordinator's API key into.
     mesh_url: pulumi.Input[str] | None = None
     mesh_api_key_secret_arn: pulumi.Input[str] | None = None
+    # The SRS origin's publish (rtmp://<ip>/live) and play (http://<ip>:8080) URLs: the streamer
+    # page's publish URL and the viewers' fallback in /api/v1/play.
+    origin_publish_url: pulumi.Input[str] | None = None
+    origin_play_url: pulumi.Input[str] | None = None
     access_log_days: int = 90
     log_retention_days: int = 30
     image_context: Path = IMAGE_CONTEXT
-
-
-def source_tag(context: Path) -> str:
-    """A content hash of the image's build context, honouring its `.dockerignore`.
-
-    The repository's tags are immutable, so every pushed build needs a tag of its own; the same
-    sources give the same tag, so an unchanged coordinator pushes nothing new.
-    """
-    ignore_file = context / ".dockerignore"
-    patterns = [
-        line.strip().removeprefix("**/")
-        for line in (ignore_file.read_text().splitlines() if ignore_file.is_file() else [])
-        if line.strip() and not line.startswith("#")
-    ]
-    digest = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        relative = path.relative_to(context).as_posix()
-        parts = relative.split("/")
-        prefixes = ["/".join(parts[: index + 1]) for index in range(len(parts))]
-        if any(
-            fnmatch.fnmatch(candidate, pattern)
-            for pattern in patterns
-            for candidate in (*prefixes, *parts)
-        ):
-            continue
-        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
-    return f"src-{digest.hexdigest()[:16]}"
 
 
 class CoordinatorService(pulumi.ComponentResource):
@@ -127,8 +100,6 @@ class CoordinatorService(pulumi.ComponentResource):
         self, name: str, args: CoordinatorServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("streamr:coordinator:CoordinatorService", name, None, opts)
-        if args.certificate_arn and not args.domain:
-            raise ValueError("a certificate needs the domain it was issued for")
         if not args.min_size <= args.desired_capacity <= args.max_size:
             raise ValueError(
                 f"coordinator sizes must satisfy min <= desired <= max, got "
@@ -138,61 +109,11 @@ class CoordinatorService(pulumi.ComponentResource):
         invoke = pulumi.InvokeOptions(parent=self)
         region = aws.get_region(opts=invoke).region
 
-        repository = aws.ecr.Repository(
-            f"{name}-repo",
-            image_tag_mutability="IMMUTABLE",
-            image_scanning_configuration={"scan_on_push": True},
-            encryption_configurations=[{"encryption_type": "AES256"}],
-            tags=_tagged(args.tags, f"{name}-repo"),
+        image = CoordinatorImage(
+            name,
+            CoordinatorImageArgs(context=args.image_context, tags=args.tags),
             opts=child,
         )
-        aws.ecr.LifecyclePolicy(
-            f"{name}-repo-lifecycle",
-            repository=repository.name,
-            policy=json.dumps(
-                {
-                    "rules": [
-                        {
-                            "rulePriority": 1,
-                            "description": "Keep the 20 most recent images (rollback room)",
-                            "selection": {
-                                "tagStatus": "any",
-                                "countType": "imageCountMoreThan",
-                                "countNumber": 20,
-                            },
-                            "action": {"type": "expire"},
-                        }
-                    ]
-                }
-            ),
-            opts=child,
-        )
-        token = aws.ecr.get_authorization_token_output(
-            registry_id=repository.registry_id, opts=invoke
-        )
-        image = docker_build.Image(
-            f"{name}-image",
-            # Relative to the project: the same sources from another checkout (another CI
-            # runner's path) are the same input, so no rebuild and no push to an existing
-            # immutable tag.
-            context={"location": os.path.relpath(args.image_context, PROJECT_DIR)},
-            platforms=[docker_build.Platform.LINUX_ARM64],
-            push=True,
-            # Preview machines have no builder; the image is built by `pulumi up` only.
-            build_on_preview=False,
-            tags=[
-                pulumi.Output.concat(repository.repository_url, ":", source_tag(args.image_context))
-            ],
-            registries=[
-                {
-                    "address": repository.repository_url,
-                    "username": token.user_name,
-                    "password": token.password,
-                }
-            ],
-            opts=child,
-        )
-        image_ref = pulumi.Output.concat(repository.repository_url, "@", image.digest)
 
         secrets = {
             purpose: self._generated_secret(name, purpose, args.tags)
@@ -211,7 +132,7 @@ class CoordinatorService(pulumi.ComponentResource):
         profile = self._instance_profile(
             name,
             args,
-            repository_arn=repository.arn,
+            repository_arn=image.repository_arn,
             secret_arns=[
                 *(secret.arn for secret in secrets.values()),
                 *([cache_secret.arn] if cache_secret is not None else []),
@@ -222,7 +143,7 @@ class CoordinatorService(pulumi.ComponentResource):
         )
 
         user_data = pulumi.Output.all(
-            image=image_ref,
+            image=image.ref,
             log_group=log_group.name,
             database_host=args.database_address,
             database_port=args.database_port,
@@ -235,6 +156,8 @@ class CoordinatorService(pulumi.ComponentResource):
             cache_secret_arn=cache_secret.arn if cache_secret is not None else None,
             mesh_url=args.mesh_url,
             mesh_api_key_secret_arn=args.mesh_api_key_secret_arn,
+            origin_publish_url=args.origin_publish_url,
+            origin_play_url=args.origin_play_url,
         ).apply(
             lambda v: render_user_data(
                 UserDataSettings(
@@ -255,6 +178,8 @@ class CoordinatorService(pulumi.ComponentResource):
                     cache_secret_arn=v["cache_secret_arn"],
                     mesh_url=v["mesh_url"],
                     mesh_api_key_secret_arn=v["mesh_api_key_secret_arn"],
+                    origin_publish_url=v["origin_publish_url"],
+                    origin_play_url=v["origin_play_url"],
                 )
             )
         )
@@ -315,6 +240,7 @@ class CoordinatorService(pulumi.ComponentResource):
                     tags=args.tags,
                     domain=args.domain,
                     certificate_arn=args.certificate_arn,
+                    hosted_zone_id=args.hosted_zone_id,
                     access_logs=args.access_logs,
                     access_log_days=args.access_log_days,
                 ),

@@ -42,6 +42,8 @@ class UserDataSettings:
     cache_secret_arn: str | None = None
     mesh_url: str | None = None
     mesh_api_key_secret_arn: str | None = None
+    origin_publish_url: str | None = None
+    origin_play_url: str | None = None
 
 
 def render_user_data(settings: UserDataSettings) -> str:
@@ -73,6 +75,10 @@ def render_user_data(settings: UserDataSettings) -> str:
             "HEADSCALE_URL": settings.mesh_url,
             "HEADSCALE_API_KEY_SECRET_ARN": settings.mesh_api_key_secret_arn,
         }
+    if settings.origin_publish_url is not None:
+        values["ORIGIN_PUBLISH_URL"] = settings.origin_publish_url
+    if settings.origin_play_url is not None:
+        values["ORIGIN_PLAY_URL"] = settings.origin_play_url
     conf = "".join(f"{key}={shlex.quote(str(value))}\n" for key, value in values.items())
     document["write_files"].insert(
         0,

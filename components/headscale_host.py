@@ -37,11 +37,13 @@ class HeadscaleHostArgs:
     subnet_id: pulumi.Input[str]  # a public subnet
     availability_zone: str  # the subnet's zone: the data volume must live there too
     instance_type: str
-    # DNS name for the server (an A record to `public_ip` is the operator's job). None: a
-    # try-out name `<ip-dashed>.sslip.io` from the public wildcard-DNS service sslip.io.
+    # DNS name for the server (an A record to `public_ip`: made here in `hosted_zone_id`, else the
+    # operator's job). None: a try-out name `<ip-dashed>.sslip.io` from the public wildcard-DNS
+    # service sslip.io (dev only; it shares Let's Encrypt's quota with every sslip.io user).
     hostname: str | None
     acme_email: str | None
     tags: Mapping[str, str]
+    hosted_zone_id: str | None = None
     magic_dns_base_domain: str = "nodes.streamr.internal"
     data_volume_gb: int = 8
     snapshot_retain_days: int = 7
@@ -121,6 +123,17 @@ class HeadscaleHost(pulumi.ComponentResource):
         address = aws.ec2.Eip(
             f"{name}-eip", domain="vpc", tags=_tagged(args.tags, f"{name}-eip"), opts=child
         )
+        if args.hostname is not None and args.hosted_zone_id is not None:
+            # Let's Encrypt's HTTP-01 check reaches the host by this name.
+            aws.route53.Record(
+                f"{name}-dns",
+                zone_id=args.hosted_zone_id,
+                name=args.hostname,
+                type="A",
+                ttl=300,
+                records=[address.public_ip],
+                opts=child,
+            )
         snapshot_target = {"StreamrSnapshot": f"{name}-data"}
         data_volume = aws.ebs.Volume(
             f"{name}-data",

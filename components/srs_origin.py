@@ -1,6 +1,7 @@
 """The SRS origin: where the streamer's OBS pushes RTMP and where viewers and friends' edges pull.
 
-A Graviton instance in a public subnet on an Elastic IP: a stable RTMP endpoint without a
+A Graviton instance in a public subnet on an Elastic IP (allocated beforehand by
+components/origin_address.py, so the coordinator knows it): a stable RTMP endpoint without a
 $16/month network load balancer. Public: RTMP (1935) and HTTP (8080: HLS and HTTP-FLV). The HTTP
 API (1985) admits only the coordinator's security group. The instance may read exactly the hook
 secret and write exactly its own log group; it joins the mesh as `tag:origin` with a single-use
@@ -35,15 +36,14 @@ class SrsOriginArgs:
     coordinator_security_group_id: pulumi.Input[str]  # may reach the HTTP API (1985)
     coordinator_url: pulumi.Input[str]  # where the hooks go
     hook_secret_arn: pulumi.Input[str]  # the coordinator's SRS hook secret
+    # The origin's Elastic IP (components/origin_address.py), allocated before the coordinator.
+    allocation_id: pulumi.Input[str]
     tags: Mapping[str, str]
     log_retention_days: int = 30
 
 
 class SrsOrigin(pulumi.ComponentResource):
-    public_ip: pulumi.Output[str]
-    rtmp_url: pulumi.Output[str]
-    hls_url_template: pulumi.Output[str]
-    flv_url_template: pulumi.Output[str]
+    instance_id: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: SrsOriginArgs, opts: pulumi.ResourceOptions | None = None
@@ -133,9 +133,6 @@ class SrsOrigin(pulumi.ComponentResource):
             opts=child,
         )
 
-        address = aws.ec2.Eip(
-            f"{name}-eip", domain="vpc", tags=_tagged(args.tags, f"{name}-eip"), opts=child
-        )
         user_data = pulumi.Output.all(
             args.coordinator_url, args.hook_secret_arn, log_group.name
         ).apply(
@@ -177,24 +174,13 @@ class SrsOrigin(pulumi.ComponentResource):
         )
         aws.ec2.EipAssociation(
             f"{name}-eip-association",
-            allocation_id=address.allocation_id,
+            allocation_id=args.allocation_id,
             instance_id=instance.id,
             opts=child,
         )
 
-        self.public_ip = address.public_ip
-        self.rtmp_url = pulumi.Output.concat("rtmp://", address.public_ip, f"/{render.APP}")
-        base = pulumi.Output.concat("http://", address.public_ip, f":{render.HTTP_PORT}")
-        self.hls_url_template = pulumi.Output.concat(base, f"/{render.APP}/{{stream}}.m3u8")
-        self.flv_url_template = pulumi.Output.concat(base, f"/{render.APP}/{{stream}}.flv")
-        self.register_outputs(
-            {
-                "publicIp": self.public_ip,
-                "rtmpUrl": self.rtmp_url,
-                "hlsUrlTemplate": self.hls_url_template,
-                "flvUrlTemplate": self.flv_url_template,
-            }
-        )
+        self.instance_id = instance.id
+        self.register_outputs({"instanceId": self.instance_id})
 
 
 def _host_policy(hook_secret_arn: str, log_group_arn: str) -> str:

@@ -196,6 +196,36 @@ def _load_balancer(c: _Context) -> dict[str, Any]:
     }
 
 
+def _certificate(c: _Context) -> dict[str, Any]:
+    # ACM's DNS validation: one CNAME per name, under the name, pointing into acm-validations.aws.
+    domain = c.inputs["domainName"]
+    return {
+        "arn": c.arn("acm", f"certificate/{_uuid(c.digest(32))}"),
+        "status": "PENDING_VALIDATION",
+        "domainValidationOptions": [
+            {
+                "domainName": domain,
+                "resourceRecordName": f"_{c.digest(32)}.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{c.digest(32)[::-1]}.abcdefghij.acm-validations.aws.",
+            }
+        ],
+    }
+
+
+def _uuid(hex32: str) -> str:
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:32]}"
+
+
+def _route53_record(c: _Context) -> dict[str, Any]:
+    fqdn = str(c.inputs["name"]).rstrip(".")
+    return {"id": f"{c.inputs['zoneId']}_{fqdn}_{c.inputs['type']}", "fqdn": fqdn}
+
+
+def _certificate_validation(c: _Context) -> dict[str, Any]:
+    return {"id": str(c.inputs["certificateArn"])}
+
+
 def _target_group(c: _Context) -> dict[str, Any]:
     suffix = f"targetgroup/{c.physical_name}/{c.digest(16)}"
     return {"arn": c.arn("elasticloadbalancing", suffix), "arnSuffix": suffix}
@@ -274,6 +304,9 @@ _COMPUTED: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
     "aws:lb/targetGroup:TargetGroup": _target_group,
+    "aws:acm/certificate:Certificate": _certificate,
+    "aws:acm/certificateValidation:CertificateValidation": _certificate_validation,
+    "aws:route53/record:Record": _route53_record,
     "aws:ecr/repository:Repository": _ecr_repository,
     "aws:sns/topic:Topic": _sns_topic,
     "aws:sqs/queue:Queue": _sqs_queue,

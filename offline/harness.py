@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,15 @@ from ops.stack_file import stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+# What `stacks/Pulumi.prod.yaml` leaves to its operator (a domain they own, and its Route 53 zone
+# or a certificate). An offline run of a stack without them fills them in with names RFC 2606
+# reserves for documentation, which the stack config refuses everywhere else (a real `pulumi up`
+# included), so a plan of the committed prod stack shows what a deploy creates and cannot be
+# mistaken for one.
+DOCUMENTATION_VALUES = {
+    "streamr:domain": "stream.example.org",
+    "streamr:hostedZoneId": "Z0DOCUMENTATION0EXAMPLE",
+}
 
 
 class _Unknown:
@@ -108,6 +118,8 @@ class ProgramRun:
     resources: list[Resource]
     outputs: dict[str, Any]
     secret_outputs: frozenset[str] = field(default_factory=frozenset)
+    # Config the harness filled in with documentation names (DOCUMENTATION_VALUES).
+    documentation: dict[str, str] = field(default_factory=dict)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [resource for resource in self.resources if resource.type == type_]
@@ -136,17 +148,39 @@ class ProgramRun:
 
 
 def run_program(
-    stack: str = "dev", overrides: Mapping[str, Any] | None = None, preview: bool = False
+    stack: str = "dev",
+    overrides: Mapping[str, Any] | None = None,
+    preview: bool = False,
+    documentation_values: bool = True,
 ) -> ProgramRun:
-    """Run the whole program (`program.build` over the stack's typed config)."""
+    """Run the whole program (`program.build` over the stack's typed config).
+
+    `documentation_values`: fill in what a prod stack leaves to its operator (see
+    DOCUMENTATION_VALUES); False runs the stack exactly as its file and overrides say.
+    """
+    filled = documentation_for(stack_config(stack, overrides)) if documentation_values else {}
+    exempt = frozenset(key.split(":", 1)[1] for key in filled)
 
     def whole_program() -> Mapping[str, Any]:
         import program
         from stack_config import StackConfig
 
-        return program.build(StackConfig.load())
+        return program.build(StackConfig.load(documentation_keys=exempt))
 
-    return run_component(whole_program, stack=stack, overrides=overrides, preview=preview)
+    run = run_component(
+        whole_program, stack=stack, overrides={**(overrides or {}), **filled}, preview=preview
+    )
+    return dataclasses.replace(run, documentation=filled)
+
+
+def documentation_for(config: Mapping[str, str]) -> dict[str, str]:
+    """The documentation values a prod stack without its operator's domain needs to evaluate."""
+    if config.get("streamr:stage") != "prod" or config.get("streamr:domain"):
+        return {}
+    filled = {"streamr:domain": DOCUMENTATION_VALUES["streamr:domain"]}
+    if not config.get("streamr:certificateArn") and not config.get("streamr:hostedZoneId"):
+        filled["streamr:hostedZoneId"] = DOCUMENTATION_VALUES["streamr:hostedZoneId"]
+    return filled
 
 
 def run_component(
@@ -158,7 +192,8 @@ def run_component(
     """Run `fn` as a Pulumi program; a mapping it returns becomes the stack outputs."""
     config = stack_config(stack, overrides)
     region = config.get("aws:region", "eu-west-1")
-    recorder = _Recorder(_OfflineMocks(region=region, preview=preview))
+    mocks = _OfflineMocks(region=region, preview=preview)
+    recorder = _Recorder(mocks)
     outputs: dict[str, Any] = {}
     secret_outputs: set[str] = set()
 
@@ -186,6 +221,10 @@ def run_component(
             loop.run_until_complete(run_pulumi_func(program))
         except Exception as error:
             raise ProgramFailed(error, recorder.registered()) from error
+        if mocks.refused:
+            # Every refusal at once, in registration order, as `pulumi preview` lists them.
+            refused = ProviderRefused("; ".join(mocks.refused))
+            raise ProgramFailed(refused, recorder.registered()) from refused
     finally:
         settings.reset_options(project=None, stack=None)
         pulumi.runtime.set_all_config({}, secret_keys=[])
@@ -296,13 +335,13 @@ class _OfflineMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str, preview: bool):
         self.region = region
         self.preview = preview
+        self.refused: list[str] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         if not args.custom:
             return "", {}
-        problems = name_problems(args.typ, args.name, dict(args.inputs))
-        if problems:
-            raise ProviderRefused("; ".join(problems))
+        # A refused resource is noted and the run goes on, so one run names every refusal.
+        self.refused += name_problems(args.typ, args.name, dict(args.inputs))
         if self.preview:
             # As in `pulumi preview`: inputs are known, the id and computed outputs are not.
             return "", dict(args.inputs)

@@ -23,6 +23,8 @@ AUTO_NAME_SEPARATOR = "-"
 
 _ALNUM_HYPHEN = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _LOWER_ALNUM_HYPHEN = r"[a-z](?:[a-z0-9-]*[a-z0-9])?"
+# Labels of up to 63 characters (a leading `_` or `*` as validation and wildcard records use).
+_DNS_NAME = r"(?:[A-Za-z0-9_*](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9_-]{1,63}\.?"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ NAME_RULES: dict[str, NameRule] = {
         "name", 255, _LOWER_ALNUM_HYPHEN, lowercase=True
     ),
     "aws:rds/subnetGroup:SubnetGroup": NameRule("name", 255, r"[a-z0-9 ._-]+", lowercase=True),
+    # A record's DNS name: 255 characters with the final dot (RFC 1035 via Route 53), given.
+    "aws:route53/record:Record": NameRule("name", 254, _DNS_NAME, auto_named=False),
     "aws:s3/bucket:Bucket": NameRule(
         "bucket", 63, r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?", lowercase=True
     ),

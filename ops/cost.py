@@ -53,6 +53,11 @@ FREE_TYPES = {
     "aws:ec2/eipAssociation:EipAssociation": "free (the EIP is priced)",
     "aws:lb/targetGroup:TargetGroup": "free",
     "aws:lb/listener:Listener": "free",
+    "aws:acm/certificate:Certificate": "free (public ACM certificates on an ALB)",
+    "aws:acm/certificateValidation:CertificateValidation": "free",
+    # The hosted zone is the operator's (0.50 USD a month, outside the stack); alias queries to
+    # the ALB are free, other queries usage-based.
+    "aws:route53/record:Record": "free (the operator's hosted zone)",
     "aws:lb/listenerRule:ListenerRule": "free",
     "aws:autoscaling/policy:Policy": "free",
     "aws:ssm/parameter:Parameter": "free (standard tier)",

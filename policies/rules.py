@@ -473,6 +473,26 @@ def https_redirect(resources: list[StackResource], _config: Config) -> list[str]
     return problems
 
 
+def https_in_stages(resources: list[StackResource], config: Config) -> list[str]:
+    """In prod every load balancer serves HTTPS: passwords, tokens and hook secrets cross it.
+    (With an HTTPS listener, `alb-https-redirect` keeps plain HTTP to a redirect.)"""
+    listeners = _of_type(resources, "aws:lb/listener:Listener")
+    secure = [listener for listener in listeners if listener.props.get("protocol") == "HTTPS"]
+    problems = []
+    for balancer in _of_type(resources, "aws:lb/loadBalancer:LoadBalancer"):
+        stage = stage_of(balancer.props, config)
+        if stage not in config["stages"]:
+            continue
+        arn = balancer.props.get("arn")
+        # Before apply (a preview) the ARNs are unknown: any HTTPS listener may be this one's.
+        if not any(arn is None or h.props.get("loadBalancerArn") in (arn, None) for h in secure):
+            problems.append(
+                f"load balancer {balancer.name} in {stage} has no HTTPS listener; set "
+                "streamr:domain with streamr:hostedZoneId or streamr:certificateArn"
+            )
+    return problems
+
+
 def nat_gateways(resources: list[StackResource], config: Config) -> list[str]:
     gateways = _of_type(resources, "aws:ec2/natGateway:NatGateway")
     stages = {stage_of(g.props, config) for g in gateways}
@@ -598,6 +618,9 @@ RULES: list[Rule] = [
     Rule("s3-encrypted", "Every bucket has default encryption", s3_encrypted, stack=True),
     Rule("alb-https-redirect", "With a certificate, HTTP only redirects to HTTPS", https_redirect,
          stack=True),
+    Rule("alb-https-in-prod", "Load balancers in prod serve HTTPS", https_in_stages,
+         stack=True,
+         schema={"stages": {"type": "array", "items": {"type": "string"}, "default": ["prod"]}}),
     Rule("nat-gateways-outside-prod", "At most one NAT gateway outside prod", nat_gateways,
          stack=True, schema={"maximumOutsideProd": {"type": "integer", "default": 1}}),
     Rule("monthly-budget", "The estimated monthly cost stays within the stage's budget",

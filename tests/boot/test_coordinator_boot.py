@@ -79,6 +79,9 @@ def test_the_service_reads_its_secrets_then_pulls_and_runs_the_image_by_digest(
     assert "STREAMR_DATABASE_PASSWORD_FILE=/run/secrets/streamr/database-password" in env
     assert "first-password" not in env  # the password is only in its file
     assert "STREAMR_HEADSCALE_API_KEY_FILE=/run/secrets/streamr/headscale-api-key" in env
+    origin = prod.outputs["rtmpIngestUrl"].removeprefix("rtmp://").removesuffix("/live")
+    assert f"STREAMR_ORIGIN_PUBLISH_URL=rtmp://{origin}/live\n" in env
+    assert f"STREAMR_ORIGIN_PLAY_URL=http://{origin}:8080\n" in env
     password = root.file(f"{SECRETS}/database-password")
     assert password.read_text() == "first-password\n"
     assert (password.stat().st_uid, password.stat().st_mode & 0o777) == (APP_UID, 0o400)

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
+from components.coordinator_image import source_tag
 from components.coordinator_load_balancer import APP_PORT
 from components.coordinator_service import (
     SSM_MANAGED_POLICY,
     CoordinatorService,
     CoordinatorServiceArgs,
-    source_tag,
 )
 from components.coordinator_user_data import UserDataSettings, render_user_data
 from offline.harness import ROOT, ProgramRun, run_component, run_program
@@ -412,9 +412,18 @@ def test_the_settings_file_is_valid_shell_naming_every_secret_by_arn(run: Progra
     assert result.stdout.strip() == f'{DB_SECRET}|["10.0.0.0/16"]'
 
 
+def prod_config(**values: Any) -> StackConfig:
+    """prod with its domain as the offline harness gives it (a documentation name, declared)."""
+    return StackConfig.from_mapping(
+        {"stage": "prod", "domain": "stream.example.org", **values},
+        region="eu-west-1",
+        documentation_keys=frozenset({"domain"}),
+    )
+
+
 def test_stack_config_sizes_the_group_per_stage() -> None:
     dev = StackConfig.from_mapping({"stage": "dev"}, region="eu-west-1").coordinator
-    prod = StackConfig.from_mapping({"stage": "prod"}, region="eu-west-1").coordinator
+    prod = prod_config(hostedZoneId="Z0DOCUMENTATION0EXAMPLE").coordinator
     assert (dev.min_size, dev.desired_capacity, dev.max_size) == (1, 1, 2)
     assert (prod.min_size, prod.desired_capacity, prod.max_size) == (2, 2, 4)
     assert dev.certificate_arn is None
@@ -445,11 +454,9 @@ def test_stack_config_refuses_bad_coordinator_keys(values: dict[str, Any], messa
 
 
 def test_stack_config_accepts_a_certificate_with_its_domain() -> None:
-    config = StackConfig.from_mapping(
-        {"stage": "prod", "domain": "stream.example.com", "certificateArn": CERTIFICATE},
-        region="eu-west-1",
-    )
+    config = prod_config(certificateArn=CERTIFICATE)
     assert config.coordinator.certificate_arn == CERTIFICATE
+    assert config.coordinator.hosted_zone_id is None
 
 
 def test_the_program_gives_the_role_the_rds_managed_and_mesh_secrets(updated: ProgramRun) -> None:
@@ -463,10 +470,31 @@ def test_the_program_gives_the_role_the_rds_managed_and_mesh_secrets(updated: Pr
     assert f"HEADSCALE_URL={updated.outputs['headscaleUrl']}" in conf
     assert f"HEADSCALE_API_KEY_SECRET_ARN={updated.outputs['headscaleApiKeySecretArn']}" in conf
     assert updated.outputs["apiDocsUrl"] == updated.outputs["coordinatorUrl"] + "/docs"
-    assert updated.outputs["coordinatorUrl"].startswith("http://")
+    # prod serves HTTPS on its domain (in an offline run, a documentation name)
+    assert updated.outputs["coordinatorUrl"] == (
+        "https://stream.example.org" if updated.stack == "prod" else
+        f"http://{updated.one('aws:lb/loadBalancer:LoadBalancer').outputs['dnsName']}"
+    )  # fmt: skip
     assert updated.outputs["dashboardUrl"].startswith("https://eu-west-1.console.aws.amazon.com/")
     group = updated.named(f"{prefix}-asg").inputs
     assert group["vpcZoneIdentifiers"] == updated.outputs["privateSubnetIds"]
+
+
+def test_the_coordinator_is_told_the_origins_publish_and_play_urls(updated: ProgramRun) -> None:
+    """Issue 18, finding 5: the origin's Elastic IP exists before the coordinator, whose settings
+    name it, so the streamer page shows rtmp://<origin>/live and /api/v1/play has a fallback."""
+    address = updated.named(f"streamr-{updated.stack}-srs-address-eip")
+    ip = address.outputs["publicIp"]
+    conf = settings_file(updated)
+    assert f"ORIGIN_PUBLISH_URL=rtmp://{ip}/live\n" in conf
+    assert f"ORIGIN_PLAY_URL=http://{ip}:8080\n" in conf
+    assert updated.outputs["rtmpIngestUrl"] == f"rtmp://{ip}/live"
+    # The origin host is associated with that same address, after the coordinator exists.
+    association = updated.named(f"streamr-{updated.stack}-srs-eip-association")
+    assert association.inputs["allocationId"] == address.outputs["allocationId"]
+    order = [resource.urn for resource in updated.resources]
+    template = updated.named(f"streamr-{updated.stack}-coordinator-lt")
+    assert order.index(address.urn) < order.index(template.urn) < order.index(association.urn)
 
 
 def test_only_prod_keeps_load_balancer_access_logs(dev: ProgramRun, prod: ProgramRun) -> None:

@@ -248,7 +248,7 @@ def test_backend_keys_without_a_repository_are_a_mistake() -> None:
 
 
 def test_the_settings_reach_the_config() -> None:
-    config = StackConfig.from_mapping({"stage": "prod", **ENABLED}, region="eu-west-1")
+    config = StackConfig.from_mapping({"stage": "dev", **ENABLED}, region="eu-west-1")
     assert config.github is not None
     assert (config.github.repository, config.github.state_bucket) == (REPOSITORY, BUCKET)
     assert config.github.provider_arn is None

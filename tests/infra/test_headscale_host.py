@@ -137,7 +137,12 @@ def test_user_data_carries_config_for_this_host_and_no_secrets(updated: ProgramR
     address = part(updated, "eip").outputs["publicIp"]
     config = yaml.safe_load(written(updated, render.CONFIG_PATH))
     assert config["derp"]["server"]["ipv4"] == address
-    assert config["server_url"] == f"https://{address.replace('.', '-')}.sslip.io"
+    # dev runs without a domain (sslip.io); prod has one (offline, the documentation name)
+    assert config["server_url"] == (
+        "https://mesh.stream.example.org"
+        if updated.stack == "prod"
+        else f"https://{address.replace('.', '-')}.sslip.io"
+    )
     assert updated.outputs["headscaleUrl"] == config["server_url"]
     env = written(updated, "/etc/streamr/headscale.env")
     assert f"DATA_VOLUME_ID={part(updated, 'data').id}\n" in env
@@ -151,12 +156,27 @@ def test_user_data_carries_config_for_this_host_and_no_secrets(updated: ProgramR
     ]
 
 
-def test_a_configured_domain_names_the_server() -> None:
-    run = run_program("prod", {"domain": "stream.example.com", "alertEmail": "ops@example.com"})
-    config = yaml.safe_load(written(run, render.CONFIG_PATH))
-    assert run.outputs["headscaleUrl"] == "https://mesh.stream.example.com"
-    assert config["tls_letsencrypt_hostname"] == "mesh.stream.example.com"
-    assert config["acme_email"] == "ops@example.com"
+def test_a_configured_domain_names_the_server_and_its_zone_points_at_it(prod: ProgramRun) -> None:
+    """prod has a domain (in an offline run the documentation name the harness fills in) and a
+    hosted zone, where the program points mesh.<domain> at the host for Let's Encrypt."""
+    config = yaml.safe_load(written(prod, render.CONFIG_PATH))
+    assert prod.outputs["headscaleUrl"] == "https://mesh.stream.example.org"
+    assert config["tls_letsencrypt_hostname"] == "mesh.stream.example.org"
+    record = part(prod, "dns").inputs
+    assert (record["name"], record["type"]) == ("mesh.stream.example.org", "A")
+    assert record["records"] == [part(prod, "eip").outputs["publicIp"]]
+    assert record["zoneId"] == prod.documentation["streamr:hostedZoneId"]
+
+
+def test_the_acme_contact_is_its_own_key_not_the_alert_address() -> None:
+    """Issue 18, finding 8: Let's Encrypt's contact is `acmeEmail`; alerts go elsewhere."""
+    values = {"acmeEmail": "tls@streamr.dev", "alertEmail": "alarms@streamr.dev"}
+    config = yaml.safe_load(written(run_program("prod", values), render.CONFIG_PATH))
+    assert config["acme_email"] == "tls@streamr.dev"
+    without = yaml.safe_load(
+        written(run_program("prod", {"alertEmail": "alarms@streamr.dev"}), render.CONFIG_PATH)
+    )
+    assert without["acme_email"] == ""  # an ACME account needs no contact
 
 
 def test_outputs_name_the_url_and_the_secret(updated: ProgramRun) -> None:

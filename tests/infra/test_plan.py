@@ -34,6 +34,7 @@ def test_resources_are_grouped_under_their_component() -> None:
         "streamr.network.Network  streamr-dev-net",
         "streamr.ops.PauseSchedule  streamr-dev-pause",
         "streamr.streaming.SrsOrigin  streamr-dev-srs",
+        "streamr.streaming.OriginAddress  streamr-dev-srs-address",
     ]
     database_at = lines.index("streamr.database.Database  streamr-dev-db")
     network_at = lines.index("streamr.network.Network  streamr-dev-net")
@@ -77,7 +78,18 @@ def test_outputs_are_listed_at_the_end() -> None:
     names = [line.split()[0] for line in outputs]
     assert names[:3] == ["vpcId", "publicSubnetIds", "privateSubnetIds"]
     assert "databaseSecretArn" in names
-    assert any("resources in 9 components." in line for line in lines)
+    assert any("resources in 11 components." in line for line in lines)
+
+
+def test_the_prod_plan_says_which_values_are_documentation_names() -> None:
+    """The prod stack file leaves the domain to its operator; the plan says what it shows."""
+    lines = plan_lines("prod")
+    assert lines[2] == (
+        "streamr:domain is not set in the stack file; shown as 'stream.example.org', a name "
+        "reserved for documentation that `pulumi up` refuses: set your own (see the stack file)."
+    )
+    assert lines[3].startswith("streamr:hostedZoneId is not set in the stack file")
+    assert not [line for line in plan_lines("dev") if "is not set in the stack file" in line]
 
 
 def test_the_plan_ends_with_the_monthly_cost() -> None:
@@ -142,5 +154,9 @@ def test_the_plan_fails_like_preview_on_a_name_aws_would_refuse(
     )
     assert main(["--stack", stack]) == 2
     error = capsys.readouterr().err
-    assert error.startswith("make plan: aws:lb/loadBalancer:LoadBalancer resource ")
-    assert "plus 7 random chars is longer than maximum length 32" in error
+    assert error.startswith("make plan: ")
+    # Every refusal is named (the cache's 40-character limit goes too), the ALB's among them.
+    assert (
+        f"aws:lb/loadBalancer:LoadBalancer resource 'streamr-{stack}-eu-west-1-web-alb': name "
+        f"'streamr-{stack}-eu-west-1-web-alb' plus 7 random chars is longer than maximum length 32"
+    ) in error

@@ -17,8 +17,10 @@ COMPONENTS = {
     "streamr:headscale:HeadscaleHost",
     "streamr:coordinator:CoordinatorService",
     "streamr:coordinator:LoadBalancer",
+    "streamr:coordinator:Image",
     "streamr:monitoring:Monitoring",
     "streamr:streaming:SrsOrigin",
+    "streamr:streaming:OriginAddress",
 }
 EXPECTED_OUTPUTS = {
     "vpcId",
@@ -76,9 +78,9 @@ def test_every_resource_lives_in_a_component(any_run: ProgramRun) -> None:
     components = {r.urn for r in any_run.resources if not r.custom}
     assert all(r.parent in components for r in any_run.resources if r.custom)
     # Components sit at the top, or inside the one component they serve (the coordinator's
-    # load balancer).
+    # load balancer and image).
     nested = {r.type for r in any_run.resources if not r.custom and r.parent is not None}
-    assert nested <= {"streamr:coordinator:LoadBalancer"}
+    assert nested <= {"streamr:coordinator:LoadBalancer", "streamr:coordinator:Image"}
     assert all(r.parent in components for r in any_run.resources if not r.custom and r.parent)
 
 

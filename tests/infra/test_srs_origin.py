@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from offline.harness import ProgramRun, Resource, run_program
+from offline.harness import UNKNOWN, ProgramRun, Resource, run_program
 from srs import cloud_init, parse, render
 from tests.infra.support import world_open
 
@@ -117,7 +117,7 @@ def test_user_data_sends_hooks_to_this_stacks_coordinator_without_the_secret(
 
 
 def test_outputs_give_the_ingest_and_playback_urls(updated: ProgramRun) -> None:
-    address = part(updated, "eip").outputs["publicIp"]
+    address = part(updated, "address-eip").outputs["publicIp"]
     assert updated.outputs["rtmpIngestUrl"] == f"rtmp://{address}/live"
     assert updated.outputs["hlsUrlTemplate"] == f"http://{address}:8080/live/{{stream}}.m3u8"
     assert updated.outputs["flvUrlTemplate"] == f"http://{address}:8080/live/{{stream}}.flv"
@@ -129,7 +129,11 @@ def test_stage_sizes(dev: ProgramRun, prod: ProgramRun) -> None:
 
 
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
-def test_a_deep_pause_leaves_the_origin_out(preview: bool) -> None:
+def test_a_deep_pause_leaves_the_origin_out_but_keeps_its_address(preview: bool) -> None:
     paused = run_program("dev", {"paused": True}, preview=preview)
     assert not paused.of_type("streamr:streaming:SrsOrigin")
-    assert "rtmpIngestUrl" not in paused.outputs
+    # The URL in the streamer's OBS outlives the pause.
+    address = paused.named("streamr-dev-srs-address-eip")
+    assert paused.outputs["rtmpIngestUrl"] == (
+        UNKNOWN if preview else f"rtmp://{address.outputs['publicIp']}/live"
+    )

@@ -9,11 +9,19 @@ from typing import Any
 import pytest
 import yaml
 
+import stack_config
 from offline.harness import ROOT, ProgramFailed, run_program
 from stack_config import PROD_MIN_BACKUP_DAYS, StackConfig, StackConfigError
 
+# What prod requires of its operator, as the offline harness fills it in: a documentation name,
+# accepted only because it is declared as one (the operator's own values never are).
+PROD_OPERATOR = {"domain": "stream.example.org", "hostedZoneId": "Z0DOCUMENTATION0EXAMPLE"}
+
 
 def load(region: str | None = "eu-west-1", **values: Any) -> StackConfig:
+    if values.get("stage") == "prod" and "domain" not in values:
+        values = {**PROD_OPERATOR, **values}
+        return StackConfig.from_mapping(values, region, documentation_keys=frozenset({"domain"}))
     return StackConfig.from_mapping(values, region=region)
 
 
@@ -130,6 +138,17 @@ def test_comma_separated_weekdays_are_accepted() -> None:
         ({"stage": "dev", "vpcCidr": "10.0.0.0/24"}, "streamr:vpcCidr", "/16 to /18"),
         ({"stage": "dev", "domain": "Not A Domain"}, "streamr:domain", "DNS name"),
         ({"stage": "dev", "alertEmail": "ops-at-example"}, "streamr:alertEmail", "e-mail"),
+        ({"stage": "dev", "acmeEmail": "acme@x"}, "streamr:acmeEmail", "e-mail"),
+        ({"stage": "dev", "domain": "stream.example.com"}, "streamr:domain", "RFC 2606"),
+        ({"stage": "dev", "alertEmail": "ops@example.com"}, "streamr:alertEmail", "RFC 2606"),
+        ({"stage": "dev", "acmeEmail": "ops@EXAMPLE.NET"}, "streamr:acmeEmail", "RFC 2606"),
+        ({"stage": "dev", "hostedZoneId": "zone-1"}, "streamr:hostedZoneId", "Route 53"),
+        ({"stage": "dev", "hostedZoneId": "Z123"}, "streamr:hostedZoneId", "set both or neither"),
+        (
+            {"stage": "prod", "domain": "stream.streamr.dev"},
+            "prod serves HTTPS only",
+            "the Route 53 zone of stream.streamr.dev, or an ACM certificate for it",
+        ),
         ({"stage": "dev", "pauseAt": "25:00"}, "streamr:pauseAt", "HH:MM"),
         (
             {"stage": "dev", "resumeAt": "23:00", "pauseAt": "23:00"},
@@ -204,6 +223,60 @@ def test_a_deep_pause_drops_what_bills_by_the_hour() -> None:
     assert running.cache_enabled is True
 
 
+def test_reserved_names_are_refused_whatever_their_case_or_depth() -> None:
+    """Issue 18, finding 8: Let's Encrypt refuses example.com contacts, so the mesh would never
+    get a certificate; RFC 2606's names are refused wherever a domain or e-mail goes."""
+    for name in (
+        "example.com",
+        "a.b.example.org",
+        "Example.Net",
+        "x.example",
+        "box.test",
+        "y.invalid",
+        "localhost",
+    ):
+        assert stack_config.reserved_name(name), name
+    for name in (
+        "example.co",
+        "notexample.com",
+        "example.com.au",
+        "stream.streamr.dev",
+        "testing.io",
+    ):
+        assert not stack_config.reserved_name(name), name
+
+
+def test_the_acme_contact_is_not_the_alert_address() -> None:
+    config = load(stage="dev", alertEmail="alarms@ops.streamr.dev")
+    assert (config.alert_email, config.acme_email) == ("alarms@ops.streamr.dev", None)
+    both = load(stage="dev", alertEmail="alarms@ops.streamr.dev", acmeEmail="tls@streamr.dev")
+    assert both.acme_email == "tls@streamr.dev"
+
+
+def test_prod_requires_a_domain_and_https() -> None:
+    """Finding 9: no sslip.io in prod; a domain, and a zone or certificate for HTTPS."""
+    with pytest.raises(StackConfigError) as error:
+        StackConfig.from_mapping({"stage": "prod"}, "eu-west-1")
+    (problem,) = error.value.problems
+    assert problem.startswith("streamr:domain is required in prod")
+    assert "sslip.io" in problem and "RFC 2606" in problem
+    config = load(stage="prod")
+    assert config.domain == "stream.example.org" and config.coordinator.https
+    certificate = (
+        "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-0000-4000-8000-123456789abc"
+    )
+    with pytest.raises(StackConfigError) as error:
+        load(stage="prod", certificateArn=certificate)
+    assert "set one of them" in str(error.value)
+    # Only the keys declared as documentation values may hold such names.
+    with pytest.raises(StackConfigError):
+        StackConfig.from_mapping(
+            {**PROD_OPERATOR, "stage": "prod", "alertEmail": "ops@example.org"},
+            "eu-west-1",
+            documentation_keys=frozenset({"domain"}),
+        )
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_stack_files_hold_only_known_valid_keys(stack: str) -> None:
     document = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
@@ -212,7 +285,11 @@ def test_the_stack_files_hold_only_known_valid_keys(stack: str) -> None:
         for key, value in document["config"].items()
         if key.startswith("streamr:")
     }
-    config = StackConfig.from_mapping(values, region=document["config"]["aws:region"])
+    if stack == "prod":  # the operator's domain and zone, as the offline harness fills them in
+        values = {**PROD_OPERATOR, **values}
+    config = StackConfig.from_mapping(
+        values, document["config"]["aws:region"], documentation_keys=frozenset({"domain"})
+    )
     assert config.stage == stack
     assert config.region == "eu-west-1"
 

@@ -54,4 +54,4 @@ def test_make_lint_runs_pyright_over_the_infrastructure_and_ops_code() -> None:
     lint = makefile[makefile.index("\nlint:") : makefile.index("\n\n", makefile.index("\nlint:"))]
     assert "tools/node_modules/.bin/pyright" in lint
     config = (ROOT / "pyproject.toml").read_text()
-    assert 'include = ["components", "program.py", "stack_config.py", "offline", "ops"]' in config
+    assert 'include = ["components", "program.py", "stack_config", "offline", "ops"]' in config

@@ -168,6 +168,9 @@ HTTP_FORWARD = (
     "http",
     {"protocol": "HTTP", "defaultActions": [{"type": "forward", "targetGroupArn": "tg"}]},
 )
+PROD_ALB = ("aws:lb/loadBalancer:LoadBalancer", "web", {"arn": "arn:alb/web", "tags": PROD})
+PROD_HTTPS = (HTTPS[0], HTTPS[1], {**HTTPS[2], "loadBalancerArn": "arn:alb/web"})
+OTHER_HTTPS = (HTTPS[0], "other", {**HTTPS[2], "loadBalancerArn": "arn:alb/other"})
 NAT = ("aws:ec2/natGateway:NatGateway", "nat", {"tags": TAGS})
 SMALL_DB = (
     RDS,
@@ -193,6 +196,8 @@ STACK_CASES = [
     ("s3-encrypted", [BUCKET, ENCRYPTION], [BUCKET, BLOCK], "bucket logs needs default encryption"),
     ("alb-https-redirect", [HTTPS, HTTP_REDIRECT], [HTTPS, HTTP_FORWARD],
      "HTTP listener http must redirect to HTTPS"),
+    ("alb-https-in-prod", [PROD_ALB, PROD_HTTPS, HTTP_REDIRECT], [PROD_ALB, HTTP_FORWARD],
+     "load balancer web in prod has no HTTPS listener"),
     ("nat-gateways-outside-prod", [NAT], [NAT, (NAT[0], "nat-2", NAT[2])],
      "2 NAT gateways outside prod; at most 1"),
     ("monthly-budget", [SMALL_DB], [BIG_DB], "exceeds the dev budget of 90.00"),
@@ -257,6 +262,13 @@ def test_prod_is_stricter_than_dev() -> None:
     assert validate_resource("rds-prod-resilience", RDS, {**relaxed, "tags": TAGS}) == []
     assert validate_resource("rds-backup-retention", RDS, relaxed)
     assert validate_resource("rds-prod-resilience", RDS, relaxed)
+
+
+def test_https_in_prod_is_per_load_balancer_and_dev_may_serve_http() -> None:
+    """Issue 20: a prod load balancer needs an HTTPS listener of its own; dev's may serve HTTP."""
+    assert validate_stack("alb-https-in-prod", [PROD_ALB, OTHER_HTTPS])
+    dev_alb = (PROD_ALB[0], PROD_ALB[1], {**PROD_ALB[2], "tags": TAGS})
+    assert validate_stack("alb-https-in-prod", [dev_alb, HTTP_FORWARD]) == []
 
 
 @pytest.mark.parametrize(

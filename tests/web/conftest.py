@@ -213,6 +213,8 @@ def coordinator() -> Iterator[Seeded]:
             "STREAMR_AUTH_RATE_LIMIT_PER_MINUTE": "1000",
             "STREAMR_PAYOUT_CHECK_SECONDS": "0",
             "STREAMR_ORIGIN_PLAY_URL": "http://origin.example.net:8080",
+            # Another host than the play URL's: the page must name the configured publish URL.
+            "STREAMR_ORIGIN_PUBLISH_URL": "rtmp://ingest.example.net/live",
             "STREAMR_TRUSTED_PROXIES": '["127.0.0.0/8"]',
             "STREAMR_LOG_LEVEL": "WARNING",
         }

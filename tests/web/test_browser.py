@@ -121,7 +121,7 @@ def test_streamer_sees_only_their_streams_and_rotates_a_key(
     assert "bob-secret" not in page and "dave-den" not in page
     stream = coordinator.streams["alice-live"]
     row = text_of(browser, f"stream-{stream['id']}")
-    assert "live" in row and "rtmp://origin.example.net/live/alice-live" in row
+    assert "live" in row and "rtmp://ingest.example.net/live/alice-live" in row
     relays = text_of(browser, "relays")
     assert "carol-attic" in relays and "carol-cellar" in relays and "dave-den" not in relays
     assert "7.50" in relays and "2.50" in relays  # 3 MB vs 1 MB of a 10.00 pool

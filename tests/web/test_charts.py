@@ -50,7 +50,7 @@ def test_formats() -> None:
     assert money(123456, "credits") == "1,234.56 credits"
     assert money(300, "EUR") == "3.00 EUR"
     assert size(999) == "999 B" and size(3_000_000) == "3.0 MB"
-    assert rtmp_url("http://origin.example.net:8080", "coord") == "rtmp://origin.example.net/live"
+    assert rtmp_url("rtmp://203.0.113.7/live", "coord") == "rtmp://203.0.113.7/live"
     assert rtmp_url(None, "coord.example.org") == "rtmp://coord.example.org/live"
 
 

@@ -109,7 +109,7 @@ def test_pages_show_only_the_signed_in_users_data(coordinator: Seeded) -> None:
     page = alice.get("/streamer").text
     assert "alice-live" in page and "alice-quiet" in page
     assert "bob-secret" not in page and "dave-den" not in page
-    assert "rtmp://origin.example.net/live" in page
+    assert "rtmp://ingest.example.net/live" in page
     carol, _ = signed_in(coordinator, "carol")
     page = carol.get("/friend").text
     assert "carol-attic" in page and "carol-cellar" in page

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     mesh_key_ttl_minutes: int = Field(default=60, ge=5, le=24 * 60)
     # The SRS origin's HTTP base URL (HLS and HTTP-FLV): where viewers go when no edge has room.
     origin_play_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+$")
+    # Where OBS publishes (the origin's RTMP application, `rtmp://<origin>/live`), shown on the
+    # streamer page; unset (a local run), the page names this site's own host.
+    origin_publish_url: str | None = Field(
+        default=None, pattern=r"^rtmp://[^\s/?#]+/[A-Za-z0-9_.-]+$"
+    )
     play_edges: int = Field(default=3, ge=1, le=20)
     # How long a viewer has to start playing with the ticket in an edge URL from /api/v1/play.
     play_ticket_seconds: int = Field(default=60, ge=5, le=3600)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from importlib.resources import files
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -67,10 +66,10 @@ SECURITY_HEADERS = {
 _templates.filters.update(money=money, size=size, when=when)
 
 
-def rtmp_url(origin_play_url: str | None, request_host: str) -> str:
-    """Where OBS publishes: the SRS origin's host (from its play URL), or this site's host."""
-    host = urlsplit(origin_play_url).hostname if origin_play_url else None
-    return f"rtmp://{host or request_host}/live"
+def rtmp_url(origin_publish_url: str | None, request_host: str) -> str:
+    """Where OBS publishes: the configured origin, or this site's host (a local run, where SRS
+    runs beside the coordinator)."""
+    return origin_publish_url or f"rtmp://{request_host}/live"
 
 
 def setup_command(coordinator: str, token: str | None) -> str:
@@ -295,7 +294,7 @@ async def _streamer_page(
         page=page,
         unit=ctx.settings.payout_unit,
         streams=await data.streams(session, owner_id=owner_id),
-        rtmp=rtmp_url(ctx.settings.origin_play_url, request.url.hostname or "localhost"),
+        rtmp=rtmp_url(ctx.settings.origin_publish_url, request.url.hostname or "localhost"),
         relays=await data.relays(session, owner_id),
         savings=await data.shares(session, owner_id=owner_id),
         new_key=new_key,

@@ -1,4 +1,4 @@
-"""Typed, validated stack configuration: the one place that reads `pulumi.Config`.
+"""Reading and validating the stack configuration: the one place that reads `pulumi.Config`.
 
 Every value the program uses comes from here, checked before any resource registers, so a typo in
 `stacks/Pulumi.<stack>.yaml` fails `pulumi preview` with one message naming the key and the allowed
@@ -9,105 +9,49 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import json
 import re
 import zoneinfo
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import time
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 
-PROJECT = "streamr"
-NAMESPACE = PROJECT
-
-Stage = Literal["dev", "prod"]
-NatStrategy = Literal["none", "instance", "gateway"]
-CacheEngine = Literal["valkey", "redis"]
-
-STAGES: tuple[Stage, ...] = ("dev", "prod")
-NAT_STRATEGIES: tuple[NatStrategy, ...] = ("none", "instance", "gateway")
-CACHE_ENGINES: tuple[CacheEngine, ...] = ("valkey", "redis")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-# Commercial regions that offer every service the platform uses on Graviton (t4g/m7g/c7g EC2,
-# db.t4g RDS, cache.t4g ElastiCache with Valkey).
-REGIONS = (
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "ca-central-1",
-    "sa-east-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-central-1",
-    "eu-central-2",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-south-2",
-    "ap-south-1",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
+from stack_config.model import (
+    CACHE_ENGINES,
+    CACHE_NODE_TYPES,
+    DB_ENGINE_MAJORS,
+    DB_INSTANCE_CLASSES,
+    INSTANCE_TYPES,
+    NAMESPACE,
+    NAT_STRATEGIES,
+    PROD_MIN_BACKUP_DAYS,
+    REGIONS,
+    STAGES,
+    WEEKDAYS,
+    CacheSettings,
+    CoordinatorSettings,
+    DatabaseSettings,
+    GithubSettings,
+    InstanceTypes,
+    NetworkSettings,
+    PauseSchedule,
+    StackConfig,
+    StackConfigError,
+    Stage,
+    key_name,
+)
+from stack_config.readers import (
+    CLOCK_DESCRIPTION,
+    RESERVED_DESCRIPTION,
+    ValueReader,
+    as_list,
+    rejected,
 )
 
-# Per-stage allow-lists keep dev cheap and keep every host on Graviton.
-INSTANCE_TYPES: Mapping[Stage, tuple[str, ...]] = {
-    "dev": ("t4g.nano", "t4g.micro", "t4g.small", "t4g.medium"),
-    "prod": (
-        "t4g.nano",
-        "t4g.micro",
-        "t4g.small",
-        "t4g.medium",
-        "t4g.large",
-        "t4g.xlarge",
-        "m7g.medium",
-        "m7g.large",
-        "m7g.xlarge",
-        "c7g.medium",
-        "c7g.large",
-        "c7g.xlarge",
-        "c7g.2xlarge",
-    ),
-}
-DB_INSTANCE_CLASSES: Mapping[Stage, tuple[str, ...]] = {
-    "dev": ("db.t4g.micro", "db.t4g.small", "db.t4g.medium"),
-    "prod": (
-        "db.t4g.small",
-        "db.t4g.medium",
-        "db.t4g.large",
-        "db.m7g.large",
-        "db.m7g.xlarge",
-        "db.r7g.large",
-        "db.r7g.xlarge",
-    ),
-}
-CACHE_NODE_TYPES: Mapping[Stage, tuple[str, ...]] = {
-    "dev": ("cache.t4g.micro", "cache.t4g.small"),
-    "prod": (
-        "cache.t4g.micro",
-        "cache.t4g.small",
-        "cache.t4g.medium",
-        "cache.m7g.large",
-        "cache.r7g.large",
-    ),
-}
-DB_ENGINE_MAJORS = (16, 17)
-# The cache engine version follows the engine; there is one supported choice per engine.
-CACHE_ENGINE_VERSIONS: Mapping[CacheEngine, str] = {"valkey": "8.0", "redis": "7.1"}
-PROD_MIN_BACKUP_DAYS = 14
-
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9-]+\.)+[A-Za-z]{2,63}$")
+_HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _CERTIFICATE_ARN = re.compile(r"^arn:aws:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _ENGINE_VERSION = re.compile(r"^(\d+)(\.\d+)?$")
-_CLOCK_DESCRIPTION = "a time HH:MM (24-hour)"
 _GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 _OIDC_PROVIDER_ARN = re.compile(
     r"^arn:aws:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
@@ -116,165 +60,24 @@ _BUCKET = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 
 
-class StackConfigError(pulumi.RunError):
-    """Stack configuration is invalid; the message names every bad key and its allowed values.
-
-    A `RunError`, so `pulumi up` prints the message alone instead of a Python traceback.
-    """
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        if len(problems) == 1:
-            message = problems[0]
-        else:
-            message = f"{len(problems)} problems in the stack configuration:\n" + "\n".join(
-                f"  - {problem}" for problem in problems
-            )
-        super().__init__(message)
+def load(documentation_keys: frozenset[str] = frozenset()) -> StackConfig:
+    """The running Pulumi program's stack configuration, validated."""
+    config = pulumi.Config(NAMESPACE)
+    present = {
+        key.split(":", 1)[1] for key in _all_config_keys() if key.startswith(f"{NAMESPACE}:")
+    }
+    values = {key: config.get(key) for key in KEYS | present}
+    values = {key: value for key, value in values.items() if value is not None}
+    return parse(values, pulumi.Config("aws").get("region"), documentation_keys)
 
 
-@dataclass(frozen=True)
-class InstanceTypes:
-    """EC2 instance types per host role (all Graviton)."""
-
-    coordinator: str
-    headscale: str
-    srs: str
-    nat: str
-
-
-@dataclass(frozen=True)
-class NetworkSettings:
-    vpc_cidr: str
-    az_count: int
-    nat_strategy: NatStrategy
-    flow_logs: bool
-
-
-@dataclass(frozen=True)
-class DatabaseSettings:
-    instance_class: str
-    allocated_storage_gb: int
-    engine_version: str
-    backup_retention_days: int
-    multi_az: bool
-    deletion_protection: bool
-    final_snapshot: bool
-    performance_insights: bool
-
-    @property
-    def engine_major(self) -> int:
-        return int(self.engine_version.split(".")[0])
-
-
-@dataclass(frozen=True)
-class CacheSettings:
-    engine: CacheEngine
-    node_type: str
-    nodes: int
-
-    @property
-    def engine_version(self) -> str:
-        return CACHE_ENGINE_VERSIONS[self.engine]
-
-
-@dataclass(frozen=True)
-class CoordinatorSettings:
-    """The coordinator's auto scaling group sizes and server processes per instance."""
-
-    min_size: int
-    max_size: int
-    desired_capacity: int
-    web_concurrency: int
-    # An ACM certificate for `domain` in the stack's region: HTTPS on the load balancer.
-    certificate_arn: str | None
-
-
-@dataclass(frozen=True)
-class PauseSchedule:
-    """Nightly stop window, in the operator's timezone."""
-
-    pause_at: time
-    resume_at: time
-    weekdays: tuple[str, ...]
-    timezone: str
-
-
-@dataclass(frozen=True)
-class GithubSettings:
-    """GitHub Actions' OIDC roles (components/github_oidc.py) and the state backend they use."""
-
-    repository: str  # owner/name
-    provider_arn: str | None  # the account's existing GitHub OIDC provider, if any
-    state_bucket: str  # the S3 state backend (backend/)
-    secrets_key_arn: str  # the KMS key of the secrets provider
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    stage: Stage
-    region: str
-    network: NetworkSettings
-    instance_types: InstanceTypes
-    database: DatabaseSettings
-    cache: CacheSettings
-    coordinator: CoordinatorSettings
-    domain: str | None
-    paused: bool
-    alert_email: str | None
-    pause_schedule: PauseSchedule | None
-    monthly_budget_usd: float
-    github: GithubSettings | None = None
-
-    @property
-    def prefix(self) -> str:
-        """Prefix of every resource name, so dev and prod can share an account readably."""
-        return f"{PROJECT}-{self.stage}"
-
-    @property
-    def tags(self) -> dict[str, str]:
-        """Tags every taggable resource carries (components add a `Name`)."""
-        return {"Project": PROJECT, "Stage": self.stage, "ManagedBy": "pulumi"}
-
-    @property
-    def effective_nat_strategy(self) -> NatStrategy:
-        """A deep pause leaves out NAT: a gateway bills by the hour and cannot be stopped, and
-        with the coordinator at zero nothing in the private subnets needs the internet (a NAT
-        instance would still cost its disk).
-        """
-        if self.paused:
-            return "none"
-        return self.network.nat_strategy
-
-    @property
-    def load_balancer_enabled(self) -> bool:
-        """A deep pause leaves out the load balancer too: it bills by the hour and cannot stop."""
-        return not self.paused
-
-    @property
-    def cache_enabled(self) -> bool:
-        """A deep pause leaves out the cache: it cannot stop, and holds only rebuildable state."""
-        return not self.paused
-
-    @classmethod
-    def load(cls) -> StackConfig:
-        """Build from the running Pulumi program's stack configuration."""
-        config = pulumi.Config(NAMESPACE)
-        present = {
-            key.split(":", 1)[1] for key in _all_config_keys() if key.startswith(f"{NAMESPACE}:")
-        }
-        values = {key: config.get(key) for key in _KEYS | present}
-        values = {key: value for key, value in values.items() if value is not None}
-        return cls.from_mapping(values, region=pulumi.Config("aws").get("region"))
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], region: str | None) -> StackConfig:
-        """Build from plain values keyed by the `streamr:` config key without its namespace.
-
-        Values may be typed (`2`, `True`, `["mon"]`) or the strings Pulumi hands a program
-        (`"2"`, `"true"`, `'["mon"]'`).
-        """
-        return _Parser(values, region).parse()
+def parse(
+    values: Mapping[str, Any],
+    region: str | None,
+    documentation_keys: frozenset[str] = frozenset(),
+) -> StackConfig:
+    """Plain values keyed by the `streamr:` key without its namespace, validated."""
+    return _Parser(values, region, documentation_keys).parse()
 
 
 def _all_config_keys() -> set[str]:
@@ -282,20 +85,11 @@ def _all_config_keys() -> set[str]:
     return set(pulumi.runtime.get_config_env()) | set(pulumi.runtime.config.CONFIG.get())
 
 
-def key_name(key: str) -> str:
-    return f"{NAMESPACE}:{key}"
-
-
-class _Parser:
-    """Collects every problem rather than stopping at the first, so one run shows them all."""
-
-    def __init__(self, values: Mapping[str, Any], region: str | None):
-        self.values = dict(values)
-        self.region = region
-        self.problems: list[str] = []
+class _Parser(ValueReader):
+    """The platform's keys: defaults per stage, and the rules that tie keys together."""
 
     def parse(self) -> StackConfig:
-        unknown = sorted(key for key in self.values if key not in _KEYS)
+        unknown = sorted(key for key in self.values if key not in KEYS)
         for key in unknown:
             self.problems.append(_unknown_key_message(key))
         stage = self._stage()
@@ -352,7 +146,15 @@ class _Parser:
             ),
             nodes=self._int("cacheNodes", 1 if dev else 2, 1, 3),
         )
-        domain = self._pattern("domain", _HOSTNAME, "a lower-case DNS name like stream.example.com")
+        domain = self._owned(
+            "domain", self._pattern("domain", _HOSTNAME, "a lower-case DNS name you own")
+        )
+        if domain is None and not dev:
+            self.problems.append(
+                f"{key_name('domain')} is required in prod (HTTPS for the coordinator, Let's "
+                "Encrypt for the mesh without sslip.io's shared quota); allowed values: "
+                + RESERVED_DESCRIPTION
+            )
         config = StackConfig(
             stage=stage,
             region=region,
@@ -363,9 +165,8 @@ class _Parser:
             coordinator=self._coordinator(dev, region, domain),
             domain=domain,
             paused=self._bool("paused", False),
-            alert_email=self._pattern(
-                "alertEmail", _EMAIL, "an e-mail address like ops@example.com"
-            ),
+            alert_email=self._email("alertEmail"),
+            acme_email=self._email("acmeEmail"),
             pause_schedule=self._pause_schedule(dev),
             monthly_budget_usd=self._number("monthlyBudgetUsd", 90.0 if dev else 300.0, 1, 100_000),
             github=self._github(),
@@ -382,7 +183,7 @@ class _Parser:
             raise StackConfigError([f"{key_name('stage')} is required; allowed values: dev, prod"])
         if raw not in STAGES:
             # Everything else depends on the stage, so a bad stage is the only useful error.
-            raise StackConfigError([_rejected("stage", raw, ", ".join(STAGES))])
+            raise StackConfigError([rejected("stage", raw, ", ".join(STAGES))])
         return raw
 
     def _region(self) -> str:
@@ -399,47 +200,6 @@ class _Parser:
             )
         return self.region
 
-    def _choice(self, key: str, default: str, allowed: tuple[str, ...]) -> Any:
-        raw = self.values.get(key, default)
-        if raw not in allowed:
-            self.problems.append(_rejected(key, raw, ", ".join(allowed)))
-            return default
-        return raw
-
-    def _bool(self, key: str, default: bool) -> bool:
-        raw = self.values.get(key, default)
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.lower() in ("true", "false"):
-            return raw.lower() == "true"
-        self.problems.append(_rejected(key, raw, "true, false"))
-        return default
-
-    def _int(self, key: str, default: int, low: int, high: int) -> int:
-        raw = self.values.get(key, default)
-        value = _coerce(raw, int)
-        if value is None or not low <= value <= high:
-            self.problems.append(_rejected(key, raw, f"{low}..{high}"))
-            return default
-        return value
-
-    def _number(self, key: str, default: float, low: float, high: float) -> float:
-        raw = self.values.get(key, default)
-        value = _coerce(raw, float)
-        if value is None or not low <= value <= high:
-            self.problems.append(_rejected(key, raw, f"a number from {low:g} to {high:g}"))
-            return default
-        return value
-
-    def _pattern(self, key: str, pattern: re.Pattern[str], description: str) -> str | None:
-        raw = self.values.get(key)
-        if raw is None or raw == "":
-            return None
-        if not isinstance(raw, str) or not pattern.match(raw):
-            self.problems.append(_rejected(key, raw, description))
-            return None
-        return raw
-
     def _vpc_cidr(self) -> str:
         raw = self.values.get("vpcCidr", "10.0.0.0/16")
         try:
@@ -448,7 +208,7 @@ class _Parser:
             network = None
         if network is None or not network.is_private or not 16 <= network.prefixlen <= 18:
             self.problems.append(
-                _rejected("vpcCidr", raw, "a private IPv4 network (RFC 1918), prefix /16 to /18")
+                rejected("vpcCidr", raw, "a private IPv4 network (RFC 1918), prefix /16 to /18")
             )
             return "10.0.0.0/16"
         return str(network)
@@ -459,9 +219,7 @@ class _Parser:
         if match is None or int(match.group(1)) not in DB_ENGINE_MAJORS:
             majors = ", ".join(str(major) for major in DB_ENGINE_MAJORS)
             self.problems.append(
-                _rejected(
-                    "dbEngineVersion", raw, f"PostgreSQL {majors} as 'major' or 'major.minor'"
-                )
+                rejected("dbEngineVersion", raw, f"PostgreSQL {majors} as 'major' or 'major.minor'")
             )
             return str(DB_ENGINE_MAJORS[0])
         return str(raw)
@@ -489,17 +247,39 @@ class _Parser:
             certificate = None
         if certificate is not None and certificate.split(":")[3] != region:
             self.problems.append(
-                _rejected(
+                rejected(
                     "certificateArn", certificate, f"a certificate in {region}, the ALB's region"
                 )
             )
             certificate = None
+        zone = self._pattern(
+            "hostedZoneId", _HOSTED_ZONE_ID, "a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ"
+        )
+        if zone is not None and domain is None:
+            self.problems.append(
+                f"{key_name('hostedZoneId')} needs {key_name('domain')}, a name in that zone; "
+                "allowed values: set both or neither"
+            )
+            zone = None
+        if zone is not None and certificate is not None:
+            self.problems.append(
+                f"{key_name('hostedZoneId')} and {key_name('certificateArn')} both give the "
+                "load balancer a certificate; allowed values: set one of them"
+            )
+            zone = None
+        if not dev and domain is not None and zone is None and certificate is None:
+            self.problems.append(
+                f"prod serves HTTPS only: {key_name('hostedZoneId')} (the program issues and "
+                f"validates the certificate) or {key_name('certificateArn')} is required; "
+                f"allowed values: the Route 53 zone of {domain}, or an ACM certificate for it"
+            )
         return CoordinatorSettings(
             min_size=min_size,
             max_size=max_size,
             desired_capacity=desired,
             web_concurrency=self._int("coordinatorWebConcurrency", 2, 1, 16),
             certificate_arn=certificate,
+            hosted_zone_id=zone,
         )
 
     def _pause_schedule(self, dev: bool) -> PauseSchedule | None:
@@ -514,7 +294,7 @@ class _Parser:
             missing = "pauseAt" if pause_raw == "" else "resumeAt"
             self.problems.append(
                 f"{key_name(missing)} is required when a pause schedule is set; "
-                f"allowed values: {_CLOCK_DESCRIPTION}"
+                f"allowed values: {CLOCK_DESCRIPTION}"
             )
             return None
         pause_at = self._clock("pauseAt", pause_raw)
@@ -522,7 +302,7 @@ class _Parser:
         if pause_at is None or resume_at is None:
             return None
         if pause_at == resume_at:
-            self.problems.append(_rejected("resumeAt", resume_raw, "a time other than pauseAt"))
+            self.problems.append(rejected("resumeAt", resume_raw, "a time other than pauseAt"))
             return None
         return PauseSchedule(pause_at, resume_at, weekdays, timezone)
 
@@ -562,19 +342,12 @@ class _Parser:
             return None
         return GithubSettings(repository, provider_arn, bucket, key_arn)
 
-    def _clock(self, key: str, raw: Any) -> time | None:
-        match = _CLOCK.match(raw) if isinstance(raw, str) else None
-        if match is None:
-            self.problems.append(_rejected(key, raw, _CLOCK_DESCRIPTION))
-            return None
-        return time(int(match.group(1)), int(match.group(2)))
-
     def _weekdays(self) -> tuple[str, ...]:
         raw = self.values.get("pauseWeekdays", list(WEEKDAYS))
-        days = _as_list(raw)
+        days = as_list(raw)
         if not days or any(day not in WEEKDAYS for day in days) or len(set(days)) != len(days):
             allowed = f"a non-empty list of {', '.join(WEEKDAYS)} without repeats"
-            self.problems.append(_rejected("pauseWeekdays", raw, allowed))
+            self.problems.append(rejected("pauseWeekdays", raw, allowed))
             return WEEKDAYS
         return tuple(sorted(days, key=WEEKDAYS.index))
 
@@ -584,56 +357,22 @@ class _Parser:
             zoneinfo.ZoneInfo(raw)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
             self.problems.append(
-                _rejected("timezone", raw, "an IANA timezone like Europe/Amsterdam or UTC")
+                rejected("timezone", raw, "an IANA timezone like Europe/Amsterdam or UTC")
             )
             return "UTC"
         return raw
 
 
-def _rejected(key: str, raw: Any, allowed: str) -> str:
-    return f"{key_name(key)}: {raw!r} is not allowed; allowed values: {allowed}"
-
-
 def _unknown_key_message(key: str) -> str:
-    close = difflib.get_close_matches(key, sorted(_KEYS), n=1)
+    close = difflib.get_close_matches(key, sorted(KEYS), n=1)
     hint = f"did you mean {key_name(close[0])}? " if close else ""
     return (
-        f"{key_name(key)} is not a known config key; {hint}allowed keys: {', '.join(sorted(_KEYS))}"
+        f"{key_name(key)} is not a known config key; {hint}allowed keys: {', '.join(sorted(KEYS))}"
     )
 
 
-def _coerce(raw: Any, kind: Callable[[Any], Any]) -> Any:
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int | float):
-        value = kind(raw)
-        return value if value == raw else None
-    if isinstance(raw, str):
-        try:
-            return kind(raw.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _as_list(raw: Any) -> list[Any] | None:
-    """Pulumi hands structured config to a program as JSON; a comma list is accepted too."""
-    if isinstance(raw, list | tuple):
-        return list(raw)
-    if isinstance(raw, str):
-        text = raw.strip()
-        if text.startswith("["):
-            try:
-                parsed = json.loads(text)
-            except json.JSONDecodeError:
-                return None
-            return parsed if isinstance(parsed, list) else None
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return None
-
-
 # Every `streamr:` key the program reads; anything else in the stack file is a typo.
-_KEYS = frozenset(
+KEYS = frozenset(
     {
         "stage",
         "vpcCidr",
@@ -646,6 +385,8 @@ _KEYS = frozenset(
         "coordinatorDesiredCapacity",
         "coordinatorWebConcurrency",
         "certificateArn",
+        "hostedZoneId",
+        "acmeEmail",
         "headscaleInstanceType",
         "srsInstanceType",
         "natInstanceType",

@@ -1,0 +1,58 @@
+"""The stack configuration: the typed model the program is built from (`model`), the platform's
+keys and their rules (`parsing`), and the readers of a single value (`readers`)."""
+
+from stack_config.model import (
+    CACHE_ENGINE_VERSIONS,
+    CACHE_ENGINES,
+    CACHE_NODE_TYPES,
+    DB_ENGINE_MAJORS,
+    DB_INSTANCE_CLASSES,
+    INSTANCE_TYPES,
+    NAMESPACE,
+    NAT_STRATEGIES,
+    PROD_MIN_BACKUP_DAYS,
+    PROJECT,
+    REGIONS,
+    STAGES,
+    WEEKDAYS,
+    CacheSettings,
+    CoordinatorSettings,
+    DatabaseSettings,
+    GithubSettings,
+    InstanceTypes,
+    NetworkSettings,
+    PauseSchedule,
+    StackConfig,
+    StackConfigError,
+    key_name,
+)
+from stack_config.parsing import KEYS
+from stack_config.readers import reserved_name
+
+__all__ = [
+    "CACHE_ENGINES",
+    "CACHE_ENGINE_VERSIONS",
+    "CACHE_NODE_TYPES",
+    "DB_ENGINE_MAJORS",
+    "DB_INSTANCE_CLASSES",
+    "INSTANCE_TYPES",
+    "KEYS",
+    "NAMESPACE",
+    "NAT_STRATEGIES",
+    "PROD_MIN_BACKUP_DAYS",
+    "PROJECT",
+    "REGIONS",
+    "STAGES",
+    "WEEKDAYS",
+    "CacheSettings",
+    "CoordinatorSettings",
+    "DatabaseSettings",
+    "GithubSettings",
+    "InstanceTypes",
+    "NetworkSettings",
+    "PauseSchedule",
+    "StackConfig",
+    "StackConfigError",
+    "key_name",
+    "reserved_name",
+]
