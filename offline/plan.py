@@ -285,8 +285,8 @@ def render(run: ProgramRun) -> str:
         f"Stack {run.stack} ({region}): what `pulumi up` would create, evaluated offline ({mode}).",
         "Ids, ARNs and endpoints are synthesised offline; AWS assigns the real ones.",
         *(
-            f"{key} is not set in the stack file; shown as {value!r}, a name reserved for "
-            "documentation that `pulumi up` refuses: set your own (see the stack file)."
+            f"{key} is not set in the stack file; shown with the documentation value {value!r} "
+            "in its place; `pulumi up` needs yours (see the stack file)."
             for key, value in run.documentation.items()
         ),
         "",

@@ -85,8 +85,8 @@ def test_the_prod_plan_says_which_values_are_documentation_names() -> None:
     """The prod stack file leaves the domain to its operator; the plan says what it shows."""
     lines = plan_lines("prod")
     assert lines[2] == (
-        "streamr:domain is not set in the stack file; shown as 'stream.example.org', a name "
-        "reserved for documentation that `pulumi up` refuses: set your own (see the stack file)."
+        "streamr:domain is not set in the stack file; shown with the documentation value "
+        "'stream.example.org' in its place; `pulumi up` needs yours (see the stack file)."
     )
     assert lines[3].startswith("streamr:hostedZoneId is not set in the stack file")
     assert not [line for line in plan_lines("dev") if "is not set in the stack file" in line]
