@@ -489,7 +489,7 @@ def test_pulumi_up_needs_the_state_backend(tmp_path: Path) -> None:
 def test_jobs_that_build_the_arm64_image_run_on_arm64(workflow: str) -> None:
     """`pulumi up` builds the coordinator image for linux/arm64; on an x86 runner without
     emulation its RUN steps cannot execute. GitHub's arm64 runners build it natively."""
-    source = (ROOT / "components" / "coordinator_service.py").read_text()
+    source = (ROOT / "components" / "coordinator_image.py").read_text()
     assert "platforms=[docker_build.Platform.LINUX_ARM64]" in source
     for job_id, job in _load(WORKFLOWS / workflow)["jobs"].items():
         assert job["runs-on"] == "ubuntu-24.04-arm", job_id
