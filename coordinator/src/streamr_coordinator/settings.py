@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     headscale_api_key: SecretStr | None = None
     headscale_api_key_file: Path | None = None
     mesh_key_ttl_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    # How long a viewer has to join the mesh with the key an invite gave them.
+    viewer_key_ttl_minutes: int = Field(default=15, ge=5, le=24 * 60)
     # The SRS origin's HTTP base URL (HLS and HTTP-FLV): where viewers go when no edge has room.
     origin_play_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+$")
     # Where OBS publishes (the origin's RTMP application, `rtmp://<origin>/live`), shown on the

@@ -1,5 +1,5 @@
 """What the coordinator asks of the mesh: single-use, short-lived, tagged pre-auth keys for nodes
-that join, and removal of a node's mesh machine when the node is deleted."""
+(and, in `invites`, for viewers) that join, and removal of the machines that joined with a key."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from ..mesh import (
 
 FRIEND_TAG = "tag:friend"
 ORIGIN_TAG = "tag:origin"
+# What an invite's key joins as: the ACL lets it reach friends' edges' HTTP port and nothing else.
+VIEWER_TAG = "tag:viewer"
 
 
 class MeshNotConfigured(MeshError):
@@ -31,11 +33,13 @@ async def issue_key(ctx: AppContext, tag: str) -> PreAuthKey | None:
     return await ctx.mesh.create_preauth_key(tags=[tag], expiration=expiration)
 
 
-async def remove_machines(ctx: AppContext, key_id: int | None) -> int:
-    """Delete the mesh machines that joined with pre-auth key `key_id`; how many were removed."""
-    if ctx.mesh is None or key_id is None:
+async def remove_machines(ctx: AppContext, *key_ids: int | None) -> int:
+    """Delete the mesh machines that joined with any of the pre-auth keys `key_ids`; how many
+    were removed."""
+    wanted = {key_id for key_id in key_ids if key_id is not None}
+    if ctx.mesh is None or not wanted:
         return 0
-    joined = [node for node in await ctx.mesh.list_nodes() if node.preauth_key_id == key_id]
+    joined = [node for node in await ctx.mesh.list_nodes() if node.preauth_key_id in wanted]
     for node in joined:
         await ctx.mesh.delete_node(node.id)
     return len(joined)

@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 
 from ..api.deps import Ctx, RateLimited, Session
+from ..domain import invites as invite_domain
 from ..domain import tokens
 from ..domain.tokens import Principal
 from ..models import ApiToken, Role, User
@@ -286,8 +287,11 @@ async def _streamer_page(
     confirm: int | None = None,
     error: str | None = None,
     code: int = 200,
+    new_invite: str | None = None,
+    notice: str | None = None,
 ) -> Response:
     owner_id = page.principal.user_id
+    now = datetime.now(UTC)
     return render(
         "streamer.html",
         code,
@@ -300,6 +304,12 @@ async def _streamer_page(
         new_key=new_key,
         confirm=confirm,
         error=error,
+        invites=[
+            (invite, stream_name, invite_domain.state(invite, now))
+            for invite, stream_name in await invite_domain.listing(session, owner_id)
+        ],
+        new_invite=new_invite,
+        notice=notice,
     )
 
 
