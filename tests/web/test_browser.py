@@ -191,7 +191,7 @@ def test_friend_sees_own_nodes_and_earnings_and_a_setup_command(
 
 def test_error_pages_keep_the_header(browser, coordinator: Seeded, screenshots: Path):
     """A streamer who opens the operator page gets a 403 page under their usual header: who is
-    signed in, the way home, the API docs, and signing out."""
+    signed in, the way home, what is live, the API docs, and signing out."""
     sign_in(browser, coordinator, "alice")
     browser.get(coordinator.url + "/operator")
     assert "This page is for the admin role" in text_of(browser, "main")
@@ -200,6 +200,7 @@ def test_error_pages_keep_the_header(browser, coordinator: Seeded, screenshots: 
     links = {a.text: a.get_attribute("href") for a in site.find_elements(By.TAG_NAME, "a")}
     assert links == {
         "Your page": coordinator.url + "/streamer",
+        "Live now": coordinator.url + "/watch",
         "API docs": coordinator.url + "/docs",
     }
     assert browser.find_element(By.CSS_SELECTOR, "header button[type=submit]").is_displayed()

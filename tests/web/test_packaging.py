@@ -22,7 +22,7 @@ def test_wheel_ships_every_template_and_static_file(tmp_path: Path) -> None:
     shutil.copytree(
         COORDINATOR,
         source,
-        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "node_modules"),
     )
     subprocess.run([*command, str(source)], check=True)
     (wheel,) = tmp_path.glob("streamr_coordinator-*.whl")
@@ -30,7 +30,8 @@ def test_wheel_ships_every_template_and_static_file(tmp_path: Path) -> None:
     expected = {
         f"streamr_coordinator/web/{path.relative_to(WEB).as_posix()}"
         for folder in ("templates", "static")
-        for path in (WEB / folder).iterdir()
+        for path in (WEB / folder).rglob("*")
+        if path.is_file()
     }
     assert len(expected) >= 8
     assert expected <= shipped, sorted(expected - shipped)

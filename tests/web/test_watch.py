@@ -1,0 +1,239 @@
+"""`/watch/<stream>` in headless Chromium with real media: a coordinator (real PostgreSQL) whose
+stream is live, a friend's edge serving an FLV recording over HTTP (it admits a viewer only after
+the coordinator accepted the ticket in the viewer's URL, as SRS's `on_play` does) and an origin
+serving another recording as HLS. The page plays from the edge; from the origin when the edge is
+unreachable or stalls; and says where it plays from."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
+from streamr_coordinator.migrate import upgrade_to_head
+
+from bench.coordinator_hooks import serving
+from devenv import services
+from scripts import vendor_player_libs as vendor
+
+from .accessibility import assert_accessible
+from .conftest import BOOTSTRAP, HOOK_SECRET, PASSWORD, requested_urls, save_screenshot
+from .media import Edge, flv_recording, hls_recording, running_edge, running_origin
+
+STREAM = "garden-cam"
+
+
+@dataclass
+class Site:
+    url: str
+    node: dict
+    recording: bytes
+    origin_requests: list[str]
+
+    def announce_edge(self, play_base_url: str) -> None:
+        """The node kit says where viewers play from it, and heartbeats."""
+        token = {"Authorization": f"Bearer {self.node['node_token']}"}
+        answer = httpx.put(
+            f"{self.url}/api/v1/nodes/{self.node['id']}/edge",
+            json={"play_base_url": play_base_url},
+            headers=token,
+        )
+        assert answer.status_code == 204, answer.text
+        assert httpx.post(f"{self.url}/api/v1/node/heartbeat", headers=token).status_code == 200
+
+    def edge(self, **behaviour) -> Edge:
+        return Edge(self.url, self.node["node_token"], self.recording, **behaviour)
+
+
+def _register(client: httpx.Client, username: str, role: str) -> dict[str, str]:
+    body = {"username": username, "password": PASSWORD}
+    assert client.post("/api/v1/auth/register", json={**body, "role": role}).status_code == 201
+    return {
+        "Authorization": f"Bearer {client.post('/api/v1/auth/login', json=body).json()['token']}"
+    }
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    media = tmp_path_factory.mktemp("media")
+    recording = flv_recording(media).read_bytes()
+    origin_root = hls_recording(media / "origin", STREAM)
+    origin_requests: list[str] = []
+    with (
+        running_origin(origin_root, origin_requests) as origin_url,
+        services.postgres() as postgres,
+    ):
+        database_url = postgres.url()
+        upgrade_to_head(database_url)
+        port = services.free_port()
+        environment = {
+            **os.environ,
+            "STREAMR_DATABASE_URL": database_url,
+            "STREAMR_TOKEN_PEPPER": "watch-pepper-0123456789abcdef0123456789abcdef",
+            "STREAMR_HOOK_SECRET": HOOK_SECRET,
+            "STREAMR_ADMIN_BOOTSTRAP_TOKEN": BOOTSTRAP,
+            "STREAMR_AUTH_RATE_LIMIT_PER_MINUTE": "1000",
+            "STREAMR_PAYOUT_CHECK_SECONDS": "0",
+            "STREAMR_ORIGIN_PLAY_URL": origin_url,
+            "STREAMR_NODE_ONLINE_SECONDS": "3600",
+            "STREAMR_LOG_LEVEL": "WARNING",
+        }
+        environment.pop("STREAMR_REDIS_URL", None)
+        command = [sys.executable, "-m", "streamr_coordinator", "serve", "--host", "127.0.0.1"]
+        with serving([*command, "--port", str(port)], port, environment) as url:
+            client = httpx.Client(base_url=url, timeout=10)
+            streamer = _register(client, "gardener", "streamer")
+            stream = client.post("/api/v1/streams", json={"name": STREAM}, headers=streamer)
+            assert stream.status_code == 201, stream.text
+            publish = client.post(
+                "/hooks/srs/on_publish",
+                params={"secret": HOOK_SECRET},
+                json={
+                    "server_id": "srs-origin",
+                    "service_id": "o1",
+                    "action": "on_publish",
+                    "client_id": "obs",
+                    "ip": "203.0.113.7",
+                    "vhost": "__defaultVhost__",
+                    "app": "live",
+                    "stream": STREAM,
+                    "param": f"?key={stream.json()['stream_key']}",
+                },
+            )
+            assert publish.json() == {"code": 0}, publish.text
+            friend = _register(client, "shed-owner", "friend")
+            node = client.post(
+                "/api/v1/nodes", json={"name": "shed-pi", "capacity_viewers": 50}, headers=friend
+            )
+            assert node.status_code == 201, node.text
+            yield Site(url, node.json(), recording, origin_requests)
+
+
+def _source(browser) -> tuple[str, str]:
+    element = browser.find_element(By.ID, "source")
+    return element.get_attribute("data-kind"), element.text
+
+
+def _plays_from(browser, kind: str, past_seconds: float = 1.0, timeout: float = 40) -> str:
+    """Wait until the page plays from `kind` and the video has advanced past `past_seconds`;
+    what the page says about its source."""
+
+    def playing(driver) -> bool:
+        current = driver.execute_script("return document.getElementById('video').currentTime")
+        return _source(driver)[0] == kind and current > past_seconds
+
+    try:
+        WebDriverWait(browser, timeout, poll_frequency=0.2).until(playing)
+    except Exception:
+        logs = [entry["message"] for entry in browser.get_log("browser")]
+        raise AssertionError(
+            f"not playing from {kind}: {_source(browser)}; console: {logs}"
+        ) from None
+    return _source(browser)[1]
+
+
+def test_the_page_plays_from_a_friends_edge_and_says_so(
+    browser, site: Site, screenshots: Path
+) -> None:
+    with running_edge(site.edge()) as edge:
+        site.announce_edge(edge.url)
+        requested_urls(browser)  # drain the log
+        browser.get(f"{site.url}/watch/{STREAM}")
+        said = _plays_from(browser, "edge")
+        assert said == f"Playing from a friend's edge (node {site.node['id']})."
+        assert browser.find_element(By.ID, "off-mesh").is_displayed() is False
+        # The viewer's URL carried a ticket for this node, which the coordinator accepted.
+        (ticket,) = edge.tickets
+        assert ticket.startswith(f"t1.{site.node['id']}.")
+        assert edge.probes >= 1  # reachability was checked before playing
+        width = browser.execute_script("return document.getElementById('video').videoWidth")
+        assert width == 320  # the edge's recording, decoded
+        assert_accessible(browser)
+        save_screenshot(browser, screenshots, "watch-edge")
+        requested = requested_urls(browser)
+    # Players and page come from the coordinator; media from the edge; nothing from elsewhere.
+    assert f"{site.url}/static/vendor/mpegts.js" in requested
+    hosts = {url.split("/")[2] for url in requested if url.startswith("http")}
+    assert hosts <= {site.url.split("/")[2], edge.url.split("/")[2]}, hosts
+    assert not site.origin_requests
+
+
+def test_an_unreachable_edge_falls_back_to_the_origins_hls(
+    browser, site: Site, screenshots: Path
+) -> None:
+    closed = f"http://127.0.0.1:{services.free_port()}"  # nothing listens: refused at once
+    site.announce_edge(closed)
+    site.origin_requests.clear()
+    browser.get(f"{site.url}/watch/{STREAM}")
+    said = _plays_from(browser, "origin")
+    assert said.startswith("Playing from the origin (HLS through ")
+    assert said.endswith(": no friend's edge is reachable from here.")
+    assert browser.find_element(By.ID, "off-mesh").is_displayed()
+    assert f"/live/{STREAM}.m3u8" in site.origin_requests
+    assert any(path.endswith(".ts") for path in site.origin_requests)
+    assert_accessible(browser)
+    save_screenshot(browser, screenshots, "watch-origin")
+
+
+# A browser without native HLS (Firefox, Chrome before its own HLS): the element says it cannot
+# play HLS, so the page must use hls.js over Media Source Extensions.
+_NO_NATIVE_HLS = """
+const canPlayType = HTMLMediaElement.prototype.canPlayType;
+HTMLMediaElement.prototype.canPlayType = function (type) {
+  return /mpegurl/i.test(type) ? "" : canPlayType.call(this, type);
+};
+"""
+
+
+def test_without_native_hls_the_origin_plays_through_hls_js(browser, site: Site) -> None:
+    site.announce_edge(f"http://127.0.0.1:{services.free_port()}")
+    script = browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": _NO_NATIVE_HLS}
+    )
+    try:
+        browser.get(f"{site.url}/watch/{STREAM}")
+        said = _plays_from(browser, "origin")
+    finally:
+        browser.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
+        )
+    assert said.startswith("Playing from the origin (HLS through hls.js)")
+    source = browser.execute_script("return document.getElementById('video').currentSrc")
+    assert source.startswith("blob:")  # Media Source Extensions, fed by hls.js
+
+
+def test_a_stalling_edge_is_left_for_the_origin(browser, site: Site) -> None:
+    with running_edge(site.edge(stall_after=4)) as edge:
+        site.announce_edge(edge.url)
+        site.origin_requests.clear()
+        browser.get(f"{site.url}/watch/{STREAM}")
+        _plays_from(browser, "edge")
+        said = _plays_from(browser, "origin", timeout=60)
+    assert said.endswith(f": node {site.node['id']} stalled.")
+    assert len(edge.tickets) == 1
+
+
+def test_the_players_are_served_by_the_coordinator_and_nothing_else_from_vendor(
+    site: Site,
+) -> None:
+    for name in ("mpegts.js", "hls.light.min.js"):
+        answer = httpx.get(f"{site.url}/static/vendor/{name}")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "text/javascript; charset=utf-8"
+        assert answer.content == (vendor.VENDOR / name).read_bytes()
+    assert httpx.get(f"{site.url}/static/vendor/mpegts.js.LICENSE").status_code == 404
+    assert httpx.get(f"{site.url}/static/vendor/..%2Fwatch.js").status_code == 404
+
+
+def test_an_unknown_stream_is_404_and_the_live_list_links_the_watch_page(site: Site) -> None:
+    answer = httpx.get(f"{site.url}/watch/no-such-stream")
+    assert answer.status_code == 404
+    assert "There is no stream called no-such-stream" in answer.text
+    listing = httpx.get(f"{site.url}/watch")
+    assert f'href="/watch/{STREAM}"' in listing.text
