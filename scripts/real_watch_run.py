@@ -155,12 +155,12 @@ def watch(
         edge.stop()
         started = time.monotonic()
         phases["edge_stopped_mid_play"] = observe(
-            driver, started, lambda s: s["kind"] == "origin" and s["time"] > 3, 90
+            driver, started, lambda s: s["kind"] == "origin" and s["time"] > 3, 45
         )
         started = time.monotonic()
         driver.get(page)
         phases["fresh_load_edge_gone"] = observe(
-            driver, started, lambda s: s["kind"] == "origin" and s["time"] > 1, 60
+            driver, started, lambda s: s["kind"] == "origin" and s["time"] > 1, 45
         )
         console = [entry["message"] for entry in driver.get_log("browser")]
     finally:

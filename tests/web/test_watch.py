@@ -172,8 +172,11 @@ def test_an_unreachable_edge_falls_back_to_the_origins_hls(
     site.origin_requests.clear()
     browser.get(f"{site.url}/watch/{STREAM}")
     said = _plays_from(browser, "origin")
-    assert said.startswith("Playing from the origin (HLS through ")
-    assert said.endswith(": no friend's edge is reachable from here.")
+    assert said == (
+        "Playing from the origin (HLS through hls.js): no friend's edge is reachable from here."
+    )
+    source = browser.execute_script("return document.getElementById('video').currentSrc")
+    assert source.startswith("blob:")  # Media Source Extensions, fed by hls.js
     assert browser.find_element(By.ID, "off-mesh").is_displayed()
     assert f"/live/{STREAM}.m3u8" in site.origin_requests
     assert any(path.endswith(".ts") for path in site.origin_requests)
@@ -181,31 +184,38 @@ def test_an_unreachable_edge_falls_back_to_the_origins_hls(
     save_screenshot(browser, screenshots, "watch-origin")
 
 
-# A browser without native HLS (Firefox, Chrome before its own HLS): the element says it cannot
-# play HLS, so the page must use hls.js over Media Source Extensions.
-_NO_NATIVE_HLS = """
-const canPlayType = HTMLMediaElement.prototype.canPlayType;
-HTMLMediaElement.prototype.canPlayType = function (type) {
-  return /mpegurl/i.test(type) ? "" : canPlayType.call(this, type);
-};
+# A browser without Media Source Extensions (Safari on iPhones before iOS 17.1): neither mpegts.js
+# nor hls.js can work there, only the browser's own HLS.
+_NO_MEDIA_SOURCE = """
+for (const name of ["MediaSource", "ManagedMediaSource", "WebKitMediaSource"]) {
+  Object.defineProperty(window, name, { value: undefined, configurable: true });
+}
 """
 
 
-def test_without_native_hls_the_origin_plays_through_hls_js(browser, site: Site) -> None:
-    site.announce_edge(f"http://127.0.0.1:{services.free_port()}")
-    script = browser.execute_cdp_cmd(
-        "Page.addScriptToEvaluateOnNewDocument", {"source": _NO_NATIVE_HLS}
-    )
-    try:
-        browser.get(f"{site.url}/watch/{STREAM}")
-        said = _plays_from(browser, "origin")
-    finally:
-        browser.execute_cdp_cmd(
-            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
+def test_without_media_source_extensions_the_origin_plays_through_the_browsers_hls(
+    browser, site: Site
+) -> None:
+    with running_edge(site.edge()) as edge:
+        site.announce_edge(edge.url)
+        script = browser.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument", {"source": _NO_MEDIA_SOURCE}
         )
-    assert said.startswith("Playing from the origin (HLS through hls.js)")
-    source = browser.execute_script("return document.getElementById('video').currentSrc")
-    assert source.startswith("blob:")  # Media Source Extensions, fed by hls.js
+        try:
+            browser.get(f"{site.url}/watch/{STREAM}")
+            said = _plays_from(browser, "origin")
+            source = browser.execute_script("return document.getElementById('video').currentSrc")
+        finally:
+            browser.execute_cdp_cmd(
+                "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
+            )
+    assert said == (
+        "Playing from the origin (HLS through the browser's own HLS): this browser cannot play "
+        "from friends' edges (it has no Media Source Extensions)."
+    )
+    assert source.endswith(f"/live/{STREAM}.m3u8")  # the browser fetches the playlist itself
+    assert edge.tickets == []  # no edge session was opened for a viewer who cannot use it
+    assert browser.find_element(By.ID, "off-mesh").is_displayed() is False
 
 
 def test_a_stalling_edge_is_left_for_the_origin(browser, site: Site) -> None:

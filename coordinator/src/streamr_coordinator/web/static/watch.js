@@ -1,5 +1,5 @@
 // The watch page's player: friends' edges first (HTTP-FLV through mpegts.js), the origin's HLS as
-// the fallback (the browser's own HLS, else hls.js), switching when a source fails or stalls.
+// the fallback (hls.js, else the browser's own HLS), switching when a source fails or stalls.
 // Each attempt asks /api/v1/play again: an edge URL's ticket opens one session, for a minute.
 "use strict";
 (() => {
@@ -89,10 +89,9 @@
     const url = origin.hls_url;
     let teardown = () => {};
     let how;
-    if (video.canPlayType("application/vnd.apple.mpegurl")) {
-      video.src = url;
-      how = "the browser's own HLS";
-    } else if (window.Hls && window.Hls.isSupported()) {
+    // hls.js wherever Media Source Extensions exist: Chromium's own HLS stood still on SRS's
+    // live HLS (a real SRS 6 run). The browser's own HLS where there is no MSE (older iPhones).
+    if (window.Hls && window.Hls.isSupported()) {
       const hls = new window.Hls({ enableWorker: false });
       hls.on(window.Hls.Events.ERROR, (_, data) => {
         if (data.fatal && mine === generation) retryLater("the origin's HLS failed");
@@ -101,6 +100,9 @@
       hls.attachMedia(video);
       teardown = () => hls.destroy();
       how = "hls.js";
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = url;
+      how = "the browser's own HLS";
     } else {
       say("none", `This browser cannot play HLS. Open ${url} in a player such as VLC.`);
       return;
@@ -144,7 +146,8 @@
       return;
     }
     const edges = plan.edges.filter((edge) => !failedEdges.has(edge.node_id));
-    if (edges.length && window.mpegts && window.mpegts.isSupported()) {
+    const canPlayEdges = Boolean(window.mpegts && window.mpegts.isSupported());
+    if (edges.length && canPlayEdges) {
       say("none", `Checking ${edges.length} friend's edge(s)…`);
       const answers = await Promise.all(edges.map((edge) => reachable(edge.flv_url)));
       if (mine !== generation) return;
@@ -160,7 +163,11 @@
       retryLater("No friend's edge is reachable and no origin is configured");
       return;
     }
-    const why = previous || (plan.edges.length ? "no friend's edge is reachable from here" : "no friend's edge has room");
+    let why = previous;
+    if (!why && !plan.edges.length) why = "no friend's edge has room";
+    else if (!why && !canPlayEdges) {
+      why = "this browser cannot play from friends' edges (it has no Media Source Extensions)";
+    } else if (!why) why = "no friend's edge is reachable from here";
     playOrigin(plan.origin, mine, why);
   }
 
