@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -94,42 +96,49 @@ def pay(database_url: str) -> None:
     asyncio.run(run())
 
 
+@contextlib.contextmanager
+def coordinator(database_url: str, work: Path, **settings: str) -> Iterator[httpx.Client]:
+    """`streamr-coordinator serve` on a free loopback port (log in `work`), once it answers;
+    `settings` are more STREAMR_* variables."""
+    port = services.free_port()
+    environment = {
+        **os.environ,
+        "STREAMR_DATABASE_URL": database_url,
+        "STREAMR_TOKEN_PEPPER": PEPPER,
+        "STREAMR_HOOK_SECRET": HOOK_SECRET,
+        "STREAMR_PAYOUT_CHECK_SECONDS": "0",
+        **settings,
+    }
+    command = [sys.executable, "-m", "streamr_coordinator", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1"]
+    with (work / "coordinator.log").open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own coordinator
+            command, env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                api.get("/health").raise_for_status()
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        yield api
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 def run(binary: Path, work: Path) -> int:
     with services.postgres() as postgres, services.redis() as redis:
         redis.start()
         database_url = postgres.create_database("real_edge_run")
         upgrade_to_head(database_url)
-        port = services.free_port()
-        coordinator_url = f"http://127.0.0.1:{port}"
-        environment = {
-            **os.environ,
-            "STREAMR_DATABASE_URL": database_url,
-            "STREAMR_REDIS_URL": redis.url,
-            "STREAMR_TOKEN_PEPPER": PEPPER,
-            "STREAMR_HOOK_SECRET": HOOK_SECRET,
-            "STREAMR_PAYOUT_CHECK_SECONDS": "0",
-        }
-        command = [sys.executable, "-m", "streamr_coordinator", "serve", "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--workers", "1"]
-        with (work / "coordinator.log").open("wb") as log:
-            coordinator = subprocess.Popen(  # noqa: S603 - our own coordinator
-                command, env=environment, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            api = httpx.Client(base_url=coordinator_url, timeout=10)
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    api.get("/health").raise_for_status()
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.3)
-            return relay(api, coordinator_url, database_url, binary, work)
-        finally:
-            coordinator.terminate()
-            coordinator.wait(timeout=20)
+        with coordinator(database_url, work, STREAMR_REDIS_URL=redis.url) as api:
+            return relay(api, str(api.base_url).rstrip("/"), database_url, binary, work)
 
 
 def relay(

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,7 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
-from real_edge_run import HOOK_SECRET, PEPPER, account
+from real_edge_run import HOOK_SECRET, account, coordinator
 from record_srs import STREAM, Ports, Srs, publisher, relisten, srs_version
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -69,37 +67,9 @@ def run(binary: Path, work: Path) -> int:
     with services.postgres() as postgres:
         database_url = postgres.create_database("real_watch_run")
         upgrade_to_head(database_url)
-        port = services.free_port()
-        coordinator_url = f"http://127.0.0.1:{port}"
-        environment = {
-            **os.environ,
-            "STREAMR_DATABASE_URL": database_url,
-            "STREAMR_TOKEN_PEPPER": PEPPER,
-            "STREAMR_HOOK_SECRET": HOOK_SECRET,
-            "STREAMR_PAYOUT_CHECK_SECONDS": "0",
-            "STREAMR_ORIGIN_PLAY_URL": f"http://127.0.0.1:{ports['origin'].http}",
-        }
-        environment.pop("STREAMR_REDIS_URL", None)
-        command = [sys.executable, "-m", "streamr_coordinator", "serve", "--host", "127.0.0.1"]
-        with (work / "coordinator.log").open("wb") as log:
-            coordinator = subprocess.Popen(  # noqa: S603 - our own coordinator
-                [*command, "--port", str(port)], env=environment, stdout=log, stderr=log
-            )
-        try:
-            api = httpx.Client(base_url=coordinator_url, timeout=10)
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    api.get("/health").raise_for_status()
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.3)
-            return watch(api, coordinator_url, binary, work, ports)
-        finally:
-            coordinator.terminate()
-            coordinator.wait(timeout=20)
+        origin_url = f"http://127.0.0.1:{ports['origin'].http}"
+        with coordinator(database_url, work, STREAMR_ORIGIN_PLAY_URL=origin_url) as api:
+            return watch(api, str(api.base_url).rstrip("/"), binary, work, ports)
 
 
 def watch(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -118,6 +119,21 @@ def test_a_used_up_invite_is_refused_and_mints_nothing_more(
     assert len(_key_requests(fake)) == 2
     listed = _listed(mesh_api, streamer)[invite["id"]]
     assert (listed["uses"], listed["state"]) == (2, "used up")
+
+
+def test_parallel_openings_never_exceed_the_maximum(mesh_api: Api, fake: FakeHeadscale) -> None:
+    streamer = mesh_api.account("streamer")
+    invite = _invite(mesh_api, streamer, max_uses=3)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(
+            pool.map(
+                lambda _: mesh_api.client.post(OPEN, json={"code": invite["code"]}).status_code,
+                range(8),
+            )
+        )
+    assert sorted(answers) == [200] * 3 + [410] * 5
+    assert len(_key_requests(fake)) == 3
+    assert _listed(mesh_api, streamer)[invite["id"]]["uses"] == 3
 
 
 def test_an_expired_invite_is_refused(mesh_api: Api, fake: FakeHeadscale, sql) -> None:

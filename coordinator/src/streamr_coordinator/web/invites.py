@@ -15,7 +15,7 @@ from ..domain import invites
 from ..domain.mesh import mesh_problem
 from ..mesh import MeshError
 from ..models import Role
-from .pages import Viewer, _checked_form, _page, _streamer_page, problem, render
+from .pages import Viewer, _streamer_page, form_page, problem, render
 from .session import FormError, read_form
 
 router = APIRouter(include_in_schema=False)
@@ -67,12 +67,10 @@ async def open_invite(request: Request, ctx: Ctx, session: Session) -> HTMLRespo
 @router.post("/streamer/invites")
 async def create_invite(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
     """A new invite; its link is shown once, on this response."""
-    form = await _checked_form(request, ctx, session, viewer)
-    if isinstance(form, Response):
-        return form
-    page = await _page(ctx, session, viewer, Role.STREAMER)
-    if isinstance(page, Response):
-        return page
+    checked = await form_page(request, ctx, session, viewer, Role.STREAMER)
+    if isinstance(checked, Response):
+        return checked
+    form, page = checked
     try:
         stream_id = int(form["stream"]) if form.get("stream", "all") != "all" else None
         hours = int(form.get("hours", "24"))
@@ -104,12 +102,10 @@ async def create_invite(request: Request, ctx: Ctx, session: Session, viewer: Vi
 async def revoke_invite(
     invite_id: int, request: Request, ctx: Ctx, session: Session, viewer: Viewer
 ) -> Response:
-    form = await _checked_form(request, ctx, session, viewer)
-    if isinstance(form, Response):
-        return form
-    page = await _page(ctx, session, viewer, Role.STREAMER)
-    if isinstance(page, Response):
-        return page
+    checked = await form_page(request, ctx, session, viewer, Role.STREAMER)
+    if isinstance(checked, Response):
+        return checked
+    _, page = checked
     invite = await invites.owned(session, invite_id, page.principal.user_id)
     if invite is None:
         return problem(status.HTTP_404_NOT_FOUND, f"You have no invite {invite_id}.", page)

@@ -163,6 +163,20 @@ async def _checked_form(
     return form
 
 
+async def form_page(
+    request: Request, ctx: Ctx, session: Session, viewer: Principal | None, role: Role
+) -> tuple[dict[str, str], Page] | Response:
+    """A POSTed form of `role`'s page with its CSRF token checked, and that page's context; or
+    the response that says why not."""
+    form = await _checked_form(request, ctx, session, viewer)
+    if isinstance(form, Response):
+        return form
+    page = await _page(ctx, session, viewer, role)
+    if isinstance(page, Response):
+        return page
+    return form, page
+
+
 @router.get("/static/{name}")
 async def static(name: str) -> Response:
     """The dashboards' own stylesheet and script."""
@@ -318,12 +332,10 @@ async def rotate_key(
     stream_id: int, request: Request, ctx: Ctx, session: Session, viewer: Viewer
 ) -> Response:
     """Rotating needs the confirmation box ticked; the new key is shown once, on this response."""
-    form = await _checked_form(request, ctx, session, viewer)
-    if isinstance(form, Response):
-        return form
-    page = await _page(ctx, session, viewer, Role.STREAMER)
-    if isinstance(page, Response):
-        return page
+    checked = await form_page(request, ctx, session, viewer, Role.STREAMER)
+    if isinstance(checked, Response):
+        return checked
+    form, page = checked
     stream = await data.owned_stream(session, stream_id, page.principal.user_id)
     if stream is None:
         return problem(status.HTTP_404_NOT_FOUND, f"You have no stream {stream_id}.", page)
@@ -383,12 +395,10 @@ async def _friend_page(
 @router.post("/friend/setup-token")
 async def setup_token(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
     """A short-lived sign-in token for the node kit, shown once inside the setup command."""
-    form = await _checked_form(request, ctx, session, viewer)
-    if isinstance(form, Response):
-        return form
-    page = await _page(ctx, session, viewer, Role.FRIEND)
-    if isinstance(page, Response):
-        return page
+    checked = await form_page(request, ctx, session, viewer, Role.FRIEND)
+    if isinstance(checked, Response):
+        return checked
+    _, page = checked
     token, _ = await tokens.issue(
         ctx, session, page.principal.user_id, None, timedelta(hours=SETUP_TOKEN_HOURS)
     )
