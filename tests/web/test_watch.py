@@ -7,6 +7,7 @@ unreachable or stalls; and says where it plays from."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,6 +183,20 @@ def test_an_unreachable_edge_falls_back_to_the_origins_hls(
     assert any(path.endswith(".ts") for path in site.origin_requests)
     assert_accessible(browser)
     save_screenshot(browser, screenshots, "watch-origin")
+
+
+def test_an_edge_that_never_answers_is_given_up_after_the_probe(browser, site: Site) -> None:
+    """Off the mesh, an edge's address often swallows packets: connections neither succeed nor
+    fail. The probe gives up after its own short time, so the viewer gets the origin without
+    waiting for the player's (much longer) timeouts."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes connections; nobody ever reads or answers
+        site.announce_edge(f"http://127.0.0.1:{silent.getsockname()[1]}")
+        browser.get(f"{site.url}/watch/{STREAM}")
+        said = _plays_from(browser, "origin")
+    assert said.endswith(": no friend's edge is reachable from here.")
+    assert browser.find_element(By.ID, "off-mesh").is_displayed()
 
 
 # A browser without Media Source Extensions (Safari on iPhones before iOS 17.1): neither mpegts.js

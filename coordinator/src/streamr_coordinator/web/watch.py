@@ -52,14 +52,13 @@ async def live_list(session: Session) -> HTMLResponse:
 
 @router.get("/watch/{stream}")
 async def watch(stream: str, ctx: Ctx, session: Session) -> HTMLResponse:
-    found = (
-        await session.execute(
-            select(Stream.name, Stream.title).where(
-                Stream.name == stream, Stream.deleted_at.is_(None)
-            )
+    found = None
+    if re.match(NAME_PATTERN, stream):
+        query = select(Stream.name, Stream.title).where(
+            Stream.name == stream, Stream.deleted_at.is_(None)
         )
-    ).first()
-    if not re.match(NAME_PATTERN, stream) or found is None:
+        found = (await session.execute(query)).first()
+    if found is None:
         return render("watch_missing.html", status.HTTP_404_NOT_FOUND, stream=stream)
     origin = ctx.settings.origin_play_url
     response = render(

@@ -139,6 +139,7 @@
     }
     if (mine !== generation) return;
     if (plan === null) {
+      failedEdges.clear(); // when it is live again, every edge deserves another try
       say("none", `${stream} is not live right now; this page checks again every 10 s.`);
       setTimeout(() => {
         if (mine === generation) start();
