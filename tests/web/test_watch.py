@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -22,10 +24,14 @@ from streamr_coordinator.migrate import upgrade_to_head
 from bench.coordinator_hooks import serving
 from devenv import services
 from scripts import vendor_player_libs as vendor
+from tests.coordinator.test_mesh_client import API_KEY as HEADSCALE_API_KEY
+from tests.coordinator.test_mesh_client import FakeHeadscale
+from tests.coordinator.test_mesh_client import _handler as fake_headscale_handler
 
 from .accessibility import assert_accessible
 from .conftest import BOOTSTRAP, HOOK_SECRET, PASSWORD, requested_urls, save_screenshot
 from .media import Edge, flv_recording, hls_recording, running_edge, running_origin
+from .test_browser import sign_in, submit, text_of
 
 STREAM = "garden-cam"
 
@@ -36,6 +42,7 @@ class Site:
     node: dict
     recording: bytes
     origin_requests: list[str]
+    headscale: FakeHeadscale
 
     def announce_edge(self, play_base_url: str) -> None:
         """The node kit says where viewers play from it, and heartbeats."""
@@ -66,7 +73,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     recording = flv_recording(media).read_bytes()
     origin_root = hls_recording(media / "origin", STREAM)
     origin_requests: list[str] = []
+    headscale = FakeHeadscale()
+    mesh = ThreadingHTTPServer(("127.0.0.1", 0), fake_headscale_handler(headscale))
+    threading.Thread(target=mesh.serve_forever, args=(0.05,), daemon=True).start()
     with (
+        mesh,
         running_origin(origin_root, origin_requests) as origin_url,
         services.postgres() as postgres,
     ):
@@ -82,6 +93,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "STREAMR_AUTH_RATE_LIMIT_PER_MINUTE": "1000",
             "STREAMR_PAYOUT_CHECK_SECONDS": "0",
             "STREAMR_ORIGIN_PLAY_URL": origin_url,
+            "STREAMR_HEADSCALE_URL": f"http://127.0.0.1:{mesh.server_address[1]}",
+            "STREAMR_HEADSCALE_API_KEY": HEADSCALE_API_KEY,
             "STREAMR_NODE_ONLINE_SECONDS": "3600",
             "STREAMR_LOG_LEVEL": "WARNING",
         }
@@ -113,7 +126,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 "/api/v1/nodes", json={"name": "shed-pi", "capacity_viewers": 50}, headers=friend
             )
             assert node.status_code == 201, node.text
-            yield Site(url, node.json(), recording, origin_requests)
+            yield Site(url, node.json(), recording, origin_requests, headscale)
+            mesh.shutdown()
+    assert headscale.violations == []
 
 
 def _source(browser) -> tuple[str, str]:
@@ -242,6 +257,39 @@ def test_a_stalling_edge_is_left_for_the_origin(browser, site: Site) -> None:
         said = _plays_from(browser, "origin", timeout=60)
     assert said.endswith(f": node {site.node['id']} stalled.")
     assert len(edge.tickets) == 1
+
+
+def test_a_viewer_joins_through_an_invite_the_streamer_made(
+    browser, site: Site, screenshots: Path
+) -> None:
+    """The streamer makes an invite on their page; someone without an account opens the link,
+    presses the button and gets a viewer key with the steps for their device."""
+    sign_in(browser, site, "gardener")
+    browser.find_element(By.ID, "invite-hours").clear()
+    browser.find_element(By.ID, "invite-hours").send_keys("2")
+    submit(browser, "create-invite")
+    link = text_of(browser, "new-invite-link")
+    assert link.startswith(f"{site.url}/invite?code=inv_")
+    assert "0 of 10" in text_of(browser, "invites")
+    assert_accessible(browser)
+    save_screenshot(browser, screenshots, "streamer-invite")
+
+    browser.delete_all_cookies()  # the viewer has no account
+    browser.get(link)
+    assert f"You are invited to watch {STREAM}" in text_of(browser, "main")
+    assert_accessible(browser)
+    submit(browser, "open-invite")
+    key = text_of(browser, "viewer-key")
+    assert key == site.headscale.keys[-1]["key"]
+    assert site.headscale.keys[-1]["aclTags"] == ["tag:viewer"]
+    assert "?code=" not in browser.current_url  # the key page is the POST's answer
+    for platform in ("linux", "macos", "windows", "android", "ios"):
+        assert browser.find_element(By.ID, platform).is_displayed()
+    assert key in text_of(browser, "command-linux")
+    assert_accessible(browser)
+    save_screenshot(browser, screenshots, "invite-key")
+    watch = browser.find_element(By.LINK_TEXT, STREAM).get_attribute("href")
+    assert watch == f"{site.url}/watch/{STREAM}"
 
 
 def test_the_players_are_served_by_the_coordinator_and_nothing_else_from_vendor(
