@@ -123,6 +123,11 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]]] = {
     ("POST", "/api/v1/node/token"): ("friend", NODE_ONLY),
     ("PUT", "/api/v1/nodes/{node_id}/edge"): ("friend", _with(NODE_ONLY, node=204)),
     ("GET", "/api/v1/play/{stream}"): ("streamer", dict.fromkeys(CALLERS, 404)),  # not live
+    ("POST", "/api/v1/invites"): ("streamer", _with(STREAMERS, owner=201, other_streamer=201)),
+    ("GET", "/api/v1/invites"): ("streamer", STREAMERS),
+    ("DELETE", "/api/v1/invites/{invite_id}"): ("streamer", _with(STREAM_OWNER, admin=403)),
+    # Public (an invite's code is the credential); these tests run without a mesh, so no key.
+    ("POST", "/api/v1/invites/open"): ("streamer", dict.fromkeys(CALLERS, 503)),
     ("POST", "/api/v1/mesh/origin-key"): ("streamer", NO_HOOK_SECRET),
     ("GET", "/api/v1/streams/{stream_id}/payouts"): ("streamer", STREAM_OWNER),
     ("GET", "/api/v1/admin/payout-periods"): ("streamer", ADMIN_ONLY),
@@ -163,6 +168,15 @@ class World:
         node = self.api.node(self.owner_friend, f"n{next(_names)}")
         self.secrets[node["node_token"]] = self.owner_friend.username
         return node
+
+    def fresh_invite(self) -> dict:
+        response = self.api.client.post(
+            "/api/v1/invites", json={}, headers=self.owner_streamer.auth
+        )
+        assert response.status_code == 201, response.text
+        invite = response.json()
+        self.secrets[invite["code"]] = self.owner_streamer.username
+        return invite
 
     def fresh_login(self, account: Account) -> Account:
         """A new session token per call, so logout in one cell doesn't affect the next."""
@@ -205,6 +219,7 @@ def _request(world: World, method: str, path: str, owner_role: str, caller: str)
         headers = {"Authorization": f"Bearer {node['node_token']}"}
         username = world.owner_friend.username
     victim = world.api.account("friend").id if "{user_id}" in path else None
+    invite = world.fresh_invite() if "/invites/" in path else None
     url = path.format(
         stream=stream["name"],
         stream_id=stream["id"],
@@ -212,6 +227,7 @@ def _request(world: World, method: str, path: str, owner_role: str, caller: str)
         user_id=victim,
         segment="srs/live/s/s-1.ts",
         name="swagger-ui.css",
+        invite_id=invite["id"] if invite else None,
     )
     body = None
     if path == "/api/v1/auth/register":
@@ -235,6 +251,10 @@ def _request(world: World, method: str, path: str, owner_role: str, caller: str)
                 }
             ]
         }
+    elif path == "/api/v1/invites" and method == "POST":
+        body = {}
+    elif path == "/api/v1/invites/open":
+        body = {"code": invite["code"]}
     elif path.endswith("/edge"):
         body = {"play_base_url": "http://100.64.0.9:8080"}
     elif method == "PATCH":
