@@ -106,11 +106,13 @@ end
     }
 
 
-async def _open_loop(url: str, bodies: list[dict] | None, rate: int, seconds: int):
+async def _open_loop(
+    url: str, bodies: list[dict] | None, headers: dict[str, str], rate: int, seconds: int
+):
     latencies: list[float] = []
     failures = 0
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(limits=limits, timeout=5) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=5, headers=headers) as client:
 
         async def one(index: int, scheduled: float) -> None:
             nonlocal failures
@@ -140,8 +142,10 @@ async def _open_loop(url: str, bodies: list[dict] | None, rate: int, seconds: in
     }
 
 
-def open_loop(url: str, bodies: list[dict] | None = None) -> dict[str, float]:
-    return asyncio.run(_open_loop(url, bodies, RATE, DURATION_SECONDS))
+def open_loop(
+    url: str, bodies: list[dict] | None = None, headers: dict[str, str] | None = None
+) -> dict[str, float]:
+    return asyncio.run(_open_loop(url, bodies, headers or {}, RATE, DURATION_SECONDS))
 
 
 def seed_accounts(base: str) -> tuple[list[dict], list[str]]:
@@ -230,11 +234,12 @@ def main() -> None:
             publishes, node_tokens = seed_accounts(coordinator)
             beats = [{"headers": {"Authorization": f"Bearer {token}"}} for token in node_tokens]
             results["heartbeat (wrk)"] = wrk(f"{coordinator}/api/v1/node/heartbeat", "POST", beats)
-            hook = f"{coordinator}/hooks/srs/on_publish?secret={SECRET}"
-            json_body = {"Content-Type": "application/json"}
-            calls = [{"headers": json_body, "body": json.dumps(body)} for body in publishes]
+            hook = f"{coordinator}/hooks/srs/on_publish"
+            # What the SRS host's hook relay sends: the secret in a header, never in the URL.
+            relayed = {"Content-Type": "application/json", "Authorization": f"Bearer {SECRET}"}
+            calls = [{"headers": relayed, "body": json.dumps(body)} for body in publishes]
             results["on_publish (wrk)"] = wrk(hook, "POST", calls)
-            results["on_publish @200/s"] = open_loop(hook, publishes)
+            results["on_publish @200/s"] = open_loop(hook, publishes, relayed)
     baseline = results["hello-world GET (wrk)"]["rps"]
     print(f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs hello':>10}")
     for name, figures in results.items():

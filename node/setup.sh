@@ -6,8 +6,9 @@
 #
 # Registers the node with the coordinator (once: the answer is kept in the state directory),
 # joins the mesh with the one-time key it is given, tells the coordinator where viewers can play
-# from this edge, starts the SRS edge (pulling from the origin over the mesh) and installs the
-# reporter as a systemd service. Running it again repairs whatever is missing and changes nothing
+# from this edge, starts the SRS edge (pulling from the origin over the mesh; its hooks reach the
+# coordinator through the hook relay, which holds the node token) and installs the relay and the
+# reporter as systemd services. Running it again repairs whatever is missing and changes nothing
 # else. node/teardown.sh undoes all of it.
 set -euo pipefail
 
@@ -26,6 +27,7 @@ STATE_DIR="/var/lib/streamr-node"
 INSTALL_DIR="/opt/streamr-node"
 UNIT_DIR="/etc/systemd/system"
 UNIT="streamr-reporter.service"
+RELAY_UNIT="streamr-hook-relay.service"
 EDGE_CONTAINER="streamr-edge"
 EDGE_HTTP_PORT=8080
 
@@ -209,28 +211,29 @@ announce_edge() {
   log "viewers can play from http://$address:$EDGE_HTTP_PORT"
 }
 
-# The edge config from srs/render.py, with the node token put in by python (not on a command line).
+# The edge config from srs/render.py: no token in it (SRS logs hook URLs); its hooks go to the
+# node's hook relay on loopback, which adds the token. Prints the image and the relay's port.
 render_edge_config() {
-  python3 - "$REPO_DIR" "$STATE_DIR" "$COORDINATOR" "$ORIGIN_HOST" <<'EOF'
+  python3 - "$REPO_DIR" "$STATE_DIR" "$ORIGIN_HOST" <<'EOF'
 import json, os, sys
-repo, state, coordinator, origin = sys.argv[1:5]
+repo, state, origin = sys.argv[1:4]
 sys.path.insert(0, repo)
 from srs import render
 
 node = json.load(open(os.path.join(state, "node.json")))
-settings = render.EdgeSettings(coordinator, origin, node["name"].replace("_", "-"))
-config = render.render_edge(settings).replace(render.NODE_TOKEN_PLACEHOLDER, node["node_token"])
+config = render.render_edge(render.EdgeSettings(origin, node["name"].replace("_", "-")))
 path = os.path.join(state, "srs-edge.conf")
 with open(path + ".tmp", "w") as file:
     file.write(config)
 os.replace(path + ".tmp", path)
-print(render.SRS_IMAGE)
+print(render.SRS_IMAGE, render.HOOK_RELAY_PORT)
 EOF
 }
 
 start_edge() {
-  local image
-  image=$(render_edge_config)
+  local image relay_port
+  read -r image relay_port < <(render_edge_config)
+  install_service "$RELAY_UNIT" hook_relay.py "$REPO_DIR/srs/hook_relay.py" "$relay_port"
   docker rm -f "$EDGE_CONTAINER" >/dev/null 2>&1 || true
   docker run -d --name "$EDGE_CONTAINER" --restart unless-stopped --network host \
     -v "$STATE_DIR/srs-edge.conf:/usr/local/srs/conf/streamr-edge.conf:ro" \
@@ -238,17 +241,20 @@ start_edge() {
   log "SRS edge running ($image), pulling from $ORIGIN_HOST over the mesh"
 }
 
-install_reporter() {
+# Installs $program as $INSTALL_DIR/$name and the kit's unit $unit with this node's values.
+install_service() {
+  local unit=$1 name=$2 program=$3 relay_port=${4:-}
   install -d -m 0755 "$INSTALL_DIR" "$UNIT_DIR"
-  install -m 0755 "$KIT_DIR/reporter.py" "$INSTALL_DIR/reporter.py"
+  install -m 0755 "$program" "$INSTALL_DIR/$name"
   sed -e "s|@INSTALL_DIR@|$INSTALL_DIR|g" -e "s|@STATE_DIR@|$STATE_DIR|g" \
-    -e "s|@COORDINATOR@|$COORDINATOR|g" "$KIT_DIR/$UNIT" >"$UNIT_DIR/$UNIT.new"
-  chmod 0644 "$UNIT_DIR/$UNIT.new"
-  mv "$UNIT_DIR/$UNIT.new" "$UNIT_DIR/$UNIT"
+    -e "s|@COORDINATOR@|$COORDINATOR|g" -e "s|@HOOK_RELAY_PORT@|$relay_port|g" \
+    "$KIT_DIR/$unit" >"$UNIT_DIR/$unit.new"
+  chmod 0644 "$UNIT_DIR/$unit.new"
+  mv "$UNIT_DIR/$unit.new" "$UNIT_DIR/$unit"
   systemctl daemon-reload
-  systemctl enable "$UNIT"
-  systemctl restart "$UNIT"
-  log "reporter running as $UNIT"
+  systemctl enable "$unit"
+  systemctl restart "$unit"
+  log "$name running as $unit"
 }
 
 # Whatever way this ends, no answer (it may hold the node token), header or key file stays behind.
@@ -268,7 +274,7 @@ main() {
   join_mesh
   announce_edge
   start_edge
-  install_reporter
+  install_service "$UNIT" reporter.py "$KIT_DIR/reporter.py"
   log "done: node $(node_field id) is relaying; node/teardown.sh stops it"
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # StreamrP2P friend node: stop relaying, in one command (as root). Undoes node/setup.sh:
-# stops and removes the reporter service and the SRS edge, removes the node from the coordinator
+# stops and removes the reporter and hook relay services and the SRS edge, removes the node from the coordinator
 # (which also removes its mesh machine), leaves the mesh, and deletes the node's state.
 # Running it again (or after a half-finished setup) is safe: what is already gone is skipped.
 # If the coordinator cannot be reached the state is kept, so running it again retries.
@@ -11,6 +11,7 @@ INSTALL_DIR="/opt/streamr-node"
 UNIT_DIR="/etc/systemd/system"
 COORDINATOR=""
 UNIT="streamr-reporter.service"
+RELAY_UNIT="streamr-hook-relay.service"
 EDGE_CONTAINER="streamr-edge"
 
 usage() {
@@ -49,13 +50,16 @@ parse_args() {
   done
 }
 
-stop_reporter() {
-  if command -v systemctl >/dev/null && [[ -f $UNIT_DIR/$UNIT ]]; then
-    systemctl disable --now "$UNIT" || log "could not stop $UNIT (continuing)"
-    rm -f "$UNIT_DIR/$UNIT"
-    systemctl daemon-reload
-    log "reporter service removed"
-  fi
+stop_services() {
+  local unit
+  for unit in "$UNIT" "$RELAY_UNIT"; do
+    if command -v systemctl >/dev/null && [[ -f $UNIT_DIR/$unit ]]; then
+      systemctl disable --now "$unit" || log "could not stop $unit (continuing)"
+      rm -f "$UNIT_DIR/$unit"
+      systemctl daemon-reload
+      log "$unit removed"
+    fi
+  done
   rm -rf "$INSTALL_DIR"
 }
 
@@ -98,7 +102,7 @@ leave_mesh() {
 main() {
   parse_args "$@"
   umask 077
-  stop_reporter
+  stop_services
   stop_edge
   leave_coordinator
   leave_mesh

@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
 """A friend's node end to end on a real SRS: the coordinator (`python -m streamr_coordinator
 serve` on local PostgreSQL and Redis from devenv), a real SRS origin and friend edge on loopback
-(configs from `srs/render.py`, hooks to the coordinator with the hook secret and the node token),
-the reporter (`node/reporter.py` on plain python3, default interval) on the edge's API, an ffmpeg
-publisher, viewers on the edge (HTTP-FLV first, RTMP, a 5-second one), then the period is paid.
+(configs from `srs/render.py`, hooks through each host's relay, `srs/hook_relay.py`, which adds the
+hook secret or the node token as a header), the reporter (`node/reporter.py` on plain python3,
+default interval) on the edge's API, ffmpeg publishers (one with a wrong key and one without a key,
+both refused, then the streamer's), viewers on the edge (HTTP-FLV first, RTMP, a 5-second one,
+and one without a ticket, refused), then the period is paid.
 
 Prints what SRS counted as sent, what the coordinator stored from the reporter, the error, the
-viewer sessions it saw and the friend's balance; exits 1 when a viewer got nothing, the error is
-over 5 % or the friend is not paid.
+viewer sessions it saw and the friend's balance; exits 1 when a viewer got nothing, a refused
+client got in, the error is over 5 % or the friend is not paid.
 
-    .venv/bin/python scripts/real_edge_run.py --srs /path/to/srs/trunk/objs/srs
+    .venv/bin/python scripts/real_edge_run.py --srs /path/to/srs/trunk/objs/srs \
+        [--record tests/fixtures/srs/logs-real-edge-run --srs-source "..."]
+
+`--record DIR` keeps what every process logged (both SRS consoles, both relays, the coordinator)
+and the run's throwaway credentials in `secrets.json`, for tests/srs/test_logs_hold_no_secret.py.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import json
 import os
 import shutil
@@ -34,9 +41,11 @@ import httpx
 from record_srs import (
     STREAM,
     Clock,
+    HookRelay,
     Ports,
     Srs,
     Viewer,
+    credential_file,
     publisher,
     relisten,
     srs_version,
@@ -63,6 +72,9 @@ VIEWERS = (
     Viewer("rtmp", "rtmp", "edge", start=9, seconds=10),
     Viewer("flv-5s", "flv", "edge", start=14, seconds=5),
 )
+# Refused: no ticket from the coordinator, so the edge's on_play is denied.
+TICKETLESS = Viewer("flv-no-ticket", "flv", "edge", start=12, seconds=3)
+WRONG_KEY = "not-the-stream-key-0123456789"
 SETTLE_SECONDS = 15  # after the last viewer: the reporter's last interval, then its send
 
 
@@ -132,19 +144,25 @@ def coordinator(database_url: str, work: Path, **settings: str) -> Iterator[http
         process.wait(timeout=20)
 
 
-def run(binary: Path, work: Path) -> int:
+def run(binary: Path, work: Path, secrets: dict[str, list[str]]) -> int:
     with services.postgres() as postgres, services.redis() as redis:
         redis.start()
         database_url = postgres.create_database("real_edge_run")
         upgrade_to_head(database_url)
         with coordinator(database_url, work, STREAMR_REDIS_URL=redis.url) as api:
-            return relay(api, str(api.base_url).rstrip("/"), database_url, binary, work)
+            return relay(api, str(api.base_url).rstrip("/"), database_url, binary, work, secrets)
 
 
 def relay(
-    api: httpx.Client, coordinator_url: str, database_url: str, binary: Path, work: Path
+    api: httpx.Client,
+    coordinator_url: str,
+    database_url: str,
+    binary: Path,
+    work: Path,
+    secrets: dict[str, list[str]],
 ) -> int:
     streamer, friend = account(api, "streamer1", "streamer"), account(api, "friend1", "friend")
+    bearer = [header["Authorization"].split(" ", 1)[1] for header in (streamer, friend)]
     created = api.post(
         "/api/v1/streams", json={"name": STREAM, "payout_pool_minor": POOL_MINOR}, headers=streamer
     )
@@ -160,21 +178,34 @@ def relay(
     fields = ("id", "name", "node_token", "token_expires_at")
     (state / "node.json").write_text(json.dumps({key: node[key] for key in fields}))
     (state / "node.json").chmod(0o600)
-
-    ports = {"origin": Ports.pick(), "edge": Ports.pick()}
-    origin_config = render_origin(OriginSettings(coordinator_url, server_id="origin"))
-    edge_config = render_edge(EdgeSettings(coordinator_url, "127.0.0.1", server_id="real-edge"))
-    origin = Srs(
-        binary,
-        "origin",
-        relisten(origin_config, ports["origin"], hook_secret=HOOK_SECRET),
-        ports["origin"],
-        work,
+    secrets.update(
+        hook_secret=[HOOK_SECRET],
+        node_token=[node["node_token"]],
+        stream_key=[stream_key, WRONG_KEY],
+        password=[PASSWORD],
+        bearer_token=bearer,
     )
+
+    relays = [
+        HookRelay(
+            coordinator_url,
+            credential_file(work, "hook-credential", HOOK_SECRET),
+            work / "origin-relay.log",
+        ),
+        HookRelay(coordinator_url, state / "node.json", work / "edge-relay.log", key="node_token"),
+    ]
+    ports = {"origin": Ports.pick(), "edge": Ports.pick()}
+    origin_config = render_origin(
+        OriginSettings(coordinator_url, server_id="origin", hook_relay_port=relays[0].port)
+    )
+    edge_config = render_edge(
+        EdgeSettings("127.0.0.1", server_id="real-edge", hook_relay_port=relays[1].port)
+    )
+    origin = Srs(binary, "origin", relisten(origin_config, ports["origin"]), ports["origin"], work)
     edge = Srs(
         binary,
         "edge",
-        relisten(edge_config, ports["edge"], ports["origin"].rtmp, node_token=node["node_token"]),
+        relisten(edge_config, ports["edge"], ports["origin"].rtmp),
         ports["edge"],
         work,
     )
@@ -186,7 +217,6 @@ def relay(
         reporter = subprocess.Popen(  # noqa: S603 - our own reporter
             reporter_command, stdout=log, stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin"}
         )
-    clock = Clock()
     node_auth = {"Authorization": f"Bearer {node['node_token']}"}
     announced = api.put(
         f"/api/v1/nodes/{node['id']}/edge",
@@ -195,6 +225,11 @@ def relay(
     )
     announced.raise_for_status()
     try:
+        # Refused at the origin's on_publish: SRS logs the denial (with the hook's URL and body).
+        refused_publishes = [
+            publisher(ports["origin"], 3, key).wait(timeout=30) for key in (WRONG_KEY, "")
+        ]
+        clock = Clock()
         publishing = publisher(ports["origin"], PUBLISH_SECONDS, stream_key)
         viewers = []
         for viewer in VIEWERS:
@@ -202,8 +237,12 @@ def relay(
             thread = threading.Timer(delay, routed, (api, node["id"], viewer, clock, ports))
             thread.start()
             viewers.append(thread)
+        ticketless = threading.Timer(TICKETLESS.start, TICKETLESS.run, (clock, ports))
+        ticketless.start()
+        viewers.append(ticketless)
         for thread in viewers:
             thread.join()
+        secrets["ticket"] = [v.query.removeprefix("?ticket=") for v in VIEWERS if v.query]
         time.sleep(SETTLE_SECONDS)
         counted = sum(v["send_bytes"] for v in edge.api("vhosts")["vhosts"])
         deadline = time.monotonic() + 60
@@ -215,6 +254,8 @@ def relay(
         reporter.wait(timeout=20)
         edge.stop()
         origin.stop()
+        for hook_relay in relays:
+            hook_relay.stop()
 
     database = create_engine(database_url)
     with database.begin() as connection:
@@ -238,6 +279,11 @@ def relay(
         json.dumps(
             {
                 "srs_version": srs_version(binary),
+                "refused_publishers_exit_status": refused_publishes,
+                "ticketless_viewer": {
+                    "received_bytes": TICKETLESS.received_bytes,
+                    "error": TICKETLESS.error,
+                },
                 "viewers": [
                     {
                         "name": v.name,
@@ -260,7 +306,8 @@ def relay(
         )
     )
     played = all(v.received_bytes > 0 and not v.error for v in VIEWERS)
-    return 0 if played and abs(error) <= 5 and earnings["balance_minor"] > 0 else 1
+    refused = TICKETLESS.received_bytes == 0 and all(status != 0 for status in refused_publishes)
+    return 0 if played and refused and abs(error) <= 5 and earnings["balance_minor"] > 0 else 1
 
 
 def routed(
@@ -281,16 +328,51 @@ def routed(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--srs", required=True, type=Path, help="the SRS binary (objs/srs)")
-    parser.add_argument("--keep", type=Path, help="keep the logs in this folder")
+    parser.add_argument("--keep", type=Path, help="keep the work folder (logs, state) here")
+    parser.add_argument("--record", type=Path, help="record the logs as a fixture folder here")
+    parser.add_argument("--srs-source", default="", help="where the binary was built from")
     args = parser.parse_args(argv)
     if not args.srs.is_file():
         parser.error(f"--srs {args.srs} is not a file: build SRS first (tests/fixtures/srs)")
+    secrets: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="real-edge-") as work_dir:
         try:
-            return run(args.srs.resolve(), Path(work_dir))
+            status = run(args.srs.resolve(), Path(work_dir), secrets)
         finally:
             if args.keep:
                 shutil.copytree(work_dir, args.keep, dirs_exist_ok=True)
+        if args.record:
+            record_logs(Path(work_dir), args.record, secrets, args.srs, args.srs_source)
+        return status
+
+
+LOGS = {
+    "origin.log.gz": "origin/console.log",
+    "edge.log.gz": "edge/console.log",
+    "origin-relay.log": "origin-relay.log",
+    "edge-relay.log": "edge-relay.log",
+    "coordinator.log.gz": "coordinator.log",
+}
+
+
+def record_logs(
+    work: Path, target: Path, secrets: dict[str, list[str]], binary: Path, srs_source: str
+) -> None:
+    """Every process's log as it was written (work paths shown as `/work`), and the run's
+    throwaway credentials, which the tests search those logs for."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for name, source in LOGS.items():
+        content = (work / source).read_text(errors="replace").replace(str(work), "/work")
+        if name.endswith(".gz"):
+            with gzip.open(target / name, "wt") as file:
+                file.write(content)
+        else:
+            (target / name).write_text(content)
+    (target / "secrets.json").write_text(json.dumps(secrets, indent=2, sort_keys=True) + "\n")
+    meta = {"srs_version": srs_version(binary), "srs_source": srs_source, "logs": sorted(LOGS)}
+    (target / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 if __name__ == "__main__":

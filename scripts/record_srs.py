@@ -2,8 +2,9 @@
 """Record what a real SRS origin and friend edge do, as fixtures the tests replay without SRS.
 
 Starts an SRS origin (config from `srs/render.py`'s `render_origin`) and a friend edge (from
-`render_edge`, pulling from the origin) on loopback, a small HTTP server that records every hook
-call of both and answers allow, publishes an ffmpeg test pattern by RTMP at a fixed bitrate and runs
+`render_edge`, pulling from the origin) on loopback, each with its hook relay (`srs/hook_relay.py`,
+as the hosts run it), a small HTTP server behind the relays that records every hook call of both
+and answers allow, publishes an ffmpeg test pattern by RTMP at a fixed bitrate and runs
 the scenario's viewers against the edge (and the origin for HLS). Meanwhile it polls both servers'
 `/api/v1/streams/`, `/api/v1/clients/` and `/api/v1/vhosts/` every second.
 
@@ -40,9 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from srs.render import (
     API_PORT,
-    HOOK_SECRET_PLACEHOLDER,
     HTTP_PORT,
-    NODE_TOKEN_PLACEHOLDER,
     RTMP_PORT,
     EdgeSettings,
     OriginSettings,
@@ -52,7 +51,8 @@ from srs.render import (
 
 STREAM = "show"
 APP = "live"
-# Stand-ins for the secrets the hosts fill in at boot: recorded as they appear in hook URLs.
+RELAY = Path(__file__).resolve().parent.parent / "srs" / "hook_relay.py"
+# Stand-ins for the credentials the hosts' relays hold.
 RECORDED_HOOK_SECRET = "recorded-hook-secret"  # noqa: S105
 RECORDED_NODE_TOKEN = "recorded-node-token"  # noqa: S105
 ENDPOINTS = ("streams", "clients", "vhosts")
@@ -76,15 +76,8 @@ class Ports:
         return cls(free_port(), free_port(), free_port())
 
 
-def relisten(
-    config: str,
-    ports: Ports,
-    origin_rtmp: int | None = None,
-    hook_secret: str = RECORDED_HOOK_SECRET,
-    node_token: str = RECORDED_NODE_TOKEN,
-) -> str:
-    """The rendered config on loopback ports of our choosing (two servers share one host here),
-    with the secrets the host would fill in at boot."""
+def relisten(config: str, ports: Ports, origin_rtmp: int | None = None) -> str:
+    """The rendered config on loopback ports of our choosing (two servers share one host here)."""
     rtmp = f"listen              {ports.rtmp};"
     config = re.sub(rf"^listen\s+{RTMP_PORT};", rtmp, config, count=1, flags=re.M)
     config = re.sub(
@@ -95,8 +88,46 @@ def relisten(
         config = re.sub(
             rf"origin\s+(\S+):{RTMP_PORT};", rf"origin          \1:{origin_rtmp};", config
         )
-    config = config.replace(HOOK_SECRET_PLACEHOLDER, hook_secret)
-    return config.replace(NODE_TOKEN_PLACEHOLDER, node_token)
+    return config
+
+
+class HookRelay:
+    """`srs/hook_relay.py` as the hosts run it (plain python3), on a port of our choosing, with
+    its credential in a file of its own; its log goes to `log_path`."""
+
+    def __init__(
+        self, coordinator: str, credential_file: Path, log_path: Path, key: str | None = None
+    ) -> None:
+        self.port = free_port()
+        command = ["python3", str(RELAY), "--listen", f"127.0.0.1:{self.port}"]
+        command += ["--coordinator", coordinator, "--credential-file", str(credential_file)]
+        command += ["--credential-key", key] if key else []
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own relay
+                command, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"hook relay did not start: {log_path.read_text()}"
+                    ) from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def credential_file(directory: Path, name: str, credential: str) -> Path:
+    path = directory / name
+    path.write_text(credential + "\n")
+    path.chmod(0o600)
+    return path
 
 
 class Clock:
@@ -347,21 +378,39 @@ def record(binary: Path, scenario: Scenario, out: Path, srs_source: str) -> None
     clock = Clock()
     hooks = HookRecorder(clock)
     ports = {"origin": Ports.pick(), "edge": Ports.pick()}
-    origin_config = relisten(
-        render_origin(OriginSettings(coordinator_url=f"{hooks.url}/origin", server_id="origin")),
-        ports["origin"],
-    )
-    edge_config = relisten(
-        render_edge(
-            EdgeSettings(
-                coordinator_url=f"{hooks.url}/edge", origin_host="127.0.0.1", server_id="edge"
-            )
-        ),
-        ports["edge"],
-        origin_rtmp=ports["origin"].rtmp,
-    )
     with tempfile.TemporaryDirectory(prefix="record-srs-") as work_dir:
         work = Path(work_dir)
+        relays = {
+            "origin": HookRelay(
+                f"{hooks.url}/origin",
+                credential_file(work, "hook-credential", RECORDED_HOOK_SECRET),
+                work / "origin-relay.log",
+            ),
+            "edge": HookRelay(
+                f"{hooks.url}/edge",
+                credential_file(work, "node-credential", RECORDED_NODE_TOKEN),
+                work / "edge-relay.log",
+            ),
+        }
+        origin_config = relisten(
+            render_origin(
+                OriginSettings(
+                    coordinator_url=f"{hooks.url}/origin",
+                    server_id="origin",
+                    hook_relay_port=relays["origin"].port,
+                )
+            ),
+            ports["origin"],
+        )
+        edge_config = relisten(
+            render_edge(
+                EdgeSettings(
+                    origin_host="127.0.0.1", server_id="edge", hook_relay_port=relays["edge"].port
+                )
+            ),
+            ports["edge"],
+            origin_rtmp=ports["origin"].rtmp,
+        )
         origin = Srs(binary, "origin", origin_config, ports["origin"], work)
         edge = Srs(binary, "edge", edge_config, ports["edge"], work)
         poller = Poller(clock, [origin, edge])
@@ -387,6 +436,8 @@ def record(binary: Path, scenario: Scenario, out: Path, srs_source: str) -> None
             poller.stop()
             edge.stop()
             origin.stop()
+            for relay in relays.values():
+                relay.stop()
             hooks.close()
         target = out / scenario.name
         if target.exists():

@@ -3,22 +3,28 @@
 #
 #   bootstrap.sh            first boot (cloud-init, once): wait for egress (the Elastic IP is
 #                           associated after the instance starts), install Docker and Tailscale,
-#                           read the hook secret (the instance role may read only that secret), fill
-#                           it into the rendered config, run the pinned SRS container logging to
-#                           CloudWatch, and enable the mesh-join unit
+#                           read the hook secret (the instance role may read only that secret) into
+#                           a root-only file for the hook relay, start the relay and SRS units, and
+#                           enable the mesh-join unit
+#   bootstrap.sh run-srs    the SRS unit's process: the pinned SRS container, its console log
+#                           through the scrubber (no stream key, ticket or credential) to CloudWatch
 #   bootstrap.sh join-mesh  one attempt to join the mesh as tag:origin with a single-use key the
 #                           coordinator mints; the unit repeats it every 30 s until it succeeds
 #                           (a first deploy's coordinator is often not up yet) and again at each
 #                           boot, where it finds the host already joined
-# Parameters come from /etc/streamr/srs.env (names, ARNs, URLs: nothing secret).
+# Parameters come from /etc/streamr/srs.env (names, ARNs, URLs: nothing secret). SRS logs every
+# hook URL and client param, so the secret never reaches SRS: its hooks go to the relay on
+# loopback, which adds the secret as a header (srs/hook_relay.py).
 set -euo pipefail
 
 ENV_FILE=${ENV_FILE:-/etc/streamr/srs.env}
-TEMPLATE=${TEMPLATE:-/etc/streamr/srs.conf.template}
 CONFIG=${CONFIG:-/etc/streamr/srs.conf}
+CREDENTIAL=${CREDENTIAL:-/etc/streamr/hook-credential}
 
-JOIN_UNIT=/etc/systemd/system/streamr-srs-mesh-join.service
+UNIT_DIR=/etc/systemd/system
 SCRIPT_PATH=/usr/local/sbin/streamr-srs-bootstrap
+RELAY_PATH=/usr/local/sbin/streamr-hook-relay
+SCRUB_PATH=/usr/local/sbin/streamr-log-scrub
 # 60 x 5 s: the Elastic IP association follows the instance's start within seconds.
 EGRESS_ATTEMPTS=60
 
@@ -39,7 +45,7 @@ wait_for_egress() {
 }
 
 install_packages() {
-  dnf install -y docker jq
+  dnf install -y docker jq python3
   if ! command -v tailscale >/dev/null; then
     dnf config-manager --add-repo \
       https://pkgs.tailscale.com/stable/amazon-linux/2023/tailscale.repo
@@ -83,8 +89,37 @@ join_mesh() {
   log "joined the mesh"
 }
 
-install_join_unit() {
-  cat >"$JOIN_UNIT" <<UNIT
+install_units() {
+  cat >"$UNIT_DIR/streamr-hook-relay.service" <<UNIT
+[Unit]
+Description=StreamrP2P hook relay (SRS hooks on loopback -> the coordinator, secret in a header)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart=/usr/bin/python3 $RELAY_PATH --listen 127.0.0.1:$HOOK_RELAY_PORT --coordinator $COORDINATOR_URL --credential-file $CREDENTIAL
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  cat >"$UNIT_DIR/streamr-srs.service" <<UNIT
+[Unit]
+Description=StreamrP2P SRS origin (console log scrubbed, then shipped to CloudWatch)
+After=docker.service streamr-hook-relay.service
+Requires=docker.service
+Wants=streamr-hook-relay.service
+
+[Service]
+ExecStart=$SCRIPT_PATH run-srs
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  cat >"$UNIT_DIR/streamr-srs-mesh-join.service" <<UNIT
 [Unit]
 Description=Join the StreamrP2P mesh (retried until the coordinator hands out a key)
 After=network-online.target tailscaled.service
@@ -101,46 +136,53 @@ RestartSec=30
 WantedBy=multi-user.target
 UNIT
   systemctl daemon-reload
+  systemctl enable --now streamr-hook-relay.service streamr-srs.service
   # --no-block: the first join may take as long as the coordinator's first deploy.
   systemctl enable --now --no-block streamr-srs-mesh-join.service
 }
 
-write_config() {
-  local secret=$1 template
-  template=$(<"$TEMPLATE")
+write_credential() {
   umask 077
-  printf '%s\n' "${template//@STREAMR_HOOK_SECRET@/"$secret"}" >"$CONFIG.new"
-  mv "$CONFIG.new" "$CONFIG"
+  printf '%s\n' "$1" >"$CREDENTIAL.new"
+  mv "$CREDENTIAL.new" "$CREDENTIAL"
 }
 
+# SRS's raw console output exists only in this pipe: the container keeps no log (--log-driver
+# none), the scrubber blanks every query value and credential, and a second container of the same
+# image (`cat`) hands the scrubbed lines to Docker's awslogs driver.
 run_srs() {
-  docker rm -f srs >/dev/null 2>&1 || true
-  docker run -d --name srs --restart unless-stopped \
-    -p 1935:1935 -p 8080:8080 -p 1985:1985 \
+  docker rm -f srs srs-log >/dev/null 2>&1 || true
+  docker run --rm --name srs --network host --log-driver none -a stdout -a stderr \
     -v "$CONFIG:/usr/local/srs/conf/streamr.conf:ro" \
-    --log-driver awslogs --log-opt "awslogs-region=$AWS_REGION" \
-    --log-opt "awslogs-group=$LOG_GROUP" --log-opt awslogs-stream=srs \
-    "$SRS_IMAGE" ./objs/srs -c conf/streamr.conf
+    "$SRS_IMAGE" ./objs/srs -c conf/streamr.conf 2>&1 |
+    python3 "$SCRUB_PATH" |
+    docker run --rm -i -a stdin --name srs-log \
+      --log-driver awslogs --log-opt "awslogs-region=$AWS_REGION" \
+      --log-opt "awslogs-group=$LOG_GROUP" --log-opt awslogs-stream=srs \
+      "$SRS_IMAGE" cat
 }
 
 main() {
   # shellcheck source=/dev/null
   . "$ENV_FILE"
   : "${AWS_REGION:?}" "${HOOK_SECRET_ARN:?}" "${COORDINATOR_URL:?}" "${SRS_IMAGE:?}" "${LOG_GROUP:?}"
+  : "${HOOK_RELAY_PORT:?}"
   case "${1:-first-boot}" in
     first-boot)
       wait_for_egress
       install_packages
-      write_config "$(hook_secret)"
+      write_credential "$(hook_secret)"
+      install_units
+      log "hook relay and SRS origin started ($SRS_IMAGE)"
+      ;;
+    run-srs)
       run_srs
-      log "SRS origin running ($SRS_IMAGE)"
-      install_join_unit
       ;;
     join-mesh)
       join_mesh
       ;;
     *)
-      log "unknown command '$1' (allowed: first-boot, join-mesh)"
+      log "unknown command '$1' (allowed: first-boot, run-srs, join-mesh)"
       exit 2
       ;;
   esac

@@ -1,9 +1,10 @@
 """SRS configs rendered from typed settings: the origin (RTMP ingest, HLS, HTTP-FLV, hooks to the
 coordinator) and a friend's edge (pulls from the origin over the mesh, reports its viewers).
 
-Secrets never appear in what we render: the hook secret and the node token are placeholders that
-the host substitutes at boot (from Secrets Manager on the origin, from the node kit on an edge),
-so configs can sit in user data, Pulumi state and git.
+No secret appears in what we render, nor in what SRS logs of it: SRS writes every hook URL to its
+log, so hooks go to the host's hook relay on loopback (`srs/hook_relay.py`), which adds the hook
+secret (origin) or node token (edge) as an `Authorization` header on the way to the coordinator.
+Configs can sit in user data, Pulumi state and git as they are.
 """
 
 from __future__ import annotations
@@ -24,14 +25,12 @@ APP = "live"
 RTMP_PORT = 1935
 HTTP_PORT = 8080
 API_PORT = 1985
-# Placeholders, not secrets: the host puts the real values in at boot.
-HOOK_SECRET_PLACEHOLDER = "@STREAMR_HOOK_SECRET@"  # noqa: S105
-NODE_TOKEN_PLACEHOLDER = "@STREAMR_NODE_TOKEN@"  # noqa: S105
+# Where SRS finds the hook relay on its own host (loopback only).
+HOOK_RELAY_PORT = 1990
 ORIGIN_HOOKS = ("on_publish", "on_unpublish", "on_play", "on_stop")
 # The origin's heartbeat to the coordinator, which ends the streams of an origin gone silent
 # (STREAMR_ORIGIN_SILENCE_SECONDS, 30 by default: three beats).
 HEARTBEAT_SECONDS = 10
-_ORIGIN_SECRET = f"secret={HOOK_SECRET_PLACEHOLDER}"
 EDGE_HOOKS = ("on_play", "on_stop")  # an edge cannot publish, and holds no shared secret
 HOOK_PATH = "/hooks/srs/"
 
@@ -71,10 +70,12 @@ class OriginSettings:
     # Short fragments keep HLS latency near 3 fragments; the window bounds memory and disk.
     hls_fragment_seconds: int = 2
     hls_window_seconds: int = 12
+    hook_relay_port: int = HOOK_RELAY_PORT
 
     def __post_init__(self) -> None:
         _coordinator(self.coordinator_url)
         _server_id(self.server_id)
+        _range("hook_relay_port", self.hook_relay_port, 1024, 65535)
         _range("max_connections", self.max_connections, 10, 100_000)
         _range("hls_fragment_seconds", self.hls_fragment_seconds, 1, 10)
         _range("hls_window_seconds", self.hls_window_seconds, 2 * self.hls_fragment_seconds, 120)
@@ -82,14 +83,14 @@ class OriginSettings:
 
 @dataclass(frozen=True)
 class EdgeSettings:
-    coordinator_url: str
     origin_host: str  # the origin's mesh address (a Tailscale IP or MagicDNS name)
     server_id: str
     max_connections: int = 200
+    hook_relay_port: int = HOOK_RELAY_PORT
 
     def __post_init__(self) -> None:
-        _coordinator(self.coordinator_url)
         _server_id(self.server_id)
+        _range("hook_relay_port", self.hook_relay_port, 1024, 65535)
         _range("max_connections", self.max_connections, 10, 100_000)
         try:
             ipaddress.ip_address(self.origin_host)
@@ -100,14 +101,13 @@ class EdgeSettings:
                 ) from None
 
 
-def hook_url(coordinator_url: str, action: str, query: str) -> str:
-    return f"{_coordinator(coordinator_url)}{HOOK_PATH}{action}?{query}"
+def hook_url(relay_port: int, action: str) -> str:
+    """The relay's URL for `action`: no credential, no query (SRS logs it as it is)."""
+    return f"http://127.0.0.1:{relay_port}{HOOK_PATH}{action}"
 
 
-def _hooks(coordinator_url: str, actions: tuple[str, ...], query: str) -> str:
-    lines = "".join(
-        f"        {action:<14}{hook_url(coordinator_url, action, query)};\n" for action in actions
-    )
+def _hooks(relay_port: int, actions: tuple[str, ...]) -> str:
+    lines = "".join(f"        {action:<14}{hook_url(relay_port, action)};\n" for action in actions)
     return f"    http_hooks {{\n        enabled       on;\n{lines}    }}\n"
 
 
@@ -130,7 +130,7 @@ def render_origin(settings: OriginSettings) -> str:
     the security group admits only the coordinator's group to it.
     """
     return (
-        "# StreamrP2P SRS origin. Rendered by srs/render.py; secrets are filled in at boot.\n"
+        "# StreamrP2P SRS origin. Rendered by srs/render.py; hooks go to the host's relay.\n"
         + _common(settings.server_id, settings.max_connections)
         + f"""
 http_api {{
@@ -150,7 +150,7 @@ http_server {{
 heartbeat {{
     enabled         on;
     interval        {HEARTBEAT_SECONDS};
-    url             {hook_url(settings.coordinator_url, "heartbeat", _ORIGIN_SECRET)};
+    url             {hook_url(settings.hook_relay_port, "heartbeat")};
     device_id       "{settings.server_id}";
     summaries       off;
 }}
@@ -172,17 +172,18 @@ vhost __defaultVhost__ {{
         mount       [vhost]/[app]/[stream].flv;
     }}
 """
-        + _hooks(settings.coordinator_url, ORIGIN_HOOKS, _ORIGIN_SECRET)
+        + _hooks(settings.hook_relay_port, ORIGIN_HOOKS)
         + "}\n"
     )
 
 
 def render_edge(settings: EdgeSettings) -> str:
     """A friend's edge: pulls each stream from the origin over the mesh on its first viewer, serves
-    RTMP and HTTP-FLV, and reports its viewers with its own node token (never the origin's secret).
+    RTMP and HTTP-FLV, and reports its viewers through the node's relay, which holds the node's own
+    token (never the origin's secret).
     Its HTTP API answers only on loopback, for the node's reporter."""
     return (
-        "# StreamrP2P friend edge. Rendered by srs/render.py; the node fills in its token.\n"
+        "# StreamrP2P friend edge. Rendered by srs/render.py; hooks go to the node's relay.\n"
         + _common(settings.server_id, settings.max_connections)
         + f"""
 http_api {{
@@ -208,6 +209,6 @@ vhost __defaultVhost__ {{
         mount       [vhost]/[app]/[stream].flv;
     }}
 """
-        + _hooks(settings.coordinator_url, EDGE_HOOKS, f"node_token={NODE_TOKEN_PLACEHOLDER}")
+        + _hooks(settings.hook_relay_port, EDGE_HOOKS)
         + "}\n"
     )

@@ -14,6 +14,8 @@ runcmd; a user data that is a shell script is run as one.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import os
 import shlex
 import stat
@@ -208,7 +210,7 @@ class DebianRoot:
         if unknown:
             raise ValueError(f"cloud-config keys this runner does not emulate: {unknown}")
         for entry in document.get("write_files", []):
-            self.write(entry["path"], entry["content"], entry.get("permissions", "0644"))
+            self.write(entry["path"], _content(entry), entry.get("permissions", "0644"))
         self.write("/var/lib/cloud/data/instance-id", "i-0123456789abcdef0\n")
         steps = []
         if document.get("packages"):
@@ -217,3 +219,13 @@ class DebianRoot:
             steps.append(command if isinstance(command, str) else shlex.join(command))
         # cloud-init runs runcmd as one script, stopping at nothing; `set -e` is each script's own.
         return self.run("\n".join(steps))
+
+
+def _content(entry: dict[str, str]) -> str:
+    """A write_files entry's text, decoded as cloud-init does for the encodings we use."""
+    encoding = entry.get("encoding", "text/plain")
+    if encoding == "gz+b64":
+        return gzip.decompress(base64.b64decode(entry["content"])).decode()
+    if encoding != "text/plain":
+        raise ValueError(f"write_files encoding this runner does not emulate: {encoding}")
+    return entry["content"]

@@ -1,16 +1,33 @@
-"""The SRS origin's user data, booted in a Debian root: it waits for egress before dnf, starts
-SRS without waiting for the coordinator, and joins the mesh through a unit that retries until the
-coordinator hands out a key, and finds itself joined at the next boot."""
+"""The SRS origin's user data, booted in a Debian root: it waits for egress before dnf, starts the
+hook relay and SRS without waiting for the coordinator, and joins the mesh through a unit that
+retries until the coordinator hands out a key, and finds itself joined at the next boot. The relay
+unit's command runs for real (the root's python3) in front of a loopback coordinator, and the SRS
+unit's pipeline ships a real SRS console log only as the scrubber leaves it."""
 
 from __future__ import annotations
 
+import gzip
+import json
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
 from offline.harness import ProgramRun
+from srs import render
 from tests.boot.conftest import user_data_of
 from tests.boot.debian_root import DebianRoot
+from tests.srs.relay_process import free_port
+from tests.srs.test_hook_relay import Upstream
 
 BOOTSTRAP = "/usr/local/sbin/streamr-srs-bootstrap"
-JOIN_UNIT = "/etc/systemd/system/streamr-srs-mesh-join.service"
+UNITS = "/etc/systemd/system"
+JOIN_UNIT = f"{UNITS}/streamr-srs-mesh-join.service"
+CREDENTIAL = "/etc/streamr/hook-credential"
 HOOK_SECRET = "hook-secret-0123456789abcdef0123456789"
+RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "srs" / "logs-real-edge-run"
 
 AWS = f'case "$*" in *get-secret-value*) echo "{HOOK_SECRET}" ;; esac\n'
 # The coordinator's answer to the origin's key request; `docker login` is not used here.
@@ -33,18 +50,18 @@ def first_boot(root: DebianRoot, run: ProgramRun, curl: str) -> None:
     booted = root.cloud_init(user_data_of(run, f"streamr-{run.stack}-srs-host"))
     assert booted.returncode == 0, booted.stderr
     assert booted.index("curl", "-sS", "--max-time", "5") < booted.index("dnf", "install")
-    assert booted.index("docker", "run") < len(booted.calls) - 1
-    assert booted.calls[-1] == [
-        "systemctl",
-        "enable",
-        "--now",
-        "--no-block",
-        "streamr-srs-mesh-join.service",
+    assert booted.commands("systemctl")[-2:] == [
+        ["enable", "--now", "streamr-hook-relay.service", "streamr-srs.service"],
+        ["enable", "--now", "--no-block", "streamr-srs-mesh-join.service"],
     ]
+    assert booted.commands("docker") == []  # SRS runs in its unit, not in cloud-init
     # The first boot never asked the coordinator: it is often not up yet on a first deploy.
     assert not [call for call in booted.commands("curl") if "-X" in call]
-    config = root.file("/etc/streamr/srs.conf").read_text()
-    assert HOOK_SECRET in config
+    # The secret is only in the relay's root-only file: not in SRS's config, not on a command line.
+    assert root.file(CREDENTIAL).read_text() == HOOK_SECRET + "\n"
+    assert root.file(CREDENTIAL).stat().st_mode & 0o777 == 0o600
+    assert HOOK_SECRET not in root.file("/etc/streamr/srs.conf").read_text()
+    assert not any(HOOK_SECRET in " ".join(call) for call in booted.calls)
 
 
 def test_first_boot_waits_for_egress_then_runs_srs_and_leaves_joining_to_its_unit(
@@ -110,4 +127,99 @@ def test_an_unknown_command_is_refused(root: DebianRoot, prod: ProgramRun) -> No
     first_boot(root, prod, COORDINATOR_UP)
     refused = root.run(f"{BOOTSTRAP} join")
     assert refused.returncode == 2
-    assert "unknown command 'join' (allowed: first-boot, join-mesh)" in refused.stderr
+    assert "unknown command 'join' (allowed: first-boot, run-srs, join-mesh)" in refused.stderr
+
+
+def exec_start(root: DebianRoot, unit: str) -> list[str]:
+    (line,) = re.findall(r"^ExecStart=(.*)$", root.file(f"{UNITS}/{unit}").read_text(), re.M)
+    return shlex.split(line)
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    server = Upstream()
+    yield server
+    server.close()
+
+
+# Stands in for SRS: POSTs one hook to the relay as SRS would (no credential), prints the answer.
+SRS_HOOK = """
+import json, sys, time, urllib.error, urllib.request
+body = json.dumps({"action": "on_publish", "stream": "show", "param": "?key=k"}).encode()
+for attempt in range(100):
+    request = urllib.request.Request(sys.argv[1], data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            print(answer.status, answer.read().decode())
+            break
+    except urllib.error.URLError:
+        time.sleep(0.1)
+"""
+
+
+def test_the_relay_unit_forwards_hooks_with_the_secret_in_a_header(
+    root: DebianRoot, prod: ProgramRun, upstream: Upstream
+) -> None:
+    first_boot(root, prod, COORDINATOR_UP)
+    unit = root.file(f"{UNITS}/streamr-hook-relay.service").read_text()
+    assert "Restart=always" in unit
+    command = exec_start(root, "streamr-hook-relay.service")
+    listen = command[command.index("--listen") + 1]
+    assert listen == f"127.0.0.1:{render.HOOK_RELAY_PORT}"
+    coordinator = command[command.index("--coordinator") + 1]
+    assert coordinator == prod.outputs["coordinatorUrl"]
+    assert command[command.index("--credential-file") + 1] == CREDENTIAL
+    # The unit's own command, in the root, with the coordinator on loopback (and a free port,
+    # so parallel test runs do not meet).
+    port = free_port()
+    command[command.index("--listen") + 1] = f"127.0.0.1:{port}"
+    command[command.index("--coordinator") + 1] = upstream.url
+    root.write("/var/tmp/srs-hook.py", SRS_HOOK)
+    ran = root.run(
+        f"{shlex.join(command)} 2>/var/log/relay.log & relay=$!\n"
+        f"python3 /var/tmp/srs-hook.py http://127.0.0.1:{port}/hooks/srs/on_publish\n"
+        'kill "$relay"'
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == '200 {"code": 0}'
+    (call,) = upstream.calls
+    assert call["path"] == "/hooks/srs/on_publish"
+    assert call["headers"]["Authorization"] == f"Bearer {HOOK_SECRET}"
+    log = root.file("/var/log/relay.log").read_text()
+    assert "on_publish -> 200" in log and HOOK_SECRET not in log
+
+
+def test_the_srs_unit_ships_srs_console_only_scrubbed(root: DebianRoot, prod: ProgramRun) -> None:
+    """The unit's pipeline with the real scrubber; `docker` stands in for SRS (printing a real SRS
+    origin's console log, recorded) and for the awslogs container (keeping what it was given)."""
+    first_boot(root, prod, COORDINATOR_UP)
+    unit = root.file(f"{UNITS}/streamr-srs.service").read_text()
+    assert exec_start(root, "streamr-srs.service") == [BOOTSTRAP, "run-srs"]
+    assert "Restart=always" in unit
+    with gzip.open(RECORDING / "origin.log.gz", "rt") as file:
+        console = file.read()
+    root.write("/var/tmp/srs-console.log", console)
+    root.behave(
+        {
+            "docker": """
+case "$*" in
+  *"--name srs-log "*) cat >/var/log/shipped-to-cloudwatch ;;
+  *"--name srs "*) cat /var/tmp/srs-console.log ;;
+esac
+"""
+        }
+    )
+    ran = root.run(f"{BOOTSTRAP} run-srs")
+    assert ran.returncode == 0, ran.stderr
+    srs, shipper = (call for call in ran.commands("docker") if call[0] == "run")
+    assert srs[4:8] == ["--network", "host", "--log-driver", "none"]
+    assert shipper[shipper.index("--log-driver") + 1] == "awslogs"
+    assert shipper[-1] == "cat"
+    shipped = root.file("/var/log/shipped-to-cloudwatch").read_text()
+    assert len(shipped.splitlines()) == len(console.splitlines())
+    secrets = json.loads((RECORDING / "secrets.json").read_text())
+    in_console = [v for values in secrets.values() for v in values if v in console]
+    assert in_console, "the recording should hold what SRS logs of its clients (stream keys)"
+    assert [v for v in in_console if v in shipped] == []
+    assert "key=[redacted]" in shipped

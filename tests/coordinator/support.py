@@ -73,9 +73,12 @@ class Api:
             headers={"Authorization": f"Bearer {node['node_token']}"},
         )
 
-    def hook(self, action: str, body: dict[str, Any], **query: str):
-        params = query or {"secret": self.hook_secret}
-        return self.client.post(f"/hooks/srs/{action}", json=body, params=params)
+    def hook(self, action: str, body: dict[str, Any], node_token: str | None = None):
+        """A hook as the host's relay sends it: the origin's secret or the edge's node token as
+        the bearer credential."""
+        return self.client.post(
+            f"/hooks/srs/{action}", json=body, headers=hook_auth(node_token or self.hook_secret)
+        )
 
     def publish(self, stream: dict[str, Any]) -> None:
         """The streamer goes live at the origin (its SRS asks with the stream's key)."""
@@ -111,6 +114,11 @@ class Api:
         pull["ip"] = f"100.64.0.{node['id'] % 250 + 1}"
         assert self.hook("on_play", pull).json() == {"code": 0}
         return response
+
+
+def hook_auth(credential: str) -> dict[str, str]:
+    """The header `srs/hook_relay.py` adds to each hook: the hook secret or a node token."""
+    return {"Authorization": f"Bearer {credential}"}
 
 
 def srs_event(action: str, stream: str, param: str = "", client_id: str = "c1") -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from streamr_coordinator.app import create_app
 
-from .support import PASSWORD, Account, Api, srs_event
+from .support import PASSWORD, Account, Api, hook_auth, srs_event
 
 CALLERS = ("anonymous", "owner", "other_streamer", "friend", "admin", "node")
 _names = itertools.count()
@@ -131,21 +131,23 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]]] = {
     ("POST", "/api/v1/mesh/origin-key"): ("streamer", NO_HOOK_SECRET),
     ("GET", "/api/v1/streams/{stream_id}/payouts"): ("streamer", STREAM_OWNER),
     ("GET", "/api/v1/admin/payout-periods"): ("streamer", ADMIN_ONLY),
+    # A node token is an edge's hook credential (through its relay): origin-only hooks refuse it,
+    # on_play refuses a viewer without a ticket, the rest acknowledge. Session tokens are refused.
     **{
-        ("POST", f"/hooks/srs/{action}"): ("streamer", NO_HOOK_SECRET)
-        for action in (
-            "on_publish",
-            "on_unpublish",
-            "on_play",
-            "on_stop",
-            "on_connect",
-            "on_close",
-            "on_hls",
-            "on_dvr",
-            "heartbeat",
+        ("POST", f"/hooks/srs/{action}"): ("streamer", _with(NO_HOOK_SECRET, node=node))
+        for action, node in (
+            ("on_publish", 403),
+            ("on_unpublish", 403),
+            ("on_play", 403),
+            ("on_stop", 200),
+            ("on_connect", 200),
+            ("on_close", 200),
+            ("on_hls", 200),
+            ("on_dvr", 200),
+            ("heartbeat", 403),
         )
     },
-    ("GET", "/hooks/srs/on_hls_notify/{segment}"): ("streamer", NO_HOOK_SECRET),
+    ("GET", "/hooks/srs/on_hls_notify/{segment}"): ("streamer", _with(NO_HOOK_SECRET, node=200)),
 }
 
 
@@ -329,11 +331,11 @@ def test_every_route_works_with_redis_down(api: Api, redis_server, method: str, 
 
 def _hook_with_secret(world: World, method: str, path: str):
     stream = world.fresh_stream()
-    params = {"secret": world.api.hook_secret}
+    headers = hook_auth(world.api.hook_secret)
     if method == "GET":
-        return world.api.client.get(path.format(segment="srs/live/s/s-1.ts"), params=params)
+        return world.api.client.get(path.format(segment="srs/live/s/s-1.ts"), headers=headers)
     action = path.rsplit("/", 1)[1]
     body = srs_event(action, stream["name"], f"?key={stream['stream_key']}")
     if action == "heartbeat":
         body = {"server": "srs-origin", "service": "s1"}
-    return world.api.client.post(path, json=body, params=params)
+    return world.api.client.post(path, json=body, headers=headers)

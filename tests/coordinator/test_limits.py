@@ -47,7 +47,7 @@ def test_a_declared_oversized_body_is_refused_before_anything_is_read(api: Api) 
     ("path", "content_type"),
     [
         ("/api/v1/auth/login", "application/json"),
-        ("/hooks/srs/on_connect?secret=x", "application/json"),
+        ("/hooks/srs/on_connect", "application/json"),
         ("/api/v1/streams", "application/json"),
         ("/signin", "application/x-www-form-urlencoded"),
     ],
@@ -55,7 +55,7 @@ def test_a_declared_oversized_body_is_refused_before_anything_is_read(api: Api) 
 def test_a_chunked_oversized_body_is_cut_off_at_the_limit(
     api: Api, path: str, content_type: str
 ) -> None:
-    limit = body_limit(path.split("?")[0])
+    limit = body_limit(path)
     response = api.client.post(
         path, content=chunks(limit + 1), headers={"Content-Type": content_type}
     )

@@ -3,10 +3,13 @@ privilege, validated user data, outputs, and its absence in a deep pause."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -100,19 +103,46 @@ def test_user_data_passes_cloud_init_schema(updated: ProgramRun, tmp_path: Path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_user_data_sends_hooks_to_this_stacks_coordinator_without_the_secret(
-    updated: ProgramRun,
-) -> None:
-    files = {f["path"]: f for f in yaml.safe_load(user_data(updated))["write_files"]}
-    template = files[cloud_init.TEMPLATE_PATH]
-    assert template["permissions"] == "0600"
-    config = parse.parse(template["content"])
+def written_files(run: ProgramRun) -> dict[str, str]:
+    """The files the user data writes, decoded as cloud-init would."""
+    files = {}
+    for entry in yaml.safe_load(user_data(run))["write_files"]:
+        content = entry["content"]
+        if entry.get("encoding") == "gz+b64":
+            content = gzip.decompress(base64.b64decode(content)).decode()
+        files[entry["path"]] = content
+    return files
+
+
+def hook_urls(config_text: str) -> dict[str, str]:
+    """Every URL SRS calls (and logs): its http_hooks and its heartbeat."""
+    config = parse.parse(config_text)
     (vhost,) = config.find("vhost")
     (hooks,) = vhost.find("http_hooks")
-    publish = next(d for d in hooks.children or [] if d.name == "on_publish").args[0]
-    coordinator = updated.outputs["coordinatorUrl"]
-    assert publish == f"{coordinator}/hooks/srs/on_publish?secret={render.HOOK_SECRET_PLACEHOLDER}"
+    urls = {d.name: d.args[0] for d in hooks.children or [] if d.name != "enabled"}
+    (heartbeat,) = config.find("heartbeat")
+    urls["heartbeat"] = heartbeat.find("url")[0].args[0]
+    return urls
+
+
+def test_no_hook_url_carries_a_secret_and_the_relay_reaches_this_stacks_coordinator(
+    updated: ProgramRun,
+) -> None:
+    """SRS logs each hook URL, and the ALB logs each request line it forwards: every URL SRS
+    calls is the relay's on loopback, with no query; only the relay (whose URLs carry none
+    either) goes to the coordinator, with the secret in a header."""
+    files = written_files(updated)
+    urls = hook_urls(files[cloud_init.CONFIG_PATH])
+    assert set(urls) == {"on_publish", "on_unpublish", "on_play", "on_stop", "heartbeat"}
+    for action, url in urls.items():
+        parts = urlsplit(url)
+        assert (parts.hostname, parts.port) == ("127.0.0.1", render.HOOK_RELAY_PORT)
+        assert (parts.path, parts.query) == (f"/hooks/srs/{action}", "")
+    env = dict(line.split("=", 1) for line in files[cloud_init.ENV_FILE].splitlines())
+    assert env["COORDINATOR_URL"] == updated.outputs["coordinatorUrl"]
+    assert urlsplit(env["COORDINATOR_URL"]).query == ""
     secret_value = updated.named(f"streamr-{updated.stack}-coordinator-hook-secret-value")
+    assert all(secret_value.outputs["result"] not in text for text in files.values())
     assert secret_value.outputs["result"] not in user_data(updated)
 
 

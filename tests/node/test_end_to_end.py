@@ -2,7 +2,8 @@
 real PostgreSQL and Redis) with the real reporter (a plain-python3 process per poll, so every poll
 is also a restart), fed by a fake SRS API: the coordinator is stopped for a while, an answer is
 "lost" (the report arrives twice), the counter resets, the token is renewed — and what is stored is
-exactly what SRS served, once."""
+exactly what SRS served, once. Hooks reach the coordinator as on the hosts, through the origin's and
+the edge's hook relays (`srs/hook_relay.py` processes); the coordinator's log holds no secret."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+import pytest
 from sqlalchemy import Engine, create_engine, text
 from streamr_coordinator.cache import Cache
 from streamr_coordinator.context import AppContext
@@ -25,7 +29,9 @@ from streamr_coordinator.db import make_engine, make_sessionmaker
 from streamr_coordinator.domain import payouts
 from streamr_coordinator.settings import Settings
 
-from .conftest import HOOK_SECRET, PEPPER, Account, Api, CoordinatorProcess, FakeSrs
+from tests.srs.relay_process import HookRelayProcess
+
+from .conftest import HOOK_SECRET, PASSWORD, PEPPER, Account, Api, CoordinatorProcess, FakeSrs
 
 REPORTER = Path("node/reporter.py")
 # The reporter must run on a bare python3 (a Raspberry Pi): never the virtualenv's.
@@ -79,6 +85,15 @@ def unsent(state_dir: Path) -> list[dict]:
     return [item for line in lines for item in json.loads(line)["items"]]
 
 
+@pytest.fixture
+def hook_relays() -> Iterator[list[HookRelayProcess]]:
+    """The relay processes a test starts, stopped at its end."""
+    started: list[HookRelayProcess] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
 @dataclass
 class Relay:
     """A streamer's stream, live at the origin; a friend, the friend's node registered with the
@@ -91,12 +106,17 @@ class Relay:
     node: dict
     stream: str
     state_dir: Path
+    origin_relay: HookRelayProcess
+    edge_relay: HookRelayProcess
+    stream_key: str = ""
+    tickets: list[str] = field(default_factory=list)  # what the coordinator gave viewers
 
     @classmethod
     def start(
         cls,
         coordinator: CoordinatorProcess,
         tmp_path: Path,
+        hook_relays: list[HookRelayProcess],
         node_name: str,
         stream_name: str,
         pool_minor: int = 0,
@@ -115,9 +135,21 @@ class Relay:
         assert registered.status_code == 201, registered.text
         state_dir = tmp_path / "state"
         write_state(state_dir, registered.json())
+        # The origin host's relay holds the hook secret; the edge's reads the node's token.
+        secret_file = tmp_path / "hook-credential"
+        secret_file.write_text(HOOK_SECRET + "\n")
+        secret_file.chmod(0o600)
+        origin_log, edge_log = tmp_path / "origin-relay.log", tmp_path / "edge-relay.log"
+        hook_relays.append(HookRelayProcess(coordinator.url, secret_file, origin_log))
+        hook_relays.append(
+            HookRelayProcess(coordinator.url, state_dir / "node.json", edge_log, key="node_token")
+        )
         database = create_engine(coordinator.database_url)
-        relay = cls(api, database, friend, registered.json(), stream_name, state_dir)
-        relay.origin_hook("on_publish", "obs", f"?key={stream.json()['stream_key']}")
+        relay = cls(
+            api, database, friend, registered.json(), stream_name, state_dir, *hook_relays[-2:]
+        )
+        relay.stream_key = stream.json()["stream_key"]
+        relay.origin_hook("on_publish", "obs", f"?key={relay.stream_key}")
         node_auth = {"Authorization": f"Bearer {relay.node['node_token']}"}
         edge = api.client.put(
             f"/api/v1/nodes/{relay.node['id']}/edge",
@@ -149,11 +181,9 @@ class Relay:
         return body
 
     def origin_hook(self, action: str, client_id: str, param: str = "") -> None:
-        """What the origin's SRS sends (with the hook secret)."""
+        """What the origin's SRS sends to its relay (no credential: the relay adds the secret)."""
         body = self.event(action, client_id, param, "streamr-origin")
-        answer = self.api.client.post(
-            f"/hooks/srs/{action}", params={"secret": HOOK_SECRET}, json=body
-        )
+        answer = httpx.post(f"{self.origin_relay.url}/hooks/srs/{action}", json=body)
         assert answer.json() == {"code": 0}, answer.text
 
     def hook(self, action: str, viewer: str) -> None:
@@ -168,11 +198,9 @@ class Relay:
                 e["flv_url"] for e in answer.json()["edges"] if e["node_id"] == self.node["id"]
             ]
             param = "?" + urlsplit(url).query
-            assert "ticket" in parse_qs(urlsplit(url).query)
+            self.tickets.append(parse_qs(urlsplit(url).query)["ticket"][0])
         body = self.event(action, viewer, param, self.node["name"].replace("_", "-"))
-        answer = self.api.client.post(
-            f"/hooks/srs/{action}", params={"node_token": self.node["node_token"]}, json=body
-        )
+        answer = httpx.post(f"{self.edge_relay.url}/hooks/srs/{action}", json=body)
         assert answer.json() == {"code": 0}, answer.text
         if action == "on_play":
             self.origin_hook("on_play", "edge-pull", param)  # the edge pulls (once) from the origin
@@ -193,9 +221,14 @@ class Relay:
 
 
 def test_a_friend_relays_reports_through_restarts_and_an_outage_and_is_paid_the_pool(
-    coordinator: CoordinatorProcess, fake_srs: FakeSrs, tmp_path: Path
+    coordinator: CoordinatorProcess,
+    fake_srs: FakeSrs,
+    tmp_path: Path,
+    hook_relays: list[HookRelayProcess],
 ) -> None:
-    relay = Relay.start(coordinator, tmp_path, "pi-in-the-hall", "friday-show", POOL_MINOR)
+    relay = Relay.start(
+        coordinator, tmp_path, hook_relays, "pi-in-the-hall", "friday-show", POOL_MINOR
+    )
     api, friend, node, name, state_dir = (
         relay.api,
         relay.friend,
@@ -287,14 +320,32 @@ def test_a_friend_relays_reports_through_restarts_and_an_outage_and_is_paid_the_
     assert "the node token is no longer valid" in output
     relay.database.dispose()
 
+    # Nothing secret in what the coordinator and the relays logged through all of that.
+    secrets = {
+        "hook secret": HOOK_SECRET,
+        "node token": node["node_token"],
+        "renewed node token": renewed["node_token"],
+        "stream key": relay.stream_key,
+        "password": PASSWORD,
+        "friend's bearer token": friend.token,
+        "ticket": relay.tickets[0],
+    }
+    coordinator_log = coordinator.log_path.read_text()
+    assert "/hooks/srs/on_play" in coordinator_log  # the relayed hooks are in it
+    for log in (coordinator_log, relay.origin_relay.log(), relay.edge_relay.log()):
+        assert [name for name, value in secrets.items() if value in log] == []
+
 
 def test_the_reporter_service_killed_and_restarted_through_an_outage_continues_the_series(
-    coordinator: CoordinatorProcess, fake_srs: FakeSrs, tmp_path: Path
+    coordinator: CoordinatorProcess,
+    fake_srs: FakeSrs,
+    tmp_path: Path,
+    hook_relays: list[HookRelayProcess],
 ) -> None:
     """The long-running reporter (as systemd runs it) on the real clock: SIGKILLed and started
     again, the coordinator stopped meanwhile. Its intervals never overlap, and what is stored is
     exactly what the SRS counter moved by between the first and the last sample."""
-    relay = Relay.start(coordinator, tmp_path, "garage-box", "live-now")
+    relay = Relay.start(coordinator, tmp_path, hook_relays, "garage-box", "live-now")
     name, state_dir = relay.stream, relay.state_dir
     relay.viewers_since(1, "v1")
 
@@ -352,11 +403,14 @@ def test_the_reporter_service_killed_and_restarted_through_an_outage_continues_t
 
 
 def test_a_long_outages_backlog_drains_in_batches_of_at_most_500(
-    coordinator: CoordinatorProcess, fake_srs: FakeSrs, tmp_path: Path
+    coordinator: CoordinatorProcess,
+    fake_srs: FakeSrs,
+    tmp_path: Path,
+    hook_relays: list[HookRelayProcess],
 ) -> None:
     """1 200 queued reports (over three hours of 10 s intervals, as a day-long outage leaves
     them) reach the coordinator in three batches, all accepted, and leave the queue empty."""
-    relay = Relay.start(coordinator, tmp_path, "backlog-box", "long-show")
+    relay = Relay.start(coordinator, tmp_path, hook_relays, "backlog-box", "long-show")
     relay.viewers_since(4, "v1")
     first = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3, minutes=30)
     backlog = [

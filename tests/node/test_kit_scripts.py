@@ -16,11 +16,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from devenv import services
+from srs.render import HOOK_RELAY_PORT
 from tests.coordinator.test_mesh_client import API_KEY, FakeHeadscale, _handler
 
 from .conftest import Api, CoordinatorProcess
 
 SETUP = Path("node/setup.sh")
+RELAY_UNIT = "streamr-hook-relay.service"
 TEARDOWN = Path("node/teardown.sh")
 SHELLCHECK = Path(".venv/bin/shellcheck")
 MESH_IP = "100.64.0.7"
@@ -183,28 +185,40 @@ def test_setup_joins_relays_and_reports_and_teardown_removes_everything(
         ).scalar_one()
     assert play_base_url == f"http://{MESH_IP}:8080"
 
-    # The edge runs the rendered config, with the node's own token in its hooks.
+    # The edge runs the rendered config: its hooks go to the node's relay on loopback, with no
+    # token in them (SRS logs hook URLs); the host network lets SRS reach the relay.
     edge = (box.standins / "edge.conf").read_text()
     assert "origin          origin-mesh:1935;" in edge
-    hook = f"{meshed_coordinator.url}/hooks/srs/on_play?node_token={state['node_token']};"
-    assert hook in edge
-    assert "@STREAMR_NODE_TOKEN@" not in edge
+    assert f"on_play       http://127.0.0.1:{HOOK_RELAY_PORT}/hooks/srs/on_play;" in edge
+    assert state["node_token"] not in edge and "node_token" not in edge
     assert any("--restart unless-stopped --network host" in call for call in calls)
 
-    # The reporter is installed as a service with this node's paths.
+    # The relay and the reporter are installed as services with this node's paths.
+    relay_unit = (box.units / "streamr-hook-relay.service").read_text()
+    assert (
+        f"{box.install}/hook_relay.py --listen 127.0.0.1:{HOOK_RELAY_PORT} "
+        f"--coordinator {meshed_coordinator.url} --credential-file {box.state}/node.json "
+        "--credential-key node_token" in relay_unit
+    )
     unit = (box.units / "streamr-reporter.service").read_text()
     assert f"{box.install}/reporter.py --coordinator {meshed_coordinator.url}" in unit
     assert f"--state-dir {box.state}" in unit
-    assert re.search(r"@[A-Z_]+@", unit) is None
+    for installed in (unit, relay_unit):
+        assert re.search(r"@[A-Z_]+@", installed) is None
     verify = subprocess.run(
-        ["systemd-analyze", "verify", str(box.units / "streamr-reporter.service")],
+        ["systemd-analyze", "verify"]
+        + [str(box.units / name) for name in ("streamr-reporter.service", RELAY_UNIT)],
         capture_output=True,
         text=True,
         check=False,
     )
     assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
     assert (box.install / "reporter.py").read_text() == Path("node/reporter.py").read_text()
+    assert (box.install / "hook_relay.py").read_text() == Path("srs/hook_relay.py").read_text()
     assert [c for c in calls if c.startswith("systemctl")] == [
+        "systemctl daemon-reload",
+        f"systemctl enable {RELAY_UNIT}",
+        f"systemctl restart {RELAY_UNIT}",
         "systemctl daemon-reload",
         "systemctl enable streamr-reporter.service",
         "systemctl restart streamr-reporter.service",
@@ -228,11 +242,13 @@ def test_setup_joins_relays_and_reports_and_teardown_removes_everything(
     assert headscale.nodes == {}  # the coordinator removed the mesh machine too
     calls = box.calls()
     assert "systemctl disable --now streamr-reporter.service" in calls
+    assert f"systemctl disable --now {RELAY_UNIT}" in calls
     assert "tailscale logout" in calls
     assert not (box.standins / "container").exists()
     assert not box.state.exists()
     assert not box.install.exists()
     assert not (box.units / "streamr-reporter.service").exists()
+    assert not (box.units / RELAY_UNIT).exists()
 
     twice = box.run(TEARDOWN)
     assert twice.returncode == 0, twice.stderr

@@ -1,12 +1,11 @@
 """SRS configs: well-formed, every directive known to SRS in its block context, hooks aimed at the
-coordinator's real routes, no secret values; the origin bootstrap fills the secret in."""
+coordinator's real routes through the host's relay, no secret in them at all."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from streamr_coordinator.api import hooks as coordinator_hooks
@@ -22,7 +21,7 @@ ORIGINS = {
     "dev": render.OriginSettings(coordinator_url="http://streamr-dev-alb.example.com"),
     "prod": render.OriginSettings(coordinator_url=COORDINATOR, max_connections=3000),
 }
-EDGE = render.EdgeSettings(coordinator_url=COORDINATOR, origin_host="100.64.0.1", server_id="n-7")
+EDGE = render.EdgeSettings(origin_host="100.64.0.1", server_id="n-7")
 
 
 @pytest.fixture(scope="module")
@@ -77,26 +76,38 @@ def test_the_check_catches_a_directive_in_the_wrong_block(known) -> None:
     assert misplaced - known == {("vhost", "hls_fragment")}
 
 
+def relayed(url: str, action: str) -> bool:
+    parts = urlsplit(url)
+    return (parts.scheme, parts.hostname, parts.port, parts.path, parts.query) == (
+        "http",
+        "127.0.0.1",
+        render.HOOK_RELAY_PORT,
+        f"/hooks/srs/{action}",
+        "",
+    )
+
+
 @pytest.mark.parametrize("stage", sorted(ORIGINS))
-def test_origin_hooks_reach_the_coordinators_routes_with_the_secret_placeholder(
+def test_origin_hooks_reach_the_coordinators_routes_through_the_relay_with_no_query(
     stage: str,
 ) -> None:
-    hooks = hooks_of(render.render_origin(ORIGINS[stage]))
+    text = render.render_origin(ORIGINS[stage])
+    hooks = hooks_of(text)
     assert set(hooks) == {"on_publish", "on_unpublish", "on_play", "on_stop"}
     routes = {route.path for route in coordinator_hooks.router.routes}
-    for action, url in hooks.items():
-        parts = urlsplit(url)
-        assert f"{parts.scheme}://{parts.netloc}" == ORIGINS[stage].coordinator_url
-        assert parts.path == f"/hooks/srs/{action}"
-        assert parts.path in routes
-        assert parse_qs(parts.query) == {"secret": [render.HOOK_SECRET_PLACEHOLDER]}
+    (heartbeat,) = parse.parse(text).find("heartbeat")
+    for action, url in {**hooks, "heartbeat": heartbeat.find("url")[0].args[0]}.items():
+        assert relayed(url, action), url
+        assert urlsplit(url).path in routes
+    assert "secret" not in text and "token" not in text
 
 
-def test_the_edge_reports_viewers_with_its_own_token_and_cannot_publish() -> None:
+def test_the_edge_reports_viewers_through_its_relay_and_cannot_publish() -> None:
     hooks = hooks_of(render.render_edge(EDGE))
     assert set(hooks) == {"on_play", "on_stop"}
-    for url in hooks.values():
-        assert parse_qs(urlsplit(url).query) == {"node_token": [render.NODE_TOKEN_PLACEHOLDER]}
+    for action, url in hooks.items():
+        assert relayed(url, action), url
+    assert "node_token" not in render.render_edge(EDGE)
     (vhost,) = parse.parse(render.render_edge(EDGE)).find("vhost")
     (cluster,) = vhost.find("cluster")
     settings = {d.name: d.args for d in cluster.children or []}
@@ -131,8 +142,9 @@ def test_the_origin_serves_low_latency_hls_with_a_bounded_window_and_http_flv() 
         (lambda: render.OriginSettings(COORDINATOR, hls_fragment_seconds=0), "hls_fragment"),
         (lambda: render.OriginSettings(COORDINATOR, hls_window_seconds=3), "hls_window_seconds"),
         (lambda: render.OriginSettings(COORDINATOR, server_id="Bad Id"), "server_id 'Bad Id'"),
-        (lambda: render.EdgeSettings(COORDINATOR, "not a host!", "e1"), "origin_host"),
-        (lambda: render.EdgeSettings(COORDINATOR, "1.2.3.4", "e1", max_connections=1), "max_con"),
+        (lambda: render.OriginSettings(COORDINATOR, hook_relay_port=80), "hook_relay_port is 80"),
+        (lambda: render.EdgeSettings("not a host!", "e1"), "origin_host"),
+        (lambda: render.EdgeSettings("1.2.3.4", "e1", max_connections=1), "max_con"),
     ],
 )
 def test_bad_settings_name_the_setting(build, message: str) -> None:
@@ -150,8 +162,8 @@ def test_user_data_holds_the_template_and_names_but_no_secret() -> None:
         ),
     )
     assert text.startswith("#cloud-config\n")
-    assert render.HOOK_SECRET_PLACEHOLDER in text
     assert "HOOK_SECRET_ARN=arn:aws:secretsmanager:" in text
+    assert f"HOOK_RELAY_PORT={render.HOOK_RELAY_PORT}" in text
     assert len(text.encode()) < cloud_init.USER_DATA_LIMIT
 
 
@@ -163,23 +175,6 @@ def test_bootstrap_passes_shellcheck() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout
-
-
-def test_bootstrap_fills_the_secret_into_a_private_config(tmp_path: Path) -> None:
-    template = tmp_path / "srs.conf.template"
-    template.write_text(render.render_origin(ORIGINS["prod"]))
-    config = tmp_path / "srs.conf"
-    secret = "s3cr3t/with+odd&chars"
-    environment = {**os.environ, "TEMPLATE": str(template), "CONFIG": str(config)}
-    subprocess.run(
-        ["bash", "-c", f'source {SCRIPT} && write_config "$0"', secret],
-        env=environment,
-        check=True,
-    )
-    written = config.read_text()
-    assert render.HOOK_SECRET_PLACEHOLDER not in written
-    assert hooks_of(written)["on_publish"] == f"{COORDINATOR}/hooks/srs/on_publish?secret={secret}"
-    assert config.stat().st_mode & 0o077 == 0
 
 
 def test_the_image_is_an_exact_srs_release_with_the_edge_flv_fix() -> None:

@@ -50,7 +50,16 @@ class Seeded:
         earliest, latest = self.viewers_since
         return (before - latest).total_seconds() / 60, (after - earliest).total_seconds() / 60
 
-    def hook(self, action: str, stream: str, param: str = "", client_id: str = "c1", **query):
+    def hook(
+        self,
+        action: str,
+        stream: str,
+        param: str = "",
+        client_id: str = "c1",
+        credential: str = HOOK_SECRET,
+    ):
+        """A hook as the host's relay sends it: the origin's secret (or an edge's node token)
+        as the bearer credential."""
         body = {
             "server_id": "srs-origin",
             "action": action,
@@ -62,7 +71,9 @@ class Seeded:
             "param": param,
         }
         return httpx.post(
-            f"{self.url}/hooks/srs/{action}", json=body, params=query or {"secret": HOOK_SECRET}
+            f"{self.url}/hooks/srs/{action}",
+            json=body,
+            headers={"Authorization": f"Bearer {credential}"},
         )
 
 
@@ -127,7 +138,7 @@ def _seed(seeded: Seeded) -> None:
         (url,) = [e["flv_url"] for e in edges if e["node_id"] == seeded.nodes[node]["id"]]
         param = "?" + url.partition("?")[2]
         token = seeded.nodes[node]["node_token"]
-        answer = seeded.hook("on_play", stream, param, client_id=viewer, node_token=token)
+        answer = seeded.hook("on_play", stream, param, client_id=viewer, credential=token)
         assert answer.status_code == 200, answer.text
 
     viewers_from = datetime.now(UTC)

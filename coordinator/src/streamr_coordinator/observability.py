@@ -1,7 +1,7 @@
 """JSON logs with a request id, and Prometheus metrics, as one pure ASGI middleware (cheaper on
 the hot hook and heartbeat paths than Starlette's BaseHTTPMiddleware).
 
-Only the path is logged, never the query string: hook URLs carry secrets there.
+Only the path is logged, never the query string: a client may put anything there.
 Metrics are per process; run one worker per instance or scrape each.
 """
 
@@ -49,7 +49,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Our access log replaces uvicorn's, which would print query strings (hook secrets).
+    # Our access log replaces uvicorn's, which would print query strings.
     logging.getLogger("uvicorn.access").disabled = True
 
 

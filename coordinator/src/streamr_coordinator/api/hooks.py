@@ -1,8 +1,10 @@
 """SRS HTTP hooks. SRS allows only on HTTP 200 with `{"code": 0}`; any other answer denies.
 
-The origin authenticates with the shared hook secret (`?secret=`); a friend's edge with its node
-token (`?node_token=`), so a friend never holds the secret and can only report plays on its own
-node. Query strings of these routes are never logged.
+Every hook carries `Authorization: Bearer <credential>`: the origin's shared hook secret, or a
+friend edge's node token, so a friend never holds the secret and can only report plays on its own
+node. SRS logs each hook's URL (and the ALB logs request lines), so a credential in the URL would
+land in logs: the host's hook relay (`srs/hook_relay.py`) adds the header, and a URL that still
+carries `secret` or `node_token` is refused.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain import hooks, liveness, tickets
@@ -22,6 +25,12 @@ from ..security import same_secret
 from .deps import Ctx
 
 router = APIRouter(prefix="/hooks/srs", tags=["srs hooks"])
+
+_bearer = HTTPBearer(
+    auto_error=False, description="the origin's hook secret, or an edge's node token"
+)
+# The query parameters that carried credentials before the relay: refused, never read.
+CREDENTIAL_PARAMETERS = ("secret", "node_token")
 
 DENIED = {
     401: {"model": HookAnswer, "description": "missing or wrong hook secret / node token"},
@@ -87,19 +96,26 @@ class HookCaller:
 
 async def hook_caller(
     ctx: Ctx,
-    secret: Annotated[str | None, Query(description="the origin's hook secret")] = None,
-    node_token: Annotated[str | None, Query(description="an edge's node token")] = None,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> HookCaller:
-    if secret is not None:
-        if same_secret(ctx.settings.hook_secret.get_secret_value(), secret):
-            return HookCaller(node_id=None)
-        raise HookDenied(401, "wrong hook secret")
-    if node_token is not None:
-        principal = await authenticate(ctx, node_token)
-        if principal is not None and principal.node_id is not None:
-            return HookCaller(node_id=principal.node_id)
-        raise HookDenied(401, "invalid, expired or revoked node token")
-    raise HookDenied(401, "missing hook secret")
+    in_url = [name for name in CREDENTIAL_PARAMETERS if name in request.query_params]
+    if in_url:
+        raise HookDenied(
+            401,
+            f"{in_url[0]} in the URL is refused (URLs are logged): send it as "
+            "Authorization: Bearer, as srs/hook_relay.py does",
+        )
+    if credentials is None:
+        raise HookDenied(
+            401, "missing Authorization: Bearer (the hook secret or the edge's node token)"
+        )
+    if same_secret(ctx.settings.hook_secret.get_secret_value(), credentials.credentials):
+        return HookCaller(node_id=None)
+    principal = await authenticate(ctx, credentials.credentials)
+    if principal is not None and principal.node_id is not None:
+        return HookCaller(node_id=principal.node_id)
+    raise HookDenied(401, "wrong hook secret, or an invalid, expired or revoked node token")
 
 
 Caller = Annotated[HookCaller, Depends(hook_caller)]
