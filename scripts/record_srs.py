@@ -52,6 +52,7 @@ from srs.render import (
 STREAM = "show"
 APP = "live"
 RELAY = Path(__file__).resolve().parent.parent / "srs" / "hook_relay.py"
+PLAIN_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
 # Stand-ins for the credentials the hosts' relays hold.
 RECORDED_HOOK_SECRET = "recorded-hook-secret"  # noqa: S105
 RECORDED_NODE_TOKEN = "recorded-node-token"  # noqa: S105
@@ -92,19 +93,21 @@ def relisten(config: str, ports: Ports, origin_rtmp: int | None = None) -> str:
 
 
 class HookRelay:
-    """`srs/hook_relay.py` as the hosts run it (plain python3), on a port of our choosing, with
-    its credential in a file of its own; its log goes to `log_path`."""
+    """`srs/hook_relay.py` as the hosts run it (their own python3, never a virtualenv's), on a
+    loopback port of our choosing; `url` is where SRS sends its hooks, `log_path` what it logged."""
 
     def __init__(
         self, coordinator: str, credential_file: Path, log_path: Path, key: str | None = None
     ) -> None:
         self.port = free_port()
-        command = ["python3", str(RELAY), "--listen", f"127.0.0.1:{self.port}"]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        command = [PLAIN_PYTHON, str(RELAY), "--listen", f"127.0.0.1:{self.port}"]
         command += ["--coordinator", coordinator, "--credential-file", str(credential_file)]
         command += ["--credential-key", key] if key else []
-        with log_path.open("wb") as log:
+        with log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own relay
-                command, stdout=log, stderr=subprocess.STDOUT
+                command, stdout=log, stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin"}
             )
         deadline = time.monotonic() + 15
         while True:
@@ -113,14 +116,19 @@ class HookRelay:
                 return
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
                     raise RuntimeError(
                         f"hook relay did not start: {log_path.read_text()}"
                     ) from None
                 time.sleep(0.1)
 
+    def log(self) -> str:
+        return self.log_path.read_text()
+
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 def credential_file(directory: Path, name: str, credential: str) -> Path:

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from offline.harness import ProgramRun
+from scripts.record_srs import free_port
 from srs import render
 from tests.boot.conftest import user_data_of
 from tests.boot.debian_root import DebianRoot
-from tests.srs.relay_process import free_port
 from tests.srs.test_hook_relay import Upstream
 
 BOOTSTRAP = "/usr/local/sbin/streamr-srs-bootstrap"

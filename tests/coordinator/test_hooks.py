@@ -253,3 +253,17 @@ def test_every_captured_srs_payload_gets_the_right_answer(api: Api, sql) -> None
             replay["param"] = f"?key={keys[name]}"
         assert allowed(send(row, replay)), (row["tag"], replay)
     assert sql("SELECT count(*) FROM viewer_sessions")[0][0] > 0
+
+
+def test_no_route_takes_a_credential_in_its_query(api: Api) -> None:
+    """The ALB logs each request line with its query (prod keeps them 90 days): no operation reads
+    a secret, token, key, password or ticket from the query string."""
+    credential = ("secret", "token", "key", "password", "ticket")
+    in_query = [
+        (path, parameter["name"])
+        for path, operations in api.client.app.openapi()["paths"].items()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query" and any(word in parameter["name"] for word in credential)
+    ]
+    assert in_query == []

@@ -29,7 +29,7 @@ from streamr_coordinator.db import make_engine, make_sessionmaker
 from streamr_coordinator.domain import payouts
 from streamr_coordinator.settings import Settings
 
-from tests.srs.relay_process import HookRelayProcess
+from scripts.record_srs import HookRelay
 
 from .conftest import HOOK_SECRET, PASSWORD, PEPPER, Account, Api, CoordinatorProcess, FakeSrs
 
@@ -86,9 +86,9 @@ def unsent(state_dir: Path) -> list[dict]:
 
 
 @pytest.fixture
-def hook_relays() -> Iterator[list[HookRelayProcess]]:
+def hook_relays() -> Iterator[list[HookRelay]]:
     """The relay processes a test starts, stopped at its end."""
-    started: list[HookRelayProcess] = []
+    started: list[HookRelay] = []
     yield started
     for process in started:
         process.stop()
@@ -106,8 +106,8 @@ class Relay:
     node: dict
     stream: str
     state_dir: Path
-    origin_relay: HookRelayProcess
-    edge_relay: HookRelayProcess
+    origin_relay: HookRelay
+    edge_relay: HookRelay
     stream_key: str = ""
     tickets: list[str] = field(default_factory=list)  # what the coordinator gave viewers
 
@@ -116,7 +116,7 @@ class Relay:
         cls,
         coordinator: CoordinatorProcess,
         tmp_path: Path,
-        hook_relays: list[HookRelayProcess],
+        hook_relays: list[HookRelay],
         node_name: str,
         stream_name: str,
         pool_minor: int = 0,
@@ -140,9 +140,9 @@ class Relay:
         secret_file.write_text(HOOK_SECRET + "\n")
         secret_file.chmod(0o600)
         origin_log, edge_log = tmp_path / "origin-relay.log", tmp_path / "edge-relay.log"
-        hook_relays.append(HookRelayProcess(coordinator.url, secret_file, origin_log))
+        hook_relays.append(HookRelay(coordinator.url, secret_file, origin_log))
         hook_relays.append(
-            HookRelayProcess(coordinator.url, state_dir / "node.json", edge_log, key="node_token")
+            HookRelay(coordinator.url, state_dir / "node.json", edge_log, key="node_token")
         )
         database = create_engine(coordinator.database_url)
         relay = cls(
@@ -224,7 +224,7 @@ def test_a_friend_relays_reports_through_restarts_and_an_outage_and_is_paid_the_
     coordinator: CoordinatorProcess,
     fake_srs: FakeSrs,
     tmp_path: Path,
-    hook_relays: list[HookRelayProcess],
+    hook_relays: list[HookRelay],
 ) -> None:
     relay = Relay.start(
         coordinator, tmp_path, hook_relays, "pi-in-the-hall", "friday-show", POOL_MINOR
@@ -340,7 +340,7 @@ def test_the_reporter_service_killed_and_restarted_through_an_outage_continues_t
     coordinator: CoordinatorProcess,
     fake_srs: FakeSrs,
     tmp_path: Path,
-    hook_relays: list[HookRelayProcess],
+    hook_relays: list[HookRelay],
 ) -> None:
     """The long-running reporter (as systemd runs it) on the real clock: SIGKILLed and started
     again, the coordinator stopped meanwhile. Its intervals never overlap, and what is stored is
@@ -406,7 +406,7 @@ def test_a_long_outages_backlog_drains_in_batches_of_at_most_500(
     coordinator: CoordinatorProcess,
     fake_srs: FakeSrs,
     tmp_path: Path,
-    hook_relays: list[HookRelayProcess],
+    hook_relays: list[HookRelay],
 ) -> None:
     """1 200 queued reports (over three hours of 10 s intervals, as a day-long outage leaves
     them) reach the coordinator in three batches, all accepted, and leave the queue empty."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.srs.relay_process import PLAIN_PYTHON, RELAY, HookRelayProcess
+from scripts.record_srs import PLAIN_PYTHON, RELAY, HookRelay
 
 SECRET = "relay-test-hook-secret-0123456789"
 BODY = {"action": "on_publish", "stream": "show", "param": "?key=a-stream-key"}
@@ -68,14 +68,14 @@ def credential(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def relay(upstream: Upstream, credential: Path, tmp_path: Path) -> Iterator[HookRelayProcess]:
-    process = HookRelayProcess(upstream.url + "/", credential, tmp_path / "relay.log")
+def relay(upstream: Upstream, credential: Path, tmp_path: Path) -> Iterator[HookRelay]:
+    process = HookRelay(upstream.url + "/", credential, tmp_path / "relay.log")
     yield process
     process.stop()
 
 
 def test_a_hook_reaches_the_coordinator_with_the_secret_in_a_header_only(
-    relay: HookRelayProcess, upstream: Upstream
+    relay: HookRelay, upstream: Upstream
 ) -> None:
     answer = httpx.post(f"{relay.url}/hooks/srs/on_publish", json=BODY)
     assert (answer.status_code, answer.json()) == (200, {"code": 0})
@@ -90,7 +90,7 @@ def test_a_hook_reaches_the_coordinator_with_the_secret_in_a_header_only(
 
 
 def test_a_denial_reaches_srs_as_the_coordinator_gave_it(
-    relay: HookRelayProcess, upstream: Upstream
+    relay: HookRelay, upstream: Upstream
 ) -> None:
     upstream.status, upstream.answer = 403, b'{"code": 403, "detail": "stream key is not valid"}'
     answer = httpx.post(f"{relay.url}/hooks/srs/on_publish", json=BODY)
@@ -100,7 +100,7 @@ def test_a_denial_reaches_srs_as_the_coordinator_gave_it(
 
 
 def test_a_rotated_credential_is_used_without_a_restart(
-    relay: HookRelayProcess, upstream: Upstream, credential: Path
+    relay: HookRelay, upstream: Upstream, credential: Path
 ) -> None:
     credential.write_text("the-rotated-secret\n")
     httpx.post(f"{relay.url}/hooks/srs/on_stop", json=BODY)
@@ -112,7 +112,7 @@ def test_a_node_token_is_read_from_node_json_at_each_call(
 ) -> None:
     node_json = tmp_path / "node.json"
     node_json.write_text(json.dumps({"id": 7, "node_token": "stn_first"}))
-    relay = HookRelayProcess(upstream.url, node_json, tmp_path / "relay.log", key="node_token")
+    relay = HookRelay(upstream.url, node_json, tmp_path / "relay.log", key="node_token")
     try:
         httpx.post(f"{relay.url}/hooks/srs/on_play", json=BODY)
         node_json.write_text(json.dumps({"id": 7, "node_token": "stn_renewed"}))
@@ -126,7 +126,7 @@ def test_a_node_token_is_read_from_node_json_at_each_call(
 def test_the_coordinator_out_of_reach_is_a_denial_for_srs(credential: Path, tmp_path: Path) -> None:
     gone = Upstream()
     gone.close()  # nothing listens there any more
-    relay = HookRelayProcess(gone.url, credential, tmp_path / "relay.log")
+    relay = HookRelay(gone.url, credential, tmp_path / "relay.log")
     try:
         answer = httpx.post(f"{relay.url}/hooks/srs/on_play", json=BODY)
     finally:
@@ -137,7 +137,7 @@ def test_the_coordinator_out_of_reach_is_a_denial_for_srs(credential: Path, tmp_
 
 
 def test_a_lost_credential_file_is_a_denial_for_srs(
-    relay: HookRelayProcess, upstream: Upstream, credential: Path
+    relay: HookRelay, upstream: Upstream, credential: Path
 ) -> None:
     credential.unlink()
     answer = httpx.post(f"{relay.url}/hooks/srs/on_play", json=BODY)
@@ -155,14 +155,14 @@ def test_a_lost_credential_file_is_a_denial_for_srs(
     ],
 )
 def test_only_hook_posts_are_forwarded(
-    relay: HookRelayProcess, upstream: Upstream, method: str, path: str, status: int
+    relay: HookRelay, upstream: Upstream, method: str, path: str, status: int
 ) -> None:
     answer = httpx.request(method, f"{relay.url}{path}", json=BODY)
     assert answer.status_code == status
     assert upstream.calls == []
 
 
-def test_an_oversized_or_empty_body_is_refused(relay: HookRelayProcess, upstream: Upstream) -> None:
+def test_an_oversized_or_empty_body_is_refused(relay: HookRelay, upstream: Upstream) -> None:
     assert httpx.post(f"{relay.url}/hooks/srs/on_play", content=b"").status_code == 413
     big = httpx.post(f"{relay.url}/hooks/srs/on_play", content=b"x" * (64 * 1024 + 1))
     assert big.status_code == 413

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.record_srs import PLAIN_PYTHON
 from srs.log_scrub import scrub
-from tests.srs.relay_process import PLAIN_PYTHON
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "srs"
 RECORDING = FIXTURES / "logs-real-edge-run"
