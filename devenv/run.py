@@ -139,7 +139,10 @@ def serve(state: Path, port: int) -> None:
         print(f"  demo accounts: demo-admin, demo-streamer, demo-friend; password {demo.PASSWORD}")
         if key:
             print(f"  demo stream 'demo-show' key: {key}  (shown once; rotate it in the API)")
-        print(f"  SRS hook URL: {base}/hooks/srs/on_publish?secret=<.local/hook-secret.secret>")
+        print(
+            f"  SRS hooks: {base}/hooks/srs/<action> through srs/hook_relay.py "
+            "(--credential-file .local/hook-secret.secret)"
+        )
         print("  Ctrl-C stops the server, PostgreSQL and Redis.\n")
         configure_logging(os.environ.get("STREAMR_LOG_LEVEL", "INFO"))
         uvicorn.run(
