@@ -212,8 +212,13 @@ esac
     )
     ran = root.run(f"{BOOTSTRAP} run-srs")
     assert ran.returncode == 0, ran.stderr
-    srs, shipper = (call for call in ran.commands("docker") if call[0] == "run")
-    assert srs[4:8] == ["--network", "host", "--log-driver", "none"]
+    # The pipeline's two ends start together: tell them apart by name, not by order.
+    runs = {
+        call[call.index("--name") + 1]: call for call in ran.commands("docker") if call[0] == "run"
+    }
+    srs, shipper = runs["srs"], runs["srs-log"]
+    assert srs[srs.index("--network") + 1] == "host"
+    assert srs[srs.index("--log-driver") + 1] == "none"
     assert shipper[shipper.index("--log-driver") + 1] == "awslogs"
     assert shipper[-1] == "cat"
     shipped = root.file("/var/log/shipped-to-cloudwatch").read_text()
