@@ -21,7 +21,16 @@ from pathlib import Path
 
 import httpx
 from real_edge_run import HOOK_SECRET, account, coordinator
-from record_srs import STREAM, Ports, Srs, publisher, relisten, srs_version
+from record_srs import (
+    STREAM,
+    HookRelay,
+    Ports,
+    Srs,
+    credential_file,
+    publisher,
+    relisten,
+    srs_version,
+)
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from streamr_coordinator.migrate import upgrade_to_head
@@ -81,19 +90,31 @@ def watch(
     node = api.post(
         "/api/v1/nodes", json={"name": "real-edge", "capacity_viewers": 10}, headers=friend
     ).json()
-    origin_config = render_origin(OriginSettings(coordinator_url, server_id="origin"))
-    edge_config = render_edge(EdgeSettings(coordinator_url, "127.0.0.1", server_id="real-edge"))
-    origin = Srs(
-        binary,
-        "origin",
-        relisten(origin_config, ports["origin"], hook_secret=HOOK_SECRET),
-        ports["origin"],
-        work,
+    # SRS reaches the coordinator through the hosts' loopback hook relays (the credential is a
+    # header the relay adds, never in a URL SRS logs).
+    relays = [
+        HookRelay(
+            coordinator_url,
+            credential_file(work, "hook-credential", HOOK_SECRET),
+            work / "origin-relay.log",
+        ),
+        HookRelay(
+            coordinator_url,
+            credential_file(work, "node-credential", node["node_token"]),
+            work / "edge-relay.log",
+        ),
+    ]
+    origin_config = render_origin(
+        OriginSettings(coordinator_url, server_id="origin", hook_relay_port=relays[0].port)
     )
+    edge_config = render_edge(
+        EdgeSettings("127.0.0.1", server_id="real-edge", hook_relay_port=relays[1].port)
+    )
+    origin = Srs(binary, "origin", relisten(origin_config, ports["origin"]), ports["origin"], work)
     edge = Srs(
         binary,
         "edge",
-        relisten(edge_config, ports["edge"], ports["origin"].rtmp, node_token=node["node_token"]),
+        relisten(edge_config, ports["edge"], ports["origin"].rtmp),
         ports["edge"],
         work,
     )
@@ -141,6 +162,8 @@ def watch(
         origin.stop()
         if edge.process.poll() is None:
             edge.stop()
+        for relay in relays:
+            relay.stop()
     print(
         json.dumps(
             {"srs_version": srs_version(binary), "phases": phases, "console": console[-20:]},

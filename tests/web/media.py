@@ -105,7 +105,7 @@ class Edge:
         answer = httpx.post(
             f"{self.coordinator}/hooks/srs/on_play",
             json=body,
-            params={"node_token": self.node_token},
+            headers={"Authorization": f"Bearer {self.node_token}"},
             timeout=5,
         )
         return answer.status_code == 200

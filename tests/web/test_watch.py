@@ -107,7 +107,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             assert stream.status_code == 201, stream.text
             publish = client.post(
                 "/hooks/srs/on_publish",
-                params={"secret": HOOK_SECRET},
+                headers={"Authorization": f"Bearer {HOOK_SECRET}"},
                 json={
                     "server_id": "srs-origin",
                     "service_id": "o1",
