@@ -19,7 +19,7 @@ from streamr_coordinator.settings import Settings
 
 from devenv import services
 
-from .support import Api
+from .support import Api, Coordinator
 
 TEMPLATE = "streamr_template"
 PEPPER = "test-pepper-0123456789abcdef0123456789"
@@ -97,3 +97,11 @@ def sql(database_url: str):
 
     yield run
     engine.dispose()
+
+
+@pytest.fixture
+def coordinator(settings: Settings) -> Iterator[Coordinator]:
+    """One coordinator instance's domain layer (its own pool), for tests that pay periods."""
+    instance = Coordinator(settings)
+    yield instance
+    instance.close()

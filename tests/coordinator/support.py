@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi.testclient import TestClient
+from streamr_coordinator.cache import Cache
+from streamr_coordinator.context import AppContext
+from streamr_coordinator.db import make_engine, make_sessionmaker
+from streamr_coordinator.domain import payouts
+from streamr_coordinator.settings import Settings
 
 _users = itertools.count()
 PASSWORD = "correct horse battery"
@@ -137,3 +144,33 @@ def srs_event(action: str, stream: str, param: str = "", client_id: str = "c1") 
         "stream_url": f"/live/{stream}",
         "stream_id": "vid-1",
     }
+
+
+def instance_context(settings: Settings) -> AppContext:
+    """What one coordinator instance has: its own connection pool."""
+    engine = make_engine(settings)
+    return AppContext(settings, engine, engine, make_sessionmaker(engine), Cache(None))
+
+
+class Coordinator:
+    """One coordinator instance's domain layer, driven from synchronous tests."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.ctx = instance_context(settings)
+
+    def run(self, awaitable):
+        return self.loop.run_until_complete(awaitable)
+
+    def pay_period(self, start: datetime) -> payouts.PeriodResult:
+        """Pay the hour from `start`."""
+
+        async def pay() -> payouts.PeriodResult:
+            async with self.ctx.engine.begin() as connection:
+                return await payouts.pay_period(connection, start, start + timedelta(hours=1))
+
+        return self.run(pay())
+
+    def close(self) -> None:
+        self.run(self.ctx.engine.dispose())
+        self.loop.close()

@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import os
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
@@ -18,52 +17,14 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import DBAPIError
 from streamr_coordinator.app import create_app
-from streamr_coordinator.cache import Cache
-from streamr_coordinator.context import AppContext
-from streamr_coordinator.db import make_engine, make_sessionmaker
 from streamr_coordinator.domain import payouts
 from streamr_coordinator.settings import Settings
 
-from .support import Api
+from .support import Api, Coordinator, instance_context
 from .test_reports import BYTES_PER_SECOND, Relay
 
 HOUR = timedelta(hours=1)
 _periods = itertools.count(1)
-
-
-def _context(settings: Settings) -> AppContext:
-    """What one coordinator instance has: its own connection pool."""
-    engine = make_engine(settings)
-    return AppContext(settings, engine, engine, make_sessionmaker(engine), Cache(None))
-
-
-class Coordinator:
-    """One coordinator instance's domain layer, driven from synchronous tests."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.ctx = _context(settings)
-
-    def run(self, awaitable):
-        return self.loop.run_until_complete(awaitable)
-
-    def pay_period(self, start: datetime) -> payouts.PeriodResult:
-        async def pay() -> payouts.PeriodResult:
-            async with self.ctx.engine.begin() as connection:
-                return await payouts.pay_period(connection, start, start + HOUR)
-
-        return self.run(pay())
-
-    def close(self) -> None:
-        self.run(self.ctx.engine.dispose())
-        self.loop.close()
-
-
-@pytest.fixture
-def coordinator(settings: Settings) -> Iterator[Coordinator]:
-    instance = Coordinator(settings)
-    yield instance
-    instance.close()
 
 
 def _current_period() -> tuple[datetime, datetime]:
@@ -175,7 +136,7 @@ def test_two_instances_paying_the_same_period_at_once_write_one_set(
     start, end = _current_period()
 
     async def two_instances_at_once():
-        instances = [_context(settings), _context(settings)]
+        instances = [instance_context(settings), instance_context(settings)]
         try:
             return await asyncio.gather(
                 *(payouts.pay_due_periods(ctx, now=end + HOUR) for ctx in instances)

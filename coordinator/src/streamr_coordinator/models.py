@@ -290,6 +290,41 @@ class ContributionReport(Base):
     )
 
 
+class PayoutSchedule(Base):
+    """The payout period length (one row), in the database because the triggers that keep
+    `payout_totals` group by it; the coordinator sets it from its settings at start."""
+
+    __tablename__ = "payout_schedule"
+    __table_args__ = (
+        CheckConstraint("id", name="one_row"),
+        CheckConstraint(
+            "period_seconds BETWEEN 60 AND 86400 AND 86400 % period_seconds = 0",
+            name="divides_a_day",
+        ),
+    )
+
+    id: Mapped[bool] = mapped_column(primary_key=True, server_default=text("true"))
+    period_seconds: Mapped[int] = mapped_column(Integer)
+
+
+class PayoutTotal(Base):
+    """Verified bytes per (period, stream, node) of the reports received in that period, kept by
+    statement triggers on `contribution_reports` in the transaction that changes them, so the
+    payout cycle reads one row per contributing (stream, node) instead of every report.
+
+    Plain ids, no foreign keys: a node's deletion removes its reports, and their trigger its totals.
+    """
+
+    __tablename__ = "payout_totals"
+    __table_args__ = (CheckConstraint("verified_bytes >= 0 AND reports >= 0", name="not_negative"),)
+
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    stream_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    node_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    verified_bytes: Mapped[int] = mapped_column(BigInteger)
+    reports: Mapped[int] = mapped_column(Integer)
+
+
 class PayoutPeriod(Base):
     """A paid period. Its primary key is what makes a period pay once: the cycle inserts this row
     and the ledger entries in one statement, and a second runner finds the row and does nothing."""

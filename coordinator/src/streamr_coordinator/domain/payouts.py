@@ -4,11 +4,13 @@ The pool that pays a period is the one in force when the period opened (`stream_
 streamer's change applies from the next period, so the terms of work under way never change.
 A deleted stream is only marked deleted, so its accepted contributions are paid like any other.
 
-A period holds the reports *received* in it. Paying it is one SQL statement that inserts the
-period's row and every ledger entry of every stream together; the period's primary key makes a
-second run (another instance, a retry) insert nothing. The cycle takes the payout lock exclusively,
-which waits for report batches still being written (they hold it shared), so no report lands in a
-period after it was paid.
+A period holds the reports *received* in it. Their verified bytes are summed per (period, stream,
+node) as they are stored (`payout_totals`, kept by triggers in the same transaction), so paying a
+period reads one row per contributing (stream, node), however many reports there were. Paying it
+is one SQL statement that inserts the period's row and every ledger entry of every stream
+together; the period's primary key makes a second run (another instance, a retry) insert nothing.
+The cycle takes the payout lock exclusively, which waits for report batches still being written
+(they hold it shared), so no report lands in a period after it was paid.
 
 Shares: weight = verified bytes * trust. Each node gets floor(pool * weight / total weight);
 what the floors leave of the pool goes one unit each to the largest remainders (ties: lower node
@@ -23,7 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..context import AppContext
 from .reports import PAYOUT_LOCK
@@ -39,10 +42,10 @@ WITH period AS (
     ON CONFLICT DO NOTHING
     RETURNING period_start, period_end
 ), contribution AS (
-    SELECT r.stream_id, r.node_id, sum(r.verified_bytes) AS verified_bytes
-    FROM contribution_reports r JOIN period p
-      ON r.received_at >= p.period_start AND r.received_at < p.period_end
-    GROUP BY r.stream_id, r.node_id
+    SELECT t.stream_id, t.node_id, sum(t.verified_bytes) AS verified_bytes
+    FROM payout_totals t JOIN period p
+      ON t.period_start >= p.period_start AND t.period_start < p.period_end
+    GROUP BY t.stream_id, t.node_id
 ), pool AS (
     SELECT DISTINCT ON (sp.stream_id) sp.stream_id, sp.pool_minor
     FROM stream_pools sp
@@ -134,15 +137,37 @@ def due_periods(
     return periods
 
 
+async def adopt_period_length(engine: AsyncEngine, period_seconds: int) -> None:
+    """Make the database's period length (what the totals are grouped by) the configured one;
+    a change regroups the unpaid totals. Refused with a clear error if it would split a period."""
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("SELECT set_payout_period_seconds(:seconds, :lock)"),
+                {"seconds": period_seconds, "lock": PAYOUT_LOCK},
+            )
+    except IntegrityError as error:
+        raise PeriodLengthRefused(
+            f"STREAMR_PAYOUT_PERIOD_SECONDS={period_seconds} cannot take effect now: "
+            f"{error.orig}; change it when the last paid period ends on a boundary of the new "
+            "length (or keep the current one)"
+        ) from None
+
+
+class PeriodLengthRefused(RuntimeError):
+    pass
+
+
 async def pay_due_periods(ctx: AppContext, now: datetime | None = None) -> list[PeriodResult]:
     """Pay every due period, each in its own transaction. Every instance may call this at the same
     time: the database lets one of them pay each period and the others find it paid."""
+    await adopt_period_length(ctx.engine, ctx.settings.payout_period_seconds)
     async with ctx.engine.connect() as connection:
         row = (
             await connection.execute(
                 text(
                     "SELECT (SELECT max(period_end) FROM payout_periods), "
-                    "(SELECT min(received_at) FROM contribution_reports), now()"
+                    "(SELECT min(period_start) FROM payout_totals), now()"
                 )
             )
         ).one()
