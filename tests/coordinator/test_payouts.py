@@ -174,6 +174,16 @@ def test_the_ledger_is_append_only(paid_world, sql) -> None:
             sql(statement)
 
 
+def test_a_paid_user_is_never_deleted(paid_world, sql) -> None:
+    _, _, alice, _, _, _ = paid_world
+    with pytest.raises(DBAPIError, match="fk_ledger_entries_user_id_users"):
+        sql("DELETE FROM users WHERE id = :id", id=alice.friend.id)
+    unpaid = sql(
+        "INSERT INTO users (username, password_hash, role) VALUES ('u', 'x', 'friend') RETURNING id"
+    )
+    assert sql("DELETE FROM users WHERE id = :id", id=unpaid[0][0]) == 1
+
+
 def test_due_periods_start_after_the_last_paid_one_and_wait_for_the_grace() -> None:
     t = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     grace = timedelta(seconds=30)

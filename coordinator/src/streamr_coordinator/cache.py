@@ -6,6 +6,7 @@ costs one timeout, not one per request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -19,17 +20,28 @@ RETRY_AFTER_SECONDS = 5.0
 LOCAL_COUNTERS_MAX = 10_000
 
 # Token cache entries are "user:role:node:expires". Presence is refreshed only for an entry that
-# is a live node token, so a forged token can never mark a node online.
+# is a live node token, so a forged token can never mark a node online. One call serves a batch of
+# heartbeats: per key, the entry ('' when the cache can't vouch) and whether the throttled durable
+# write is due (1) or not (0).
 _HEARTBEAT_LUA = """
-local entry = redis.call('GET', KEYS[1])
-if not entry then return false end
-local node, expires = string.match(entry, '^%d+:%a+:(%d+):([%d%.]+)$')
-if not node or tonumber(expires) <= tonumber(ARGV[1]) then return false end
-redis.call('SET', 'node:online:' .. node, '1', 'EX', ARGV[2])
-local due = redis.call('SET', 'node:seen-written:' .. node, '1', 'EX', ARGV[3], 'NX')
-if due then return {entry, 1} end
-return {entry, 0}
+local answers = {}
+for _, key in ipairs(KEYS) do
+    local entry = redis.call('GET', key)
+    local node, expires
+    if entry then node, expires = string.match(entry, '^%d+:%a+:(%d+):([%d%.]+)$') end
+    if node and tonumber(expires) > tonumber(ARGV[1]) then
+        redis.call('SET', 'node:online:' .. node, '1', 'EX', ARGV[2])
+        local due = redis.call('SET', 'node:seen-written:' .. node, '1', 'EX', ARGV[3], 'NX')
+        answers[#answers + 1] = entry
+        answers[#answers + 1] = due and 1 or 0
+    else
+        answers[#answers + 1] = ''
+        answers[#answers + 1] = 0
+    end
+end
+return answers
 """
+HeartbeatAnswer = tuple[str, bool] | None
 
 
 def presence_key(node_id: int) -> str:
@@ -58,6 +70,9 @@ class Cache:
             self._client.register_script(_HEARTBEAT_LUA) if self._client is not None else None
         )
         self._local_counts: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
+        self._local_written: dict[int, float] = {}
+        self._heartbeats: list[tuple[str, asyncio.Future[HeartbeatAnswer]]] = []
+        self._heartbeat_sends: set[asyncio.Task[None]] = set()
 
     @property
     def configured(self) -> bool:
@@ -128,42 +143,69 @@ class Cache:
             return None
 
     async def node_heartbeat(
-        self, token_key: str, now: float, online_seconds: int, write_every: int
-    ) -> tuple[str, bool] | None:
-        """One round trip: if `token_key` caches a live node token, refresh that node's presence.
+        self, token_key: str, online_seconds: int, write_every: int
+    ) -> HeartbeatAnswer:
+        """If `token_key` caches a live node token, refresh that node's presence.
 
         Returns (cached token entry, durable write due) or None when the cache can't vouch for the
         token (not cached, not a node token, expired, or no Redis): then ask PostgreSQL.
+
+        Heartbeats that arrive together (in one turn of the event loop) share one Redis round
+        trip: under load that is most of what a heartbeat would otherwise cost.
         """
-        client = self._available()
-        if client is None:
+        if self._available() is None:
             return None
-        try:
-            answer = await self._heartbeat_script(
-                keys=[token_key], args=[now, online_seconds, write_every], client=client
+        answer: asyncio.Future[HeartbeatAnswer] = asyncio.get_running_loop().create_future()
+        self._heartbeats.append((token_key, answer))
+        if len(self._heartbeats) == 1:  # the first of a batch sends it, after the others join
+            self._heartbeat_sends.add(
+                task := asyncio.create_task(self._send_heartbeats(online_seconds, write_every))
             )
+            task.add_done_callback(self._heartbeat_sends.discard)
+        return await answer
+
+    async def _send_heartbeats(self, online_seconds: int, write_every: int) -> None:
+        batch, self._heartbeats = self._heartbeats, []
+        client = self._available()
+        answers: list[HeartbeatAnswer] = [None] * len(batch)
+        try:
+            if client is not None:
+                flat = await self._heartbeat_script(
+                    keys=[key for key, _ in batch],
+                    args=[time.time(), online_seconds, write_every],
+                    client=client,
+                )
+                answers = [
+                    (entry, bool(due)) if entry else None
+                    for entry, due in zip(flat[::2], flat[1::2], strict=True)
+                ]
         except (RedisError, OSError) as error:
             self._failed(error)
-            return None
-        if not answer:
-            return None
-        entry, due = answer
-        return entry, bool(due)
+        finally:
+            for (_, waiting), answer in zip(batch, answers, strict=True):
+                if not waiting.done():
+                    waiting.set_result(answer)
 
     async def mark_present(self, node_id: int, online_seconds: int, write_every: int) -> bool:
-        """Refresh a node's presence; True when the throttled durable write is due (or no Redis)."""
+        """Refresh a node's presence; True when the throttled durable write is due. Without Redis
+        the throttle is this process's own, so an outage does not make every heartbeat a write."""
         client = self._available()
-        if client is None:
-            return True
-        try:
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.set(presence_key(node_id), "1", ex=online_seconds)
-                pipe.set(_written_key(node_id), "1", ex=write_every, nx=True)
-                _, due = await pipe.execute()
-        except (RedisError, OSError) as error:
-            self._failed(error)
-            return True
-        return bool(due)
+        if client is not None:
+            try:
+                async with client.pipeline(transaction=False) as pipe:
+                    pipe.set(presence_key(node_id), "1", ex=online_seconds)
+                    pipe.set(_written_key(node_id), "1", ex=write_every, nx=True)
+                    _, due = await pipe.execute()
+                return bool(due)
+            except (RedisError, OSError) as error:
+                self._failed(error)
+        now = time.monotonic()
+        if len(self._local_written) > LOCAL_COUNTERS_MAX:
+            self._local_written.clear()
+        if now - self._local_written.get(node_id, -write_every) < write_every:
+            return False
+        self._local_written[node_id] = now
+        return True
 
     async def hit(self, key: str, window_seconds: int) -> int:
         """Count one event in the current fixed window; returns the count so far."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 
 from fastapi import HTTPException, status
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +26,7 @@ BODY_LIMITS: tuple[tuple[re.Pattern[str], int], ...] = (
 DEFAULT_LIMIT = 64 * KIB
 
 
+@lru_cache(maxsize=4096)  # the hot paths repeat; ids make the rest many, hence a bound
 def body_limit(path: str) -> int:
     return next((limit for pattern, limit in BODY_LIMITS if pattern.match(path)), DEFAULT_LIMIT)
 

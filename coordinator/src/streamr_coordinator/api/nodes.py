@@ -30,9 +30,40 @@ from ..schemas import (
 from .deps import ERRORS, NOT_FOUND, Admin, Ctx, Friend, FriendOrAdmin, NodeCaller, Session
 
 router = APIRouter(prefix="/api/v1", tags=["nodes"])
+# The heartbeat alone, so the app can match it before every other route (see app.py).
+heartbeat_router = APIRouter(prefix="/api/v1", tags=["nodes"])
 # How long a node's previous token keeps working after it asked for a new one.
 OLD_TOKEN_GRACE = timedelta(hours=1)
 CONFLICT = {409: {"model": ErrorOut, "description": "you already have a node of that name"}}
+
+
+@heartbeat_router.post(
+    "/node/heartbeat",
+    response_model=HeartbeatOut,
+    responses=ERRORS,
+    openapi_extra={"security": [{"HTTPBearer": []}]},
+)
+async def heartbeat(request: Request) -> JSONResponse:
+    """Called by the node itself (node token) every `next_heartbeat_seconds`.
+
+    No dependencies at all (each costs FastAPI a resolution per request, more than the rest of
+    this route): the bearer token and the context are read here. This is the hottest route, and
+    authentication and the presence refresh share one Redis round trip.
+    """
+    ctx: AppContext = request.app.state.ctx
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    principal = await nodes.heartbeat(ctx, token) if scheme.lower() == "bearer" and token else None
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid, expired or revoked token" if token else "missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if principal.node_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "requires a node token")
+    return JSONResponse(
+        {"online": True, "next_heartbeat_seconds": ctx.settings.node_online_seconds // 3}
+    )
 
 
 @router.post(
@@ -175,30 +206,3 @@ async def origin_mesh_key(
     if join is None:
         raise mesh.MeshNotConfigured("no Headscale configured")
     return join
-
-
-@router.post(
-    "/node/heartbeat",
-    response_model=HeartbeatOut,
-    responses=ERRORS,
-    openapi_extra={"security": [{"HTTPBearer": []}]},
-)
-async def heartbeat(request: Request, ctx: Ctx) -> JSONResponse:
-    """Called by the node itself (node token) every `next_heartbeat_seconds`.
-
-    Reads the bearer token itself rather than through the auth dependencies: this is the hottest
-    route, and authentication and the presence refresh share one Redis round trip.
-    """
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    principal = await nodes.heartbeat(ctx, token) if scheme.lower() == "bearer" and token else None
-    if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid, expired or revoked token" if token else "missing bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if principal.node_id is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "requires a node token")
-    return JSONResponse(
-        {"online": True, "next_heartbeat_seconds": ctx.settings.node_online_seconds // 3}
-    )

@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..context import AppContext
+from ..db import autocommit
 
 log = logging.getLogger("streamr.liveness")
 
@@ -102,7 +103,7 @@ class Swept:
 
 
 async def origin_alive(engine: AsyncEngine, server_id: str, service_id: str) -> None:
-    async with engine.begin() as connection:
+    async with autocommit(engine) as connection:
         await connection.execute(_ALIVE, {"server_id": server_id, "service_id": service_id})
 
 

@@ -22,15 +22,16 @@ LAST_SEEN_WRITE_EVERY_SECONDS = 15
 async def heartbeat(ctx: AppContext, token: str) -> Principal | None:
     """Refresh the presence of the node holding `token` and return who called (None: nobody).
 
-    The hot path is one Redis round trip that checks the cached token and refreshes presence
-    together; PostgreSQL is asked only when Redis cannot vouch for the token, and `last_seen` is
-    written at most every LAST_SEEN_WRITE_EVERY_SECONDS per node.
+    The hot path is one Redis round trip, shared by the heartbeats that arrive together, that
+    checks the cached token and refreshes presence; PostgreSQL is asked only when Redis cannot
+    vouch for the token, and `last_seen` is written at most every LAST_SEEN_WRITE_EVERY_SECONDS
+    per node.
     """
     now = datetime.now(UTC)
     token_hash = keyed_hash(ctx.pepper, token)
     online_for = ctx.settings.node_online_seconds
     scripted = await ctx.cache.node_heartbeat(
-        tokens.cache_key(token_hash), now.timestamp(), online_for, LAST_SEEN_WRITE_EVERY_SECONDS
+        tokens.cache_key(token_hash), online_for, LAST_SEEN_WRITE_EVERY_SECONDS
     )
     if scripted is not None:
         entry, due = scripted
