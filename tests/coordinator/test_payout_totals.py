@@ -135,6 +135,15 @@ def test_totals_always_equal_a_recomputation_from_the_raw_reports(world, steps) 
         _assert_totals_match(sql)
 
 
+def test_truncating_the_reports_empties_the_totals(world) -> None:
+    sql, streams, nodes = world
+    _apply(sql, streams, nodes, ("batch", [(0, 0, 0, 1000, 5), (1, 2, 1, 7, 70)]))
+    assert sql("SELECT count(*) FROM payout_totals")[0][0] == 2
+    sql("TRUNCATE contribution_reports")
+    _assert_totals_match(sql)
+    assert sql("SELECT count(*) FROM payout_totals")[0][0] == 0
+
+
 def test_reports_accepted_through_the_api_count_once_in_the_totals(api, sql) -> None:
     relay = Relay(api, sql)
     relay.viewers(1)

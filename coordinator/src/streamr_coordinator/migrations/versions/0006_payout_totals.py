@@ -64,6 +64,13 @@ CREATE TRIGGER contribution_reports_totals_update AFTER UPDATE ON contribution_r
 CREATE TRIGGER contribution_reports_totals_delete AFTER DELETE ON contribution_reports
     REFERENCING OLD TABLE AS removed
     FOR EACH STATEMENT EXECUTE FUNCTION payout_totals_apply();
+CREATE FUNCTION payout_totals_clear() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE payout_totals;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER contribution_reports_totals_truncate AFTER TRUNCATE ON contribution_reports
+    FOR EACH STATEMENT EXECUTE FUNCTION payout_totals_clear();
 """
 
 # The period length lives in the database because the triggers need it. A coordinator started
@@ -140,9 +147,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for event in ("insert", "update", "delete"):
+    for event in ("insert", "update", "delete", "truncate"):
         op.execute(f"DROP TRIGGER contribution_reports_totals_{event} ON contribution_reports")
     op.execute("DROP FUNCTION set_payout_period_seconds(integer, bigint)")
+    op.execute("DROP FUNCTION payout_totals_clear()")
     op.execute("DROP FUNCTION payout_totals_apply()")
     op.execute("DROP FUNCTION payout_period_start(timestamptz, integer)")
     op.drop_table("payout_totals")
