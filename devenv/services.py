@@ -68,7 +68,47 @@ class Postgres:
 
     port: int
     data_dir: Path
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
+
+    def start(self) -> None:
+        """Start the server (again, after `stop`: tests restart it) and wait until it answers."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        self.process = _spawn_postgres(self.data_dir, self.port)
+        log_path = self.data_dir / "postgres.log"
+        try:
+            _wait_for_port(self.port, "PostgreSQL", self.process, timeout=30)
+        except ServiceError as error:
+            log_tail = log_path.read_text(errors="replace")[-2000:]
+            raise ServiceError(f"{error}; its log ({log_path}) ends:\n{log_tail}") from None
+        _wait_until_ready(self)
+
+    def stop(self) -> None:
+        """Fast shutdown: open connections are cut, as in a database restart or failover."""
+        if self.process is None:
+            return
+        # pg_ctl waits until the server is really gone (signals to `runuser` may not be).
+        subprocess.run(  # noqa: S603 - fixed argv
+            _as_postgres(
+                [
+                    _postgres_bin("pg_ctl"),
+                    "-D",
+                    str(self.data_dir / "data"),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                ]
+            ),
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def url(self, database: str = DATABASE, driver: str = "postgresql+psycopg") -> str:
         return f"{driver}://{POSTGRES_USER}@127.0.0.1:{self.port}/{database}"
@@ -167,60 +207,44 @@ def postgres(data_dir: Path | None = None, port: int | None = None) -> Iterator[
                 f"initdb in {pgdata} failed (the {POSTGRES_USER} user must be able to reach it): "
                 f"{initdb.stderr.strip()}"
             )
-    port = port or free_port()
-    log_path = base / "postgres.log"
-    log_file = log_path.open("ab")
-    process = subprocess.Popen(  # noqa: S603 - fixed argv
-        _as_postgres(
-            [
-                _postgres_bin("postgres"),
-                "-D",
-                str(pgdata),
-                "-p",
-                str(port),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                f"unix_socket_directories={base}",
-                "-c",
-                "max_connections=300",
-                "-c",
-                "shared_buffers=256MB",
-                "-c",
-                "log_min_messages=warning",
-            ]
-        ),
-        stdout=log_file,
-        stderr=log_file,
-        preexec_fn=_die_with_parent,
-    )
+    server = Postgres(port=port or free_port(), data_dir=base, process=None)
     try:
-        try:
-            _wait_for_port(port, "PostgreSQL", process, timeout=30)
-        except ServiceError as error:
-            log_tail = log_path.read_text(errors="replace")[-2000:]
-            raise ServiceError(f"{error}; its log ({log_path}) ends:\n{log_tail}") from None
-        server = Postgres(port=port, data_dir=base, process=process)
-        _wait_until_ready(server)
+        server.start()
         if not server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"):  # noqa: S608 - a constant
             server.create_database(DATABASE)
         yield server
     finally:
-        # pg_ctl waits until the server is really gone (signals to `runuser` may not be).
-        subprocess.run(  # noqa: S603 - fixed argv
-            _as_postgres([_postgres_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]),
-            check=False,
-            capture_output=True,
-            timeout=60,
-        )
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log_file.close()
+        server.stop()
         if owned_dir:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def _spawn_postgres(base: Path, port: int) -> subprocess.Popen[bytes]:
+    with (base / "postgres.log").open("ab") as log_file:
+        return subprocess.Popen(  # noqa: S603 - fixed argv
+            _as_postgres(
+                [
+                    _postgres_bin("postgres"),
+                    "-D",
+                    str(base / "data"),
+                    "-p",
+                    str(port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"unix_socket_directories={base}",
+                    "-c",
+                    "max_connections=300",
+                    "-c",
+                    "shared_buffers=256MB",
+                    "-c",
+                    "log_min_messages=warning",
+                ]
+            ),
+            stdout=log_file,
+            stderr=log_file,
+            preexec_fn=_die_with_parent,
+        )
 
 
 def _wait_until_ready(server: Postgres) -> None:

@@ -119,6 +119,8 @@ def coordinator(database_url: str, work: Path, **settings: str) -> Iterator[http
         "STREAMR_TOKEN_PEPPER": PEPPER,
         "STREAMR_HOOK_SECRET": HOOK_SECRET,
         "STREAMR_PAYOUT_CHECK_SECONDS": "0",
+        # No mesh on this machine: edges play from loopback, so loopback is "the mesh".
+        "STREAMR_MESH_PREFIXES": '["127.0.0.0/8"]',
         **settings,
     }
     command = [sys.executable, "-m", "streamr_coordinator", "serve", "--host", "127.0.0.1"]

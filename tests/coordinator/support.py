@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from streamr_coordinator.cache import Cache
 from streamr_coordinator.context import AppContext
 from streamr_coordinator.db import make_engine, make_sessionmaker
 from streamr_coordinator.domain import payouts
 from streamr_coordinator.settings import Settings
+
+from devenv import services
 
 _users = itertools.count()
 PASSWORD = "correct horse battery"
@@ -174,3 +182,25 @@ class Coordinator:
     def close(self) -> None:
         self.run(self.ctx.engine.dispose())
         self.loop.close()
+
+
+@contextlib.contextmanager
+def served(app: FastAPI) -> Iterator[str]:
+    """The app behind a real uvicorn HTTP server on loopback, in a thread; yields its base URL."""
+    port = services.free_port()
+    server = uvicorn.Server(
+        # log_config=None: uvicorn's loggers propagate, so a test sees what it logs (tracebacks).
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start on port {port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

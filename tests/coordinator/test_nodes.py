@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
-from .support import Api
+from .support import PASSWORD, Account, Api
 
 
 def test_node_registration_heartbeat_and_online_status(api: Api, sql) -> None:
@@ -68,3 +69,59 @@ def test_deleting_a_node_kills_its_token(api: Api) -> None:
     assert api.client.post("/api/v1/node/heartbeat", headers=node_auth).status_code == 200
     assert api.client.delete(f"/api/v1/nodes/{node['id']}", headers=friend.auth).status_code == 204
     assert api.client.post("/api/v1/node/heartbeat", headers=node_auth).status_code == 401
+
+
+SETUP_COMMAND_TOKEN = re.compile(r"STREAMR_FRIEND_TOKEN=(stu_[\w-]{43}) ")
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _setup_token(api: Api, friend: Account) -> str:
+    """What a friend gets from the friend page's "setup token" button (signed in with a form;
+    the client keeps the session cookie until it is cleared)."""
+    browser = api.client
+    form = browser.get("/signin")
+    signed_in = browser.post(
+        "/signin",
+        data={
+            "csrf_token": CSRF.search(form.text).group(1),
+            "username": friend.username,
+            "password": PASSWORD,
+        },
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    page = browser.get("/friend")
+    answer = browser.post("/friend/setup-token", data={"csrf_token": CSRF.search(page.text)[1]})
+    assert answer.status_code == 200, answer.text
+    return SETUP_COMMAND_TOKEN.search(answer.text).group(1)
+
+
+def test_the_setup_token_registers_a_node_and_does_nothing_else(api: Api) -> None:
+    friend = api.account("friend")
+    setup = {"Authorization": f"Bearer {_setup_token(api, friend)}"}
+    registered = api.client.post(
+        "/api/v1/nodes", json={"name": "new-box", "capacity_viewers": 5}, headers=setup
+    )
+    assert registered.status_code == 201, registered.text
+    node = registered.json()
+    for method, path in (
+        ("GET", "/api/v1/auth/me"),
+        ("GET", "/api/v1/nodes"),
+        ("GET", "/api/v1/earnings"),
+        ("DELETE", f"/api/v1/nodes/{node['id']}"),
+        ("POST", "/api/v1/auth/logout"),
+        ("POST", "/api/v1/node/heartbeat"),
+        ("POST", "/api/v1/node/token"),
+    ):
+        refused = api.client.request(method, path, headers=setup)
+        assert refused.status_code == 403, (method, path, refused.text)
+    # Nor does it open the friend's pages as a session cookie.
+    api.client.cookies.clear()
+    api.client.cookies.set("streamr_session", setup["Authorization"].removeprefix("Bearer "))
+    page = api.client.get("/friend", follow_redirects=False)
+    assert (page.status_code, page.headers["location"]) == (303, "/signin")
+    # The node's own token, from the registration, works as before.
+    beat = api.client.post(
+        "/api/v1/node/heartbeat", headers={"Authorization": f"Bearer {node['node_token']}"}
+    )
+    assert beat.status_code == 200

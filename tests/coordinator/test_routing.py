@@ -54,8 +54,11 @@ def live(routed: Api) -> dict:
 
 def test_a_stream_that_is_not_live_has_nowhere_to_play(routed: Api) -> None:
     routed.stream(routed.account("streamer"), "quiet")
-    for name in ("quiet", "unknown", "Not_A-Name!"):
+    for name in ("quiet", "unknown"):
         assert routed.client.get(f"/api/v1/play/{name}").status_code == 404
+    not_a_name = routed.client.get("/api/v1/play/Not_A-Name!")
+    assert not_a_name.status_code == 422
+    assert not_a_name.json()["detail"].startswith("path.stream: String should match pattern")
 
 
 def test_without_edges_viewers_go_to_the_origin(routed: Api, live) -> None:
@@ -110,6 +113,64 @@ def test_a_node_sets_only_its_own_edge_address(api: Api) -> None:
     )
     assert bad.status_code == 422
     assert "play_base_url" in bad.json()["detail"]
+
+
+def test_a_play_url_off_the_mesh_is_refused(api: Api) -> None:
+    """Viewers are sent only to an edge's address on the mesh (STREAMR_MESH_PREFIXES, by default
+    Headscale's 100.64.0.0/10 and fd7a:115c:a1e0::/48)."""
+    friend = api.account("friend")
+    node = api.node(friend, "edge")
+    for url, status in (
+        ("http://100.64.0.9:8080", 204),
+        ("http://100.127.255.254", 204),
+        ("http://[fd7a:115c:a1e0::9]:8080", 204),
+        ("http://203.0.113.5:8080", 422),  # a public address
+        ("http://192.168.1.20:8080", 422),  # the friend's LAN
+        ("http://127.0.0.1:8080", 422),
+        ("http://100.128.0.1:8080", 422),  # just past the mesh's range
+        ("http://[2001:db8::1]:8080", 422),
+        ("http://evil.example.com:8080", 422),  # a name, not an address on the mesh
+        ("http://user@100.64.0.9:8080", 422),
+        ("http://100.64.0.9:http", 422),
+    ):
+        response = api.client.put(
+            f"/api/v1/nodes/{node['id']}/edge", json={"play_base_url": url}, headers=_bearer(node)
+        )
+        assert response.status_code == status, (url, response.text)
+        if status == 422:
+            assert response.json()["detail"].startswith("play_base_url: "), response.text
+            assert "100.64.0.0/10, fd7a:115c:a1e0::/48" in response.json()["detail"]
+
+
+def test_play_never_hands_out_an_edge_off_the_mesh(routed: Api, live, sql) -> None:
+    """Even a URL stored before the mesh's ranges changed (or written around the API) is never
+    given to a viewer; the origin remains."""
+    friend = routed.account("friend")
+    on_mesh = _edge(routed, friend, "on-mesh", capacity=5, viewers=0)
+    off_mesh = _edge(routed, friend, "off-mesh", capacity=5, viewers=0)
+    sql(
+        "UPDATE nodes SET play_base_url = 'http://203.0.113.66:8080' WHERE id = :id",
+        id=off_mesh["id"],
+    )
+    answer = routed.client.get("/api/v1/play/show").json()
+    assert [edge["node_id"] for edge in answer["edges"]] == [on_mesh["id"]]
+    for edge in answer["edges"]:
+        assert edge["flv_url"].startswith(f"http://100.64.0.{on_mesh['id']}:8080/"), edge
+    assert answer["origin"]["flv_url"].startswith(ORIGIN)
+
+
+def test_the_mesh_prefixes_come_from_the_settings(settings: Settings) -> None:
+    local = settings.model_copy(update={"mesh_prefixes": ["127.0.0.0/8"]})
+    with TestClient(create_app(local)) as client:
+        api = Api(client, hook_secret=HOOK_SECRET, bootstrap_token=settings.admin_bootstrap_token)
+        node = api.node(api.account("friend"), "loopback")
+        for url, status in (("http://127.0.0.1:8080", 204), ("http://100.64.0.9:8080", 422)):
+            response = client.put(
+                f"/api/v1/nodes/{node['id']}/edge",
+                json={"play_base_url": url},
+                headers=_bearer(node),
+            )
+            assert response.status_code == status, (url, response.text)
 
 
 def test_a_renewed_token_works_and_the_old_one_only_for_an_hour(api: Api, sql) -> None:

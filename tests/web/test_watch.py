@@ -95,6 +95,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "STREAMR_ORIGIN_PLAY_URL": origin_url,
             "STREAMR_HEADSCALE_URL": f"http://127.0.0.1:{mesh.server_address[1]}",
             "STREAMR_HEADSCALE_API_KEY": HEADSCALE_API_KEY,
+            # The test edges listen on loopback: here loopback is "the mesh".
+            "STREAMR_MESH_PREFIXES": '["127.0.0.0/8"]',
             "STREAMR_NODE_ONLINE_SECONDS": "3600",
             "STREAMR_LOG_LEVEL": "WARNING",
         }

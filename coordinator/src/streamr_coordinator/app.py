@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,24 +12,37 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .api import auth, hooks, invites, nodes, ops, payouts, play, streams
 from .cache import Cache
 from .context import AppContext
-from .db import make_engine, make_sessionmaker
+from .db import (
+    RETRY_AFTER_SECONDS,
+    database_unavailable,
+    make_engine,
+    make_sessionmaker,
+    unavailable_reason,
+)
 from .domain.invites import InviteRefused
 from .domain.liveness import run_sweeper
 from .domain.mesh import mesh_problem
 from .domain.payouts import run_scheduler
+from .domain.revocations import run_revocation_watch
 from .limits import BodyLimitMiddleware
 from .mesh import HeadscaleClient, MeshError
 from .observability import ObservabilityMiddleware
+from .schemas import TEXT_PATTERN
 from .settings import Settings
 from .web import invites as web_invites
 from .web import pages as web
 from .web import watch as web_watch
 from .web.docs import add_docs
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = "the database is unavailable; try again shortly"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for loop, every in (
                 (run_scheduler, settings.payout_check_seconds),
                 (run_sweeper, settings.sweep_seconds),
+                (run_revocation_watch, settings.token_cache_seconds),
             )
             if every
         ]
@@ -98,13 +113,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     add_docs(app)
-    app.openapi = lambda: document_plain_errors(app)  # type: ignore[method-assign]
+    app.openapi = lambda: document_errors(app)  # type: ignore[method-assign]
     app.add_middleware(ObservabilityMiddleware)
     # Outermost of ours: an oversized body is refused before it is logged, read or parsed.
     app.add_middleware(BodyLimitMiddleware)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if isinstance(error.__cause__, UnicodeDecodeError):
+            # FastAPI's 400 for a body that is not even text: invalid input like any other.
+            return JSONResponse(
+                {"detail": "request body is not valid JSON: it is not UTF-8 text"},
+                status_code=422,
+            )
         return JSONResponse(
             {"detail": str(error.detail)}, status_code=error.status_code, headers=error.headers
         )
@@ -122,6 +143,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(InviteRefused)
     async def invite_refused(_: Request, error: InviteRefused) -> JSONResponse:
         return JSONResponse({"detail": error.detail}, status_code=error.status)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def database_failed(request: Request, error: Exception) -> JSONResponse:
+        """PostgreSQL unreachable: 503 with Retry-After and one log line, no stack trace; a
+        hook denies (SRS fails closed). Anything else from the database is a bug: a 500."""
+        if not database_unavailable(error):
+            raise error
+        log.warning("database unavailable: %s", unavailable_reason(error))
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if request.url.path.startswith(hooks.router.prefix):
+            return hooks.deny(503, UNAVAILABLE, headers=retry)
+        return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers=retry)
 
     @app.exception_handler(hooks.HookDenied)
     async def hook_denied(_: Request, error: hooks.HookDenied) -> JSONResponse:
@@ -142,22 +176,54 @@ def describe_problem(problem: Mapping[str, Any], body: Any) -> str:
         return f"request body is not valid JSON: {reason} at line {line} column {column}"
     if problem["type"] == "missing" and tuple(problem["loc"]) == ("body",):
         return "request body is missing: send a JSON object"
-    return f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+    where = ".".join(str(part) for part in problem["loc"])
+    if problem["type"] == "string_pattern_mismatch" and problem["ctx"]["pattern"] == TEXT_PATTERN:
+        return f"{where}: must not contain a NUL character"
+    return f"{where}: {problem['msg']}"
 
 
-def document_plain_errors(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's OpenAPI document with each 422 answer documented as what `invalid_input`
-    sends (`ErrorOut`, one plain `detail`), not FastAPI's list of error objects."""
+def document_errors(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's OpenAPI document with the error answers as they are sent: each 422 as what
+    `invalid_input` sends (`ErrorOut`, one plain `detail`, not FastAPI's list of error objects),
+    413 wherever a body is read (limits.py), 503 with Retry-After while the database is away
+    (hooks answer it in their own shape)."""
     if app.openapi_schema is None:
         document = FastAPI.openapi(app)
-        for operations in document["paths"].values():
+        error = {"$ref": "#/components/schemas/ErrorOut"}
+        for path, operations in document["paths"].items():
             for operation in operations.values():
-                invalid = operation["responses"].get("422")
+                responses = operation["responses"]
+                invalid = responses.get("422")
                 if invalid is not None:
                     invalid["description"] = "invalid input, named in plain words"
-                    invalid["content"]["application/json"]["schema"] = {
-                        "$ref": "#/components/schemas/ErrorOut"
+                    invalid["content"]["application/json"]["schema"] = error
+                if "requestBody" in operation:
+                    responses["413"] = {
+                        "description": "request body over this route's limit",
+                        "content": {"application/json": {"schema": error}},
                     }
+                hook = path.startswith(hooks.router.prefix)
+                responses.setdefault(
+                    "503",
+                    {
+                        "description": "unavailable for now (the database; for mesh calls, "
+                        "Headscale): try again after `Retry-After` seconds"
+                        + (" (SRS denies)" if hook else ""),
+                        "headers": {
+                            "Retry-After": {
+                                "description": "seconds to wait",
+                                "schema": {"type": "integer"},
+                            }
+                        },
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/HookAnswer"}
+                                if hook
+                                else error
+                            }
+                        },
+                    },
+                )
         for unused in ("HTTPValidationError", "ValidationError"):
             document["components"]["schemas"].pop(unused)
     return app.openapi_schema

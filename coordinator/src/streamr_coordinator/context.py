@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from .cache import Cache
+from .domain.revocations import RevocationWatch
 from .mesh import HeadscaleClient
 from .settings import Settings
 
@@ -20,6 +21,8 @@ class AppContext:
     sessions: async_sessionmaker
     cache: Cache
     mesh: HeadscaleClient | None = None  # None: no Headscale configured
+    # What this process knows of recent revocations (see domain/revocations.py).
+    revocations: RevocationWatch = field(default_factory=RevocationWatch)
 
     @property
     def pepper(self) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -15,6 +18,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from .settings import Settings
+
+# What a caller is told to wait before trying again while PostgreSQL is unreachable: about one
+# restart of the database (a Multi-AZ failover takes longer, and callers simply ask again).
+RETRY_AFTER_SECONDS = 5
 
 
 def make_engine(settings: Settings, *, durable: bool = True) -> AsyncEngine:
@@ -57,3 +64,29 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` means PostgreSQL could not be reached or dropped the connection (down,
+    restarting, failing over, every pooled connection busy), as opposed to a bug in a query:
+    the first is answered 503 with Retry-After, the second stays a 500."""
+    if isinstance(error, PoolTimeout):
+        return True
+    return isinstance(error, DBAPIError) and (
+        error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    )
+
+
+def unavailable_reason(error: BaseException) -> str:
+    """One line for the log: the driver's first line, no statement or parameters."""
+    cause = getattr(error, "orig", None) or error
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
+def log_failure(log: logging.Logger, what: str, error: BaseException) -> None:
+    """A failed background step: one line when the database is just unreachable (an outage is
+    not a bug), the stack trace otherwise."""
+    if database_unavailable(error):
+        log.warning("%s: database unavailable: %s", what, unavailable_reason(error))
+    else:
+        log.error(what, exc_info=error)

@@ -58,9 +58,11 @@ class User(Base):
 
 
 class ApiToken(Base):
-    """An opaque bearer token, stored only as a keyed hash; a node token also names its node."""
+    """An opaque bearer token, stored only as a keyed hash; a node token also names its node, and
+    a scoped token (`scope`) can do only that one thing (see `api.deps.require_user`)."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint("scope IN ('node-setup')", name="scope"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
@@ -71,6 +73,20 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    scope: Mapped[str | None] = mapped_column(String(32))
+
+
+class TokenRevocation(Base):
+    """A token revoked recently. Every instance reads these every second and will not take a
+    cached lookup of one as valid (see `domain.revocations`); it outlives the token's own row,
+    which deleting a node removes."""
+
+    __tablename__ = "token_revocations"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    revoked_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
 
 
 class Stream(Base):

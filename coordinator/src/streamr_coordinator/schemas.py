@@ -4,11 +4,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"
+# PostgreSQL text holds no NUL character, and only valid Unicode (a JSON "\\ud800" escape would
+# decode to a lone surrogate): a pattern refuses both (pydantic checks a pattern only on valid
+# Unicode), and says so in the OpenAPI document. Every free-text input field is a `free_text` field.
+TEXT_PATTERN = r"^[^\x00]*$"
+INT64_MAX = 2**63 - 1
+
+
+def free_text(max_length: int, min_length: int = 0, **field: Any) -> Any:
+    """A free-text field: at most `max_length` characters, no NUL, valid Unicode."""
+    return Field(pattern=TEXT_PATTERN, min_length=min_length, max_length=max_length, **field)
+
+
 Name = Annotated[
     str,
     Field(
@@ -19,7 +31,7 @@ Name = Annotated[
     ),
 ]
 Username = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{2,31}$", examples=["alice"])]
-Password = Annotated[str, Field(min_length=10, max_length=128)]
+Password = Annotated[str, free_text(min_length=10, max_length=128)]
 Currency = Annotated[
     str,
     Field(
@@ -48,8 +60,8 @@ class LoginIn(BaseModel):
     """Signing in judges nothing but the pair: any wrong username or password (too short, not a
     valid username at all) is the same 401, so the answer says nothing about the rules."""
 
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=128)
+    username: str = free_text(min_length=1, max_length=64)
+    password: str = free_text(min_length=1, max_length=128)
 
 
 class UserOut(BaseModel):
@@ -68,13 +80,13 @@ class LoginOut(BaseModel):
 
 class StreamIn(BaseModel):
     name: Name
-    title: str = Field(default="", max_length=200)
+    title: str = free_text(default="", max_length=200)
     bitrate_kbps: int = Field(default=4000, ge=100, le=100_000)
     payout_pool_minor: int = Field(default=0, ge=0, le=10**12)
 
 
 class StreamUpdate(BaseModel):
-    title: str | None = Field(default=None, max_length=200)
+    title: str | None = free_text(default=None, max_length=200)
     enabled: bool | None = None
     bitrate_kbps: int | None = Field(default=None, ge=100, le=100_000)
     payout_pool_minor: int | None = Field(default=None, ge=0, le=10**12)
@@ -186,7 +198,7 @@ class ReportIn(BaseModel):
     """One interval of relaying. Negative or malformed numbers are judged per item (rejected with
     a reason) rather than failing the whole batch."""
 
-    stream: str = Field(max_length=64, description="the stream's name")
+    stream: str = free_text(max_length=64, description="the stream's name")
     interval_start: AwareDatetime
     interval_end: AwareDatetime
     bytes_served: int = Field(ge=-(2**63), le=2**63 - 1)

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     mesh_key_ttl_minutes: int = Field(default=60, ge=5, le=24 * 60)
     # How long a viewer has to join the mesh with the key an invite gave them.
     viewer_key_ttl_minutes: int = Field(default=15, ge=5, le=24 * 60)
+    # The mesh's address ranges (Headscale's `prefixes`): a node's play URL must be in one, so
+    # viewers are only ever sent to an edge on the mesh.
+    mesh_prefixes: list[str] = Field(
+        default_factory=lambda: ["100.64.0.0/10", "fd7a:115c:a1e0::/48"], min_length=1
+    )
     # The SRS origin's HTTP base URL (HLS and HTTP-FLV): where viewers go when no edge has room.
     origin_play_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+$")
     # Where OBS publishes (the origin's RTMP application, `rtmp://<origin>/live`), shown on the
@@ -96,7 +101,7 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 32 characters")
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "mesh_prefixes")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for entry in value:
@@ -174,6 +179,10 @@ class Settings(BaseSettings):
     @cached_property
     def proxy_networks(self) -> list[IPv4Network | IPv6Network]:
         return [ip_network(entry, strict=False) for entry in self.trusted_proxies]
+
+    @property
+    def mesh_networks(self) -> list[IPv4Network | IPv6Network]:
+        return [ip_network(entry, strict=False) for entry in self.mesh_prefixes]
 
 
 def read_secret_file(path: Path) -> str | None:

@@ -13,7 +13,7 @@ from ..domain import tokens
 from ..models import ApiToken, Role, User
 from ..schemas import CredentialsIn, ErrorOut, LoginIn, LoginOut, RegisterIn, UserOut
 from ..security import hash_password, same_secret, verify_password
-from .deps import ERRORS, NOT_FOUND, Admin, AnyUser, Ctx, RateLimited, Session
+from .deps import ERRORS, NOT_FOUND, Admin, AnyUser, Ctx, RateLimited, RowId, Session
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 CONFLICT = {409: {"model": ErrorOut, "description": "already exists"}}
@@ -104,7 +104,7 @@ async def list_users(_: Admin, session: Session) -> list[User]:
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**ERRORS, **NOT_FOUND},
 )
-async def revoke_user_tokens(user_id: int, _: Admin, ctx: Ctx, session: Session) -> None:
+async def revoke_user_tokens(user_id: RowId, _: Admin, ctx: Ctx, session: Session) -> None:
     """Sign a user out everywhere, their nodes included."""
     if await session.get(User, user_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id}")

@@ -6,14 +6,15 @@ from collections.abc import AsyncIterator
 from ipaddress import ip_address
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..context import AppContext
+from ..domain import tokens
 from ..domain.tokens import Principal, authenticate
 from ..models import Role
-from ..schemas import ErrorOut
+from ..schemas import INT64_MAX, ErrorOut
 
 _bearer = HTTPBearer(auto_error=False, description="a session token or, for nodes, a node token")
 
@@ -32,6 +33,8 @@ async def get_session(ctx: Ctx) -> AsyncIterator[AsyncSession]:
 
 
 Session = Annotated[AsyncSession, Depends(get_session)]
+# A row id in a path: a PostgreSQL bigint from 1, so a larger number is refused (422), not sent.
+RowId = Annotated[int, Path(ge=1, le=INT64_MAX)]
 
 
 def client_ip(request: Request, ctx: AppContext) -> str:
@@ -80,12 +83,18 @@ async def _principal(
     return principal
 
 
-def require_user(*roles: Role):
-    """A person's session token with one of `roles` (any role when none are named)."""
+def require_user(*roles: Role, scope: str | None = None):
+    """A person's session token with one of `roles` (any role when none are named); a scoped
+    token (the friend's node-setup token) only where its `scope` is named."""
 
     async def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         if principal.node_id is not None:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "node tokens cannot use this endpoint")
+        if principal.scope is not None and principal.scope != scope:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"a {principal.scope} token can register a node (POST /api/v1/nodes), nothing else",
+            )
         if roles and principal.role not in roles:
             allowed = ", ".join(role.value for role in roles)
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"requires role: {allowed}")
@@ -106,6 +115,10 @@ AnyUser = Annotated[Principal, Depends(require_user())]
 Admin = Annotated[Principal, Depends(require_user(Role.ADMIN))]
 Streamer = Annotated[Principal, Depends(require_user(Role.STREAMER))]
 Friend = Annotated[Principal, Depends(require_user(Role.FRIEND))]
+# A friend's session token, or its node-setup token (what node/setup.sh is given).
+FriendSettingUp = Annotated[
+    Principal, Depends(require_user(Role.FRIEND, scope=tokens.NODE_SETUP_SCOPE))
+]
 StreamerOrAdmin = Annotated[Principal, Depends(require_user(Role.STREAMER, Role.ADMIN))]
 FriendOrAdmin = Annotated[Principal, Depends(require_user(Role.FRIEND, Role.ADMIN))]
 

@@ -16,11 +16,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from ..domain import hooks, liveness, tickets
 from ..domain.tokens import authenticate
-from ..schemas import HookAnswer
+from ..schemas import HookAnswer, free_text
 from ..security import same_secret
 from .deps import Ctx
 
@@ -48,23 +48,23 @@ def allow() -> JSONResponse:
     return JSONResponse({"code": 0})
 
 
-def deny(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"code": status, "detail": detail}, status_code=status)
+def deny(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": status, "detail": detail}, status_code=status, headers=headers)
 
 
 class SrsEvent(BaseModel):
     """The fields SRS sends with every hook (SRS 6 and 7); extra fields are accepted."""
 
     model_config = ConfigDict(extra="allow")
-    action: str = Field(max_length=32)
-    server_id: str = Field(default="", max_length=200)
-    service_id: str = Field(default="", max_length=200)
-    client_id: str = Field(default="", max_length=200)
-    ip: str = Field(default="", max_length=64)
-    vhost: str = Field(default="", max_length=200)
-    app: str = Field(default="", max_length=200)
-    stream: str = Field(default="", max_length=200)
-    param: str = Field(default="", max_length=2000)
+    action: str = free_text(max_length=32)
+    server_id: str = free_text(default="", max_length=200)
+    service_id: str = free_text(default="", max_length=200)
+    client_id: str = free_text(default="", max_length=200)
+    ip: str = free_text(default="", max_length=64)
+    vhost: str = free_text(default="", max_length=200)
+    app: str = free_text(default="", max_length=200)
+    stream: str = free_text(default="", max_length=200)
+    param: str = free_text(default="", max_length=2000)
 
     def event(self) -> hooks.Event:
         return hooks.Event(
@@ -81,8 +81,8 @@ class SrsHeartbeat(BaseModel):
     """SRS's `heartbeat` POST: `server` (its server_id) and `service` (new at every start)."""
 
     model_config = ConfigDict(extra="allow")
-    server: str = Field(min_length=1, max_length=64)
-    service: str = Field(min_length=1, max_length=64)
+    server: str = free_text(min_length=1, max_length=64)
+    service: str = free_text(min_length=1, max_length=64)
 
 
 @dataclass(frozen=True)

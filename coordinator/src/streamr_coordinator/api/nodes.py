@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..cache import presence_key
 from ..context import AppContext
-from ..domain import mesh, nodes, tokens
+from ..domain import mesh, nodes, routing, tokens
 from ..mesh import PreAuthKey
 from ..models import ApiToken, Node, Role
 from ..schemas import (
@@ -27,7 +27,18 @@ from ..schemas import (
     NodeTokenOut,
     NodeWithToken,
 )
-from .deps import ERRORS, NOT_FOUND, Admin, Ctx, Friend, FriendOrAdmin, NodeCaller, Session
+from .deps import (
+    ERRORS,
+    NOT_FOUND,
+    Admin,
+    Ctx,
+    Friend,
+    FriendOrAdmin,
+    FriendSettingUp,
+    NodeCaller,
+    RowId,
+    Session,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["nodes"])
 # The heartbeat alone, so the app can match it before every other route (see app.py).
@@ -72,8 +83,9 @@ async def heartbeat(request: Request) -> JSONResponse:
     response_model=NodeWithToken,
     responses={**ERRORS, **CONFLICT},
 )
-async def register_node(body: NodeIn, principal: Friend, ctx: Ctx, session: Session):
-    """Register a node; the node token in the response is shown only now."""
+async def register_node(body: NodeIn, principal: FriendSettingUp, ctx: Ctx, session: Session):
+    """Register a node (with a friend's session or node-setup token); the node token in the
+    response is shown only now."""
     node = Node(owner_id=principal.user_id, name=body.name, capacity_viewers=body.capacity_viewers)
     session.add(node)
     try:
@@ -121,7 +133,7 @@ async def all_nodes(_: Admin, ctx: Ctx, session: Session):
 @router.delete(
     "/nodes/{node_id}", status_code=status.HTTP_204_NO_CONTENT, responses={**ERRORS, **NOT_FOUND}
 )
-async def delete_node(node_id: int, principal: FriendOrAdmin, ctx: Ctx, session: Session) -> None:
+async def delete_node(node_id: RowId, principal: FriendOrAdmin, ctx: Ctx, session: Session) -> None:
     node = await session.get(Node, node_id)
     if node is None or (principal.role != Role.ADMIN and node.owner_id != principal.user_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id} of yours")
@@ -176,12 +188,18 @@ async def renew_token(caller: NodeCaller, ctx: Ctx, session: Session):
     responses=ERRORS,
     openapi_extra={"security": [{"HTTPBearer": []}]},
 )
-async def set_edge(node_id: int, body: EdgeIn, caller: NodeCaller, session: Session) -> None:
-    """The node says where viewers can play from it (its mesh address and SRS HTTP port)."""
+async def set_edge(
+    node_id: RowId, body: EdgeIn, caller: NodeCaller, ctx: Ctx, session: Session
+) -> None:
+    """The node says where viewers can play from it: its address on the mesh (an IP address in
+    `STREAMR_MESH_PREFIXES`) and SRS HTTP port."""
     if caller.node_id != node_id:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, f"this token belongs to another node, not node {node_id}"
         )
+    problem = routing.off_mesh(body.play_base_url, ctx.settings.mesh_networks)
+    if problem is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"play_base_url: {problem}")
     await session.execute(
         update(Node).where(Node.id == node_id).values(play_base_url=body.play_base_url)
     )

@@ -19,14 +19,14 @@ from ..schemas import (
     ReportBatchOut,
     StreamPayoutOut,
 )
-from .deps import ERRORS, NOT_FOUND, Admin, Ctx, Friend, NodeCaller, Session, StreamerOrAdmin
+from .deps import ERRORS, NOT_FOUND, Admin, Ctx, Friend, NodeCaller, RowId, Session, StreamerOrAdmin
 from .streams import owned_stream
 
 router = APIRouter(prefix="/api/v1", tags=["payouts"])
 
 
 @router.post("/nodes/{node_id}/reports", response_model=ReportBatchOut, responses=ERRORS)
-async def report_contribution(node_id: int, body: ReportBatchIn, caller: NodeCaller, ctx: Ctx):
+async def report_contribution(node_id: RowId, body: ReportBatchIn, caller: NodeCaller, ctx: Ctx):
     """A node reports what it served. Safe to retry: an interval already received comes back as
     `duplicate` and is never counted twice."""
     if caller.node_id != node_id:
@@ -121,7 +121,7 @@ LIMIT :limit
     responses={**ERRORS, **NOT_FOUND},
 )
 async def stream_payouts(
-    stream_id: int,
+    stream_id: RowId,
     principal: StreamerOrAdmin,
     ctx: Ctx,
     session: Session,

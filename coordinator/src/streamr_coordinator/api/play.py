@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 
 from ..domain import routing, tickets
 from ..schemas import NAME_PATTERN, EdgeChoice, ErrorOut, PlayOut, PlayUrls
@@ -19,19 +19,22 @@ router = APIRouter(prefix="/api/v1", tags=["viewers"])
     response_model=PlayOut,
     responses={404: {"model": ErrorOut, "description": "no such live stream"}},
 )
-async def play(stream: str, ctx: Ctx):
+async def play(stream: Annotated[str, Path(pattern=NAME_PATTERN)], ctx: Ctx):
     """Friends' edges with room for one more viewer, least loaded first, and the origin as the
     fallback. Open viewer sessions (from the edges' hooks) are the load. Each edge URL carries a
     ticket for that node, valid for `STREAMR_PLAY_TICKET_SECONDS`: play it within that time."""
-    if not re.match(NAME_PATTERN, stream):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live stream {stream!r}")
     issuing = routing.Tickets(
         tickets.signing_key(ctx.pepper),
         datetime.now(UTC),
         timedelta(seconds=ctx.settings.play_ticket_seconds),
     )
     edges = await routing.edges_for(
-        ctx.engine, stream, ctx.settings.node_online_seconds, ctx.settings.play_edges, issuing
+        ctx.engine,
+        stream,
+        ctx.settings.node_online_seconds,
+        ctx.settings.play_edges,
+        issuing,
+        ctx.settings.mesh_networks,
     )
     if edges is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live stream {stream!r}")

@@ -14,7 +14,7 @@ from ..domain.tokens import Principal
 from ..models import Role, Stream
 from ..schemas import ErrorOut, PublicStreamOut, StreamIn, StreamOut, StreamUpdate, StreamWithKey
 from ..security import STREAM_KEY_PREFIX, keyed_hash, new_secret
-from .deps import ERRORS, NOT_FOUND, Admin, Ctx, Session, Streamer, StreamerOrAdmin
+from .deps import ERRORS, NOT_FOUND, Admin, Ctx, RowId, Session, Streamer, StreamerOrAdmin
 
 router = APIRouter(prefix="/api/v1", tags=["streams"])
 CONFLICT = {409: {"model": ErrorOut, "description": "stream name taken"}}
@@ -95,7 +95,7 @@ async def live_streams(session: Session):
 
 
 @router.get("/streams/{stream_id}", response_model=StreamOut, responses={**ERRORS, **NOT_FOUND})
-async def get_stream(stream_id: int, principal: StreamerOrAdmin, ctx: Ctx, session: Session):
+async def get_stream(stream_id: RowId, principal: StreamerOrAdmin, ctx: Ctx, session: Session):
     return stream_out(await owned_stream(session, stream_id, principal), ctx)
 
 
@@ -128,7 +128,7 @@ def enabling_refusal(stream: Stream, enabled: bool | None, principal: Principal)
     responses={**ERRORS, **NOT_FOUND, **MODERATED},
 )
 async def update_stream(
-    stream_id: int, body: StreamUpdate, principal: StreamerOrAdmin, ctx: Ctx, session: Session
+    stream_id: RowId, body: StreamUpdate, principal: StreamerOrAdmin, ctx: Ctx, session: Session
 ):
     """Change title, bitrate or pool, or enable/disable. An admin's disable is moderation: only an
     admin enables the stream again. A new pool applies from the next payout period."""
@@ -163,7 +163,7 @@ async def update_stream(
     response_model=StreamWithKey,
     responses={**ERRORS, **NOT_FOUND},
 )
-async def rotate_key(stream_id: int, principal: Streamer, ctx: Ctx, session: Session):
+async def rotate_key(stream_id: RowId, principal: Streamer, ctx: Ctx, session: Session):
     """A new key; the old one stops working for the next publish at once."""
     stream = await owned_stream(session, stream_id, principal)
     key = new_secret(STREAM_KEY_PREFIX)
@@ -179,7 +179,7 @@ async def rotate_key(stream_id: int, principal: Streamer, ctx: Ctx, session: Ses
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**ERRORS, **NOT_FOUND},
 )
-async def delete_stream(stream_id: int, principal: StreamerOrAdmin, session: Session) -> None:
+async def delete_stream(stream_id: RowId, principal: StreamerOrAdmin, session: Session) -> None:
     """The stream is gone for everyone, and its name is free for a new, different stream; what it
     earned friends stays payable (it is only marked deleted)."""
     stream = await owned_stream(session, stream_id, principal)

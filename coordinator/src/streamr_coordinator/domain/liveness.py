@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..context import AppContext
-from ..db import autocommit
+from ..db import autocommit, log_failure
 
 log = logging.getLogger("streamr.liveness")
 
@@ -143,6 +143,6 @@ async def run_sweeper(ctx: AppContext) -> None:
                         "pulls_closed": swept.pulls_closed,
                     },
                 )
-        except Exception:  # the next sweep retries; a failed one was rolled back whole
-            log.exception("sweep failed")
+        except Exception as error:  # the next sweep retries; a failed one was rolled back whole
+            log_failure(log, "sweep failed", error)
         await asyncio.sleep(ctx.settings.sweep_seconds)

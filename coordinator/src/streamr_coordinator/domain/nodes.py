@@ -30,8 +30,12 @@ async def heartbeat(ctx: AppContext, token: str) -> Principal | None:
     now = datetime.now(UTC)
     token_hash = keyed_hash(ctx.pepper, token)
     online_for = ctx.settings.node_online_seconds
-    scripted = await ctx.cache.node_heartbeat(
-        tokens.cache_key(token_hash), online_for, LAST_SEEN_WRITE_EVERY_SECONDS
+    scripted = (
+        await ctx.cache.node_heartbeat(
+            tokens.cache_key(token_hash), online_for, LAST_SEEN_WRITE_EVERY_SECONDS
+        )
+        if tokens.cache_trusted(ctx, token_hash)
+        else None
     )
     if scripted is not None:
         entry, due = scripted

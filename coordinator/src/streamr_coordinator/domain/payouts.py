@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..context import AppContext
+from ..db import log_failure
 from .reports import PAYOUT_LOCK
 
 log = logging.getLogger("streamr.payouts")
@@ -202,6 +203,6 @@ async def run_scheduler(ctx: AppContext) -> None:
                             "total_minor": result.total_minor,
                         },
                     )
-        except Exception:  # the next check retries; a failed period was rolled back whole
-            log.exception("payout check failed")
+        except Exception as error:  # the next check retries; a failed period was rolled back whole
+            log_failure(log, "payout check failed", error)
         await asyncio.sleep(interval)

@@ -11,9 +11,11 @@ viewer in, and we credit the node, only with it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import quote
+from ipaddress import IPv4Network, IPv6Network, ip_address
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -49,6 +51,22 @@ _LIVE = text(
 )
 
 
+def off_mesh(base_url: str, mesh: Sequence[IPv4Network | IPv6Network]) -> str | None:
+    """Why viewers must not be sent to `base_url` (None: its host is an address on the mesh)."""
+    ranges = ", ".join(str(network) for network in mesh)
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+        address = ip_address(parts.hostname or "")
+    except ValueError:
+        return (
+            f"{base_url!r} is not scheme://address[:port] with an IP address on the mesh ({ranges})"
+        )
+    if parts.username is not None or not any(address in network for network in mesh):
+        return f"{address} is not an address on the mesh ({ranges})"
+    return None
+
+
 @dataclass(frozen=True)
 class Edge:
     node_id: int
@@ -73,10 +91,16 @@ class Tickets:
 
 
 async def edges_for(
-    engine: AsyncEngine, stream: str, online_seconds: int, limit: int, issuing: Tickets
+    engine: AsyncEngine,
+    stream: str,
+    online_seconds: int,
+    limit: int,
+    issuing: Tickets,
+    mesh: Sequence[IPv4Network | IPv6Network],
 ) -> list[Edge] | None:
     """Edges for `stream`, best first, each URL with its ticket; None when the stream is not
-    live (or unknown)."""
+    live (or unknown). An edge whose URL is off the mesh (stored before the mesh's ranges
+    changed) is left out."""
     async with engine.connect() as connection:
         rows = (
             await connection.execute(
@@ -96,4 +120,5 @@ async def edges_for(
             load,
         )
         for stream_id, node_id, base, load in rows
+        if off_mesh(base, mesh) is None
     ]

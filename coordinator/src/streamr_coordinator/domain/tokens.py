@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..context import AppContext
-from ..models import ApiToken, User
+from ..models import ApiToken, TokenRevocation, User
 from ..security import NODE_TOKEN_PREFIX, SESSION_TOKEN_PREFIX, keyed_hash, new_secret
+from .revocations import window_seconds
+
+# The friend's short-lived token for the node kit: it can register a node, nothing else.
+NODE_SETUP_SCOPE = "node-setup"
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,7 @@ class Principal:
     role: str
     node_id: int | None
     token_hash: bytes
+    scope: str | None = None  # None: everything the role may do
 
 
 def cache_key(token_hash: bytes) -> str:
@@ -34,7 +40,12 @@ def from_cache_entry(entry: str, token_hash: bytes, now: datetime) -> Principal 
 
 
 async def issue(
-    ctx: AppContext, session: AsyncSession, user_id: int, node_id: int | None, lifetime: timedelta
+    ctx: AppContext,
+    session: AsyncSession,
+    user_id: int,
+    node_id: int | None,
+    lifetime: timedelta,
+    scope: str | None = None,
 ) -> tuple[str, datetime]:
     """Create a token; the caller commits. Returns the token, shown once, and its expiry."""
     token = new_secret(NODE_TOKEN_PREFIX if node_id else SESSION_TOKEN_PREFIX)
@@ -45,21 +56,29 @@ async def issue(
             user_id=user_id,
             node_id=node_id,
             expires_at=expires_at,
+            scope=scope,
         )
     )
     return token, expires_at
 
 
+def cache_trusted(ctx: AppContext, token_hash: bytes) -> bool:
+    """Whether a cached lookup of this token may be believed (not revoked lately: see
+    `domain.revocations`); if not, ask PostgreSQL."""
+    return ctx.revocations.vouches_for(token_hash, time.monotonic())
+
+
 async def authenticate(ctx: AppContext, token: str) -> Principal | None:
     token_hash = keyed_hash(ctx.pepper, token)
     now = datetime.now(UTC)
-    cached = await ctx.cache.get(cache_key(token_hash))
-    if cached and (principal := from_cache_entry(cached, token_hash, now)):
-        return principal
+    if cache_trusted(ctx, token_hash):
+        cached = await ctx.cache.get(cache_key(token_hash))
+        if cached and (principal := from_cache_entry(cached, token_hash, now)):
+            return principal
     async with ctx.sessions() as session:
         row = (
             await session.execute(
-                select(User.id, User.role, ApiToken.node_id, ApiToken.expires_at)
+                select(User.id, User.role, ApiToken.node_id, ApiToken.expires_at, ApiToken.scope)
                 .join(User, User.id == ApiToken.user_id)
                 .where(
                     ApiToken.token_hash == token_hash,
@@ -70,16 +89,18 @@ async def authenticate(ctx: AppContext, token: str) -> Principal | None:
         ).one_or_none()
     if row is None:
         return None
-    user_id, role, node_id, expires_at = row
+    user_id, role, node_id, expires_at, scope = row
     ttl = min(ctx.settings.token_cache_seconds, int((expires_at - now).total_seconds()))
-    if ttl > 0:
+    # A scoped token is used a few times at most: it is not cached (the entry has no scope).
+    if ttl > 0 and scope is None:
         value = f"{user_id}:{role}:{node_id or ''}:{expires_at.timestamp()}"
         await ctx.cache.set(cache_key(token_hash), value, ttl)
-    return Principal(user_id, role, node_id, token_hash)
+    return Principal(user_id, role, node_id, token_hash, scope)
 
 
 async def revoke(ctx: AppContext, session: AsyncSession, *conditions) -> None:
-    """Revoke every live token matching `conditions`; the caller commits, then the cache forgets."""
+    """Revoke every live token matching `conditions`, and record that for every instance's
+    revocation watch; the cache forgets them after the commit (if Redis answers)."""
     hashes = (
         await session.scalars(
             update(ApiToken)
@@ -88,5 +109,9 @@ async def revoke(ctx: AppContext, session: AsyncSession, *conditions) -> None:
             .returning(ApiToken.token_hash)
         )
     ).all()
+    if hashes:
+        await session.execute(insert(TokenRevocation), [{"token_hash": h} for h in hashes])
     await session.commit()
+    keep = window_seconds(ctx.settings.token_cache_seconds)
+    ctx.revocations.revoked_here(hashes, keep, time.monotonic())
     await ctx.cache.delete(*(cache_key(token_hash) for token_hash in hashes))

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 
-from ..api.deps import Ctx, RateLimited, Session
+from ..api.deps import Ctx, RateLimited, RowId, Session
 from ..domain import invites as invite_domain
 from ..domain import tokens
 from ..domain.tokens import Principal
@@ -92,12 +92,14 @@ def redirect(location: str) -> RedirectResponse:
 
 
 async def signed_in(request: Request, ctx: Ctx) -> Principal | None:
-    """The person whose session cookie this is (node tokens never open pages)."""
+    """The person whose session cookie this is (node and node-setup tokens never open pages)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
     principal = await tokens.authenticate(ctx, token)
-    return principal if principal is not None and principal.node_id is None else None
+    if principal is None or principal.node_id is not None or principal.scope is not None:
+        return None
+    return principal
 
 
 Viewer = Annotated[Principal | None, Depends(signed_in)]
@@ -329,7 +331,7 @@ async def _streamer_page(
 
 @router.post("/streamer/streams/{stream_id}/rotate-key")
 async def rotate_key(
-    stream_id: int, request: Request, ctx: Ctx, session: Session, viewer: Viewer
+    stream_id: RowId, request: Request, ctx: Ctx, session: Session, viewer: Viewer
 ) -> Response:
     """Rotating needs the confirmation box ticked; the new key is shown once, on this response."""
     checked = await form_page(request, ctx, session, viewer, Role.STREAMER)
@@ -394,13 +396,19 @@ async def _friend_page(
 
 @router.post("/friend/setup-token")
 async def setup_token(request: Request, ctx: Ctx, session: Session, viewer: Viewer) -> Response:
-    """A short-lived sign-in token for the node kit, shown once inside the setup command."""
+    """A short-lived token for the node kit, shown once inside the setup command: it can register
+    a node (`POST /api/v1/nodes`) and nothing else."""
     checked = await form_page(request, ctx, session, viewer, Role.FRIEND)
     if isinstance(checked, Response):
         return checked
     _, page = checked
     token, _ = await tokens.issue(
-        ctx, session, page.principal.user_id, None, timedelta(hours=SETUP_TOKEN_HOURS)
+        ctx,
+        session,
+        page.principal.user_id,
+        None,
+        timedelta(hours=SETUP_TOKEN_HOURS),
+        scope=tokens.NODE_SETUP_SCOPE,
     )
     await session.commit()
     return await _friend_page(request, ctx, session, page, setup_token=token)

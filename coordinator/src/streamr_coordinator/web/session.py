@@ -65,4 +65,6 @@ async def read_form(request: Request) -> dict[str, str]:
         fields = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         raise FormError("form is not UTF-8") from None
+    if any("\x00" in name + "".join(values) for name, values in fields.items()):
+        raise FormError("form contains a NUL character")
     return {name: values[-1] for name, values in fields.items()}
