@@ -1,21 +1,26 @@
 """`make cost STACK=dev`: the stack's monthly cost as Markdown, from the offline program run.
 
 Prices the resources `offline.harness.run_program` registers (running and stop-paused), and the
-resources of the same program with `paused: true` (deep-paused), per component, with `ops/cost.py`.
+resources of the same program with `paused: true` (deep-paused), per component, with `ops/cost.py`;
+then the whole bill of each way to run it (always on, paused, the configured stop schedule, on
+demand) with the usage `ops/usage.py` prices: video egress, ALB capacity units, NAT data, logs.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from offline.harness import run_program
+from ops import prices
 from ops.arguments import Parser
 from ops.cost import MODES, REFERENCE_WEEK, Estimate, estimate
+from ops.idle import DEFAULT_IDLE_PAUSE_MINUTES
 from ops.schedule import Schedule
-from ops.stack_file import StackFileError, schedule_of, stack_config
+from ops.stack_file import NAMESPACE, StackFileError, schedule_of, stack_config
+from ops.usage import Usage, UsageCost, UsageError, on_demand_running_hours, usage_cost
 
 MODE_TITLES = {"running": "running", "stopped": "stop-paused", "deep_paused": "deep-paused"}
 
@@ -49,11 +54,90 @@ def planned_resources(run: Any) -> list[PlannedResource]:
 
 
 @dataclass(frozen=True)
+class OnDemand:
+    """Streaming `hours_per_week` in sessions of `session_hours`, idle-paused after
+    `idle_pause_minutes` (configured, or the default when the stack sets none)."""
+
+    hours_per_week: float = 12.0
+    session_hours: float = 3.0
+    idle_pause_minutes: int = DEFAULT_IDLE_PAUSE_MINUTES
+
+
+@dataclass(frozen=True)
+class BillLine:
+    """One way of running the platform: capacity from the plan, usage on top."""
+
+    name: str
+    capacity: float
+    usage: UsageCost
+
+    @property
+    def without_video(self) -> float:
+        return self.capacity + self.usage.other
+
+    @property
+    def total(self) -> float:
+        return self.capacity + self.usage.total
+
+
+@dataclass(frozen=True)
 class Report:
     stack: str
     active: Estimate
     deep: Estimate
     schedule: Schedule | None
+    usage: Usage = field(default_factory=Usage)
+    on_demand: OnDemand = field(default_factory=OnDemand)
+
+    def bill(self) -> list[BillLine]:
+        """Running, paused, on the configured schedule and on demand, each with its usage.
+
+        Paused lines stream nothing. A schedule's or on demand's streaming fits in its running
+        hours; an idle pause is the stop pause the enforcement run makes, and on demand from a
+        deep pause is the cheapest way (the wake endpoint triggers the un-pause).
+        """
+        totals = self.totals()
+        table = prices.PRICES[self.active.region]
+        types = {item.type for item in self.active.items}
+        has = {
+            "load_balancer": bool(types & {"aws:lb/loadBalancer:LoadBalancer"}),
+            "nat_gateway": "aws:ec2/natGateway:NatGateway" in types,
+        }
+        month = prices.HOURS_PER_MONTH
+        watched = self.usage.streaming_hours_per_month()
+
+        def priced(running_hours: float, streaming: float) -> UsageCost:
+            return usage_cost(self.usage, table, running_hours, streaming, **has)
+
+        lines = [
+            BillLine("running", totals["running"], priced(month, watched)),
+            BillLine("stop-paused", totals["stopped"], priced(0, 0)),
+            BillLine("deep-paused", totals["deep_paused"], priced(0, 0)),
+        ]
+        if self.schedule is not None:
+            hours = (self.active.running_fraction or 0.0) * month
+            lines.append(
+                BillLine(
+                    f"on its stop schedule ({self.schedule.describe()})",
+                    totals["scheduled"],
+                    priced(hours, min(watched, hours)),
+                )
+            )
+        demand = self.on_demand
+        running_hours = on_demand_running_hours(
+            demand.hours_per_week, demand.idle_pause_minutes, demand.session_hours
+        )
+        share = running_hours / month
+        streaming = demand.hours_per_week * month / (7 * 24)
+        for idle, paused in (("stop-paused", "stopped"), ("deep-paused", "deep_paused")):
+            lines.append(
+                BillLine(
+                    f"on demand, {demand.hours_per_week:g} h of streaming a week, {idle} when idle",
+                    share * totals["running"] + (1 - share) * totals[paused],
+                    priced(running_hours, streaming),
+                )
+            )
+        return lines
 
     def totals(self) -> dict[str, float]:
         totals = {
@@ -82,7 +166,7 @@ class Report:
             f"# Monthly cost: {self.stack} ({self.active.region})",
             "",
             "On-demand USD, 730 h/month, prices from `ops/prices.py` (source and date there). "
-            "Traffic, log ingestion and other usage are not included.",
+            "Capacity only; usage is priced under *The whole bill*.",
             "",
             "| component | running | stop-paused | deep-paused |",
             "| --- | ---: | ---: | ---: |",
@@ -104,6 +188,7 @@ class Report:
         unpriced = [*self.active.unpriced, *self.deep.unpriced]
         names = sorted({f"{item.name} ({item.type})" for item in unpriced})
         lines.append(f"Unpriced: {', '.join(names) if names else 'none'}.")
+        lines += self._bill_markdown()
         lines += [
             "",
             "| resource | component | running | stop-paused | note |",
@@ -116,6 +201,40 @@ class Report:
                     f"{item.stopped:.2f} | {item.note} |"
                 )
         return "\n".join(lines) + "\n"
+
+    def _bill_markdown(self) -> list[str]:
+        usage, demand = self.usage, self.on_demand
+        lines = [
+            "",
+            "## The whole bill",
+            "",
+            f"Usage: {usage.viewers} viewers at {usage.bitrate_kbps} kbps "
+            f"({usage.gb_per_viewer_hour:.2f} GB per viewer-hour), {usage.hours_per_day:g} h of "
+            f"streaming a day, friends serving {usage.friend_share:.0%} through "
+            f"{usage.friend_edges} edge(s); {usage.alb_lcu:g} ALB LCU, "
+            f"{usage.nat_gb_per_day:g} GB/day NAT data, {usage.log_gb_per_day:g} GB/day of logs "
+            "while running. On demand: sessions of "
+            f"{demand.session_hours:g} h, idle pause after {demand.idle_pause_minutes} min. "
+            "Change them on the command line (`python -m offline.cost_report --help`).",
+            "",
+            "| way of running | capacity | usage without video | video egress | "
+            "total without video egress | total |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for line in self.bill():
+            lines.append(
+                f"| {line.name} | {line.capacity:.2f} | {line.usage.other:.2f} | "
+                f"{line.usage.video_egress:.2f} | {line.without_video:.2f} | {line.total:.2f} |"
+            )
+        running = self.bill()[0]
+        lines += ["", "| usage while always running | monthly | note |", "| --- | ---: | --- |"]
+        for item in running.usage.lines:
+            lines.append(f"| {item.name} | {item.monthly:.2f} | {item.note} |")
+        lines.append(
+            f"| friends saved (origin egress they served) | {running.usage.friends_saved:.2f} | "
+            "at the same egress price |"
+        )
+        return lines
 
 
 def summary(run: Any) -> str:
@@ -136,7 +255,12 @@ def summary(run: Any) -> str:
     return line + "."
 
 
-def build_report(stack: str) -> Report:
+def build_report(
+    stack: str,
+    usage: Usage | None = None,
+    hours_per_week: float = OnDemand.hours_per_week,
+    session_hours: float = OnDemand.session_hours,
+) -> Report:
     config = stack_config(stack)
     region = config.get("aws:region", "eu-west-1")
     schedule = schedule_of(config)
@@ -144,15 +268,45 @@ def build_report(stack: str) -> Report:
         planned_resources(run_program(stack)), region, schedule, week_start=REFERENCE_WEEK
     )
     deep = estimate(planned_resources(run_program(stack, overrides={"paused": True})), region)
-    return Report(stack, active, deep, schedule)
+    idle = int(config.get(f"{NAMESPACE}:idlePauseMinutes", DEFAULT_IDLE_PAUSE_MINUTES))
+    on_demand = OnDemand(hours_per_week, session_hours, idle)
+    return Report(stack, active, deep, schedule, usage or Usage(), on_demand)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = Parser(prog="make cost", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--stack", default="dev", help="stack file under stacks/ (dev, prod)")
+    defaults = Usage()
+    for name, kind, help_text in (
+        ("viewers", int, "viewers watching each stream"),
+        ("bitrate_kbps", int, "the stream's bitrate"),
+        ("hours_per_day", float, "hours of streaming a day (always running, on a schedule)"),
+        ("friend_share", float, "share of viewer traffic friends' edges serve (0 to 1)"),
+        ("friend_edges", int, "friends' edges, each pulling one copy from the origin"),
+        ("alb_lcu", float, "load balancer capacity units used while running"),
+        ("nat_gb_per_day", float, "GB a day through the NAT gateway while running"),
+        ("log_gb_per_day", float, "GB a day of logs ingested while running"),
+    ):
+        default = getattr(defaults, name)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", type=kind, default=default,
+            help=f"{help_text} (default {default:g})",
+        )  # fmt: skip
+    parser.add_argument(
+        "--on-demand-hours", type=float, default=OnDemand.hours_per_week,
+        help=f"on demand: hours of streaming a week (default {OnDemand.hours_per_week:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--session-hours", type=float, default=OnDemand.session_hours,
+        help=f"on demand: hours one streaming session lasts (default {OnDemand.session_hours:g})",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        report = build_report(args.stack)
+        usage = Usage(**{item.name: getattr(args, item.name) for item in fields(Usage)})
+        report = build_report(args.stack, usage, args.on_demand_hours, args.session_hours)
+        report.bill()
+    except UsageError as error:
+        parser.error(str(error))
     except StackFileError as error:
         print(f"make cost: {error}", file=sys.stderr)
         return 2

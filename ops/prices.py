@@ -5,6 +5,13 @@ AmazonElastiCache, AWSELB, AmazonVPC, AWSSecretsManager, AmazonCloudWatch), on-d
 Single-AZ unless noted. Transcribed 2026-11-25 without live access to the Price List API from this
 machine: check against https://pricing.us-east-1.amazonaws.com before quoting to the cent.
 Hourly prices are per hour; storage per GB-month; per-item prices per month.
+
+Usage prices (transcribed 2026-12-01 from the same pages, same caveat): `internet_egress_gb` is
+EC2 data transfer out to the internet, first 10 TB/month tier, after the 100 GB/month the account
+gets free (`FREE_EGRESS_GB_MONTH`, https://aws.amazon.com/ec2/pricing/on-demand/ "Data Transfer");
+`alb_lcu_hourly` per load balancer capacity unit-hour (https://aws.amazon.com/elasticloadbalancing/
+pricing/); `nat_gateway_gb` per GB a NAT gateway processes (https://aws.amazon.com/vpc/pricing/);
+`log_ingestion_gb` CloudWatch Logs standard ingestion (https://aws.amazon.com/cloudwatch/pricing/).
 """
 
 from __future__ import annotations
@@ -54,6 +61,10 @@ PRICES: dict[str, dict[str, Any]] = {
         "nat_gateway_hourly": 0.048,
         "alb_hourly": 0.0252,
         "interface_endpoint_hourly": 0.011,
+        "internet_egress_gb": 0.09,
+        "alb_lcu_hourly": 0.008,
+        "nat_gateway_gb": 0.048,
+        "log_ingestion_gb": 0.57,
     },
     "us-east-1": {
         "ec2_hourly": {
@@ -93,6 +104,10 @@ PRICES: dict[str, dict[str, Any]] = {
         "nat_gateway_hourly": 0.045,
         "alb_hourly": 0.0225,
         "interface_endpoint_hourly": 0.01,
+        "internet_egress_gb": 0.09,
+        "alb_lcu_hourly": 0.008,
+        "nat_gateway_gb": 0.045,
+        "log_ingestion_gb": 0.50,
     },
 }
 
@@ -103,3 +118,7 @@ ALARM_MONTHLY = 0.10
 KMS_KEY_MONTHLY = 1.00
 VALKEY_DISCOUNT = 0.8
 DEFAULT_ROOT_VOLUME_GB = 8
+FREE_EGRESS_GB_MONTH = 100
+# Average days in a month (730 h / 24): usage per day becomes usage per month with the same factor
+# the hourly prices use.
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24

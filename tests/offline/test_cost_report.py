@@ -71,3 +71,57 @@ def test_make_cost_prints_the_markdown_report():
     )
     assert result.stdout.startswith("# Monthly cost: dev (eu-west-1)")
     assert "| component | running | stop-paused | deep-paused |" in result.stdout
+    assert "on demand, 12 h of streaming a week" in result.stdout
+
+
+def test_the_whole_bill_has_a_line_per_way_of_running_with_usage_on_top():
+    dev = build_report("dev")
+    bill = {line.name.split(" (")[0].split(",")[0]: line for line in dev.bill()}
+    ways = {"running", "stop-paused", "deep-paused", "on its stop schedule", "on demand"}
+    assert set(bill) == ways
+    lines = dev.bill()
+    running, stopped, deep, scheduled, on_stop, on_deep = lines
+    assert running.capacity == pytest.approx(dev.totals()["running"])
+    assert stopped.usage.total == deep.usage.total == 0
+    assert running.usage.video_egress > scheduled.usage.video_egress * 0.99
+    assert scheduled.usage.other < running.usage.other
+    # On demand: 12 h of streaming a week, 30-minute idle pause after each 3-hour session.
+    share = 14 / 168
+    totals = dev.totals()
+    assert on_stop.capacity == pytest.approx(
+        share * totals["running"] + (1 - share) * totals["stopped"]
+    )
+    assert on_deep.capacity == pytest.approx(
+        share * totals["running"] + (1 - share) * totals["deep_paused"]
+    )
+    assert on_deep.without_video < on_stop.without_video < scheduled.without_video
+    for line in lines:
+        assert line.total == pytest.approx(line.without_video + line.usage.video_egress)
+
+
+def test_dev_on_demand_from_a_deep_pause_meets_the_20_dollar_goal_without_video_egress():
+    on_deep = build_report("dev").bill()[-1]
+    assert "deep-paused when idle" in on_deep.name
+    assert on_deep.without_video <= 20
+
+
+def test_make_cost_prints_the_on_demand_figures_and_takes_usage_on_the_command_line():
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "offline.cost_report", "--stack", "dev",
+            "--viewers", "20", "--friend-share", "0", "--on-demand-hours", "6",
+        ],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    assert "| on demand, 6 h of streaming a week, deep-paused when idle |" in result.stdout
+    assert "20 viewers x 3000 kbps" in result.stdout
+    assert "| friends saved (origin egress they served) | 0.00 |" in result.stdout
+
+
+def test_make_cost_names_a_usage_parameter_out_of_range():
+    result = subprocess.run(
+        [sys.executable, "-m", "offline.cost_report", "--friend-share", "2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "friend_share is 2.0; allowed values: 0 to 1" in result.stderr
