@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -23,6 +24,8 @@ class AppContext:
     mesh: HeadscaleClient | None = None  # None: no Headscale configured
     # What this process knows of recent revocations (see domain/revocations.py).
     revocations: RevocationWatch = field(default_factory=RevocationWatch)
+    # When this process started: a platform just woken counts as active from here (idle pause).
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def pepper(self) -> str:

@@ -194,6 +194,16 @@ class Health(BaseModel):
     redis: Literal["ok", "failed", "not configured"] | None = None
 
 
+class ActivityOut(BaseModel):
+    """What the ops Lambda's idle pause asks: is anything happening, and since when not."""
+
+    live_streams: int
+    viewers: int
+    last_activity: AwareDatetime = Field(
+        description="now while anything is live or watched; never earlier than this process's start"
+    )
+
+
 class ReportIn(BaseModel):
     """One interval of relaying. Negative or malformed numbers are judged per item (rejected with
     a reason) rather than failing the whole batch."""

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     token_pepper: SecretStr = Field(description="keys the hashes of tokens and stream keys")
     hook_secret: SecretStr = Field(description="shared secret the SRS origin sends with its hooks")
     admin_bootstrap_token: SecretStr | None = None
+    # The token the ops Lambda presents to read the platform's activity (idle pause); nothing else.
+    ops_token: SecretStr | None = None
 
     session_token_ttl_hours: int = Field(default=24 * 14, ge=1, le=24 * 365)
     node_token_ttl_days: int = Field(default=90, ge=1, le=365)
@@ -94,10 +96,10 @@ class Settings(BaseSettings):
     # "credits" (hundredths of a credit). Every amount the API and pages show names it.
     payout_unit: str = Field(default="credits", pattern=r"^(credits|[A-Z]{3})$")
 
-    @field_validator("token_pepper", "hook_secret")
+    @field_validator("token_pepper", "hook_secret", "ops_token")
     @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 32:
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters")
         return value
 

@@ -1,14 +1,23 @@
-"""Liveness, readiness and metrics: public, cheap, and free of anything secret."""
+"""Liveness, readiness and metrics (public, cheap, free of anything secret), and the platform's
+activity for the ops Lambda's idle pause (its own token, good for nothing else)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import hmac
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from ..schemas import Health
-from .deps import ERRORS, Admin, Ctx
+from ..domain.activity import activity
+from ..schemas import ActivityOut, Health
+from .deps import ERRORS, Admin, Ctx, Session
+
+_ops_bearer = HTTPBearer(auto_error=False, description="the ops token (STREAMR_OPS_TOKEN)")
 
 router = APIRouter(tags=["operations"])
 
@@ -42,3 +51,32 @@ async def ready(ctx: Ctx):
 async def metrics(_: Admin) -> Response:
     """Prometheus text format, for operators (admin token): route names and counts only."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _ops_caller(
+    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_ops_bearer)]
+) -> None:
+    """Only the ops token; no session or node token opens this, and the ops token opens nothing
+    else. Without STREAMR_OPS_TOKEN the endpoint is closed."""
+    expected = ctx.settings.ops_token
+    if expected is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "no ops token is configured")
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or wrong ops token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+@router.get(
+    "/api/v1/ops/activity",
+    response_model=ActivityOut,
+    responses=ERRORS,
+    dependencies=[Depends(_ops_caller)],
+)
+async def platform_activity(ctx: Ctx, session: Session) -> ActivityOut:
+    """Live streams, connected viewers and the last activity (ops token)."""
+    live, viewers, last = await activity(session, datetime.now(UTC), ctx.started_at)
+    return ActivityOut(live_streams=live, viewers=viewers, last_activity=last)
