@@ -52,6 +52,8 @@ class RunResult:
     dry_run: bool
     at: str
     items: list[ItemResult] = field(default_factory=list)
+    # Why the run did what it did when that is not one resource's business (e.g. the idle check).
+    note: str | None = None
 
     @property
     def failed(self) -> list[ItemResult]:

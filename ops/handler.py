@@ -2,14 +2,19 @@
 
 Configuration comes from the environment the component sets: PROJECT, STAGE, TIMEZONE, the
 schedule's PAUSE_AT, RESUME_AT and WEEKDAYS (comma-separated; all three or none: a deep pause has no
-schedule, so it can pause but not enforce), and optionally RDS_WAIT_SECONDS / EC2_WAIT_SECONDS.
+schedule, so it can pause but not enforce), optionally RDS_WAIT_SECONDS / EC2_WAIT_SECONDS, and for
+the idle pause IDLE_PAUSE_MINUTES, COORDINATOR_URL and OPS_TOKEN_SECRET_ARN (all three or none).
+
+With an idle pause, `enforce` outside the schedule's stop window (or always, without a schedule)
+asks the coordinator for its activity and pauses when `ops.idle.decide_idle` says so; it never
+resumes there: a wake or the schedule's resume event does.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +23,7 @@ import boto3
 
 from ops.discovery import Clients, StackTags
 from ops.executor import RunResult, Waits, run
+from ops.idle import Activity, decide_idle, fetch_activity, validate_minutes
 from ops.schedule import Schedule, Target
 
 ACTIONS: dict[str, tuple[Target | None, bool]] = {
@@ -32,17 +38,31 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class IdleSettings:
+    """Pause after `minutes` without activity, as the coordinator at `coordinator_url` reports it
+    to the ops token kept in the secret `token_secret_arn`."""
+
+    minutes: int
+    coordinator_url: str
+    token_secret_arn: str
+
+
+@dataclass(frozen=True)
 class Settings:
     stack: StackTags
     schedule: Schedule | None
     waits: Waits
+    idle: IdleSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         required = ["PROJECT", "STAGE", "TIMEZONE"]
         schedule_keys = ("PAUSE_AT", "RESUME_AT", "WEEKDAYS")
+        idle_keys = ("IDLE_PAUSE_MINUTES", "COORDINATOR_URL", "OPS_TOKEN_SECRET_ARN")
         if any(env.get(key) for key in schedule_keys):
             required += schedule_keys
+        if any(env.get(key) for key in idle_keys):
+            required += idle_keys
         missing = [key for key in required if not env.get(key)]
         if missing:
             raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
@@ -55,7 +75,21 @@ class Settings:
             rds=_seconds(env, "RDS_WAIT_SECONDS", Waits.rds),
             ec2=_seconds(env, "EC2_WAIT_SECONDS", Waits.ec2),
         )
-        return cls(StackTags(env["PROJECT"], env["STAGE"]), schedule, waits)
+        idle = None
+        if "IDLE_PAUSE_MINUTES" in required:
+            idle = IdleSettings(
+                _minutes(env["IDLE_PAUSE_MINUTES"]),
+                env["COORDINATOR_URL"],
+                env["OPS_TOKEN_SECRET_ARN"],
+            )
+        return cls(StackTags(env["PROJECT"], env["STAGE"]), schedule, waits, idle)
+
+
+def _minutes(raw: str) -> int:
+    try:
+        return validate_minutes(int(raw))
+    except ValueError as error:
+        raise ConfigError(f"IDLE_PAUSE_MINUTES is {raw!r}: {error}") from error
 
 
 def _seconds(env: Mapping[str, str], key: str, default: float) -> float:
@@ -71,8 +105,15 @@ def _seconds(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
+ActivitySource = Callable[[], Activity | None]
+
+
 def execute(
-    event: Mapping[str, Any], settings: Settings, clients: Clients, now: datetime
+    event: Mapping[str, Any],
+    settings: Settings,
+    clients: Clients,
+    now: datetime,
+    activity: ActivitySource = lambda: None,
 ) -> RunResult:
     """Validate the event and run it; the Lambda and the tests share this path."""
     action = event.get("action")
@@ -82,12 +123,24 @@ def execute(
     if not isinstance(dry_run, bool):
         raise ConfigError(f"event dry_run is {dry_run!r}; allowed values: true, false")
     requested, enforced = ACTIONS[action]
-    if enforced and settings.schedule is None:
+    if enforced and settings.schedule is None and settings.idle is None:
         raise ConfigError(
-            "event action 'enforce' needs a schedule (PAUSE_AT, RESUME_AT, WEEKDAYS); "
-            "without one the allowed actions are: pause, resume"
+            "event action 'enforce' needs a schedule (PAUSE_AT, RESUME_AT, WEEKDAYS) or an idle "
+            "pause (IDLE_PAUSE_MINUTES, ...); without either the allowed actions are: pause, resume"
         )
-    return run(
+    note = None
+    if enforced and settings.idle is not None:
+        schedule = settings.schedule
+        if schedule is None or schedule.target_at(now) == "running":
+            decision = decide_idle(activity(), now, settings.idle.minutes)
+            if not decision.pause:
+                result = RunResult(
+                    action, settings.stack.project, settings.stack.stage, dry_run, now.isoformat()
+                )
+                result.note = f"idle pause: not now ({decision.reason})"
+                return result
+            requested, enforced, note = "paused", False, f"idle pause: {decision.reason}"
+    result = run(
         clients,
         settings.stack,
         settings.schedule,
@@ -99,12 +152,35 @@ def execute(
         waits=settings.waits,
         progress=lambda message: print(json.dumps({"progress": message})),
     )
+    result.note = note
+    return result
+
+
+def coordinator_activity(idle: IdleSettings | None, session: Any) -> ActivitySource:
+    """Ask the coordinator with the ops token read from Secrets Manager at each run (it may rotate).
+    No idle pause configured: nothing to ask."""
+    if idle is None:
+        return lambda: None
+
+    def ask() -> Activity | None:
+        secrets = session.client("secretsmanager")
+        token = secrets.get_secret_value(SecretId=idle.token_secret_arn)["SecretString"]
+        return fetch_activity(idle.coordinator_url, token)
+
+    return ask
 
 
 def lambda_handler(event: Mapping[str, Any], _context: Any) -> dict[str, Any]:
     """Return the structured result; raise when a resource failed so Lambda retries and alarms."""
     settings = Settings.from_env(os.environ)
-    result = execute(event, settings, Clients.from_session(boto3.Session()), datetime.now(UTC))
+    session = boto3.Session()
+    result = execute(
+        event,
+        settings,
+        Clients.from_session(session),
+        datetime.now(UTC),
+        coordinator_activity(settings.idle, session),
+    )
     print(result.to_json())
     if result.failed:
         names = ", ".join(item.id for item in result.failed)

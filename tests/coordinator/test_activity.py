@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from streamr_coordinator.app import create_app
 from streamr_coordinator.settings import Settings
 
+from ops.idle import Activity
+
 from .conftest import BOOTSTRAP, HOOK_SECRET
 from .support import Api, srs_event
 
@@ -30,6 +32,8 @@ def _activity(api: Api) -> dict:
     response = api.client.get(PATH, headers=OPS)
     assert response.status_code == 200, response.text
     body = response.json()
+    # The ops Lambda reads this very answer (ops/idle.py).
+    assert Activity.from_json(body).live_streams == body["live_streams"]
     body["last_activity"] = datetime.fromisoformat(body["last_activity"])
     return body
 
