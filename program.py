@@ -145,6 +145,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             mesh_api_key_secret_arn=mesh.api_key_secret_arn,
             origin_publish_url=origin_address.publish_url,
             origin_play_url=origin_address.play_url,
+            ops_token=config.idle_pause_minutes is not None,
             tags=tags,
         ),
     )
@@ -166,7 +167,9 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
     )
     outputs["dashboardUrl"] = monitoring.dashboard_url
     schedule = config.pause_schedule
-    if config.paused or schedule is not None:
+    # The idle pause asks the coordinator through its load balancer (absent on a deep pause).
+    idle = config.idle_pause_minutes if coordinator.url is not None else None
+    if config.paused or schedule is not None or idle is not None:
         pause = PauseSchedule(
             f"{config.prefix}-pause",
             PauseScheduleArgs(
@@ -178,6 +181,9 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
                 resume_at=schedule.resume_at if schedule is not None else None,
                 weekdays=schedule.weekdays if schedule is not None else (),
                 deep_pause=config.paused,
+                idle_pause_minutes=idle,
+                coordinator_url=coordinator.url if idle is not None else None,
+                ops_token_secret_arn=coordinator.ops_token_secret_arn if idle is not None else None,
                 tags=tags,
             ),
         )

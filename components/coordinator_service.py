@@ -81,6 +81,8 @@ class CoordinatorServiceArgs:
     # page's publish URL and the viewers' fallback in /api/v1/play.
     origin_publish_url: pulumi.Input[str] | None = None
     origin_play_url: pulumi.Input[str] | None = None
+    # The idle pause asks the coordinator's activity with a generated ops token (a secret).
+    ops_token: bool = False
     access_log_days: int = 90
     log_retention_days: int = 30
     image_context: Path = IMAGE_CONTEXT
@@ -91,6 +93,7 @@ class CoordinatorService(pulumi.ComponentResource):
 
     url: pulumi.Output[str] | None
     hook_secret_arn: pulumi.Output[str]
+    ops_token_secret_arn: pulumi.Output[str] | None
     autoscaling_group_name: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
     load_balancer_arn_suffix: pulumi.Output[str] | None
@@ -117,7 +120,12 @@ class CoordinatorService(pulumi.ComponentResource):
 
         secrets = {
             purpose: self._generated_secret(name, purpose, args.tags)
-            for purpose in ("token-pepper", "hook-secret", "admin-token")
+            for purpose in (
+                "token-pepper",
+                "hook-secret",
+                "admin-token",
+                *(["ops-token"] if args.ops_token else []),
+            )
         }
         cache_secret = None
         if args.cache_auth_token is not None:
@@ -158,6 +166,7 @@ class CoordinatorService(pulumi.ComponentResource):
             mesh_api_key_secret_arn=args.mesh_api_key_secret_arn,
             origin_publish_url=args.origin_publish_url,
             origin_play_url=args.origin_play_url,
+            ops_token=secrets["ops-token"].arn if args.ops_token else None,
         ).apply(
             lambda v: render_user_data(
                 UserDataSettings(
@@ -180,6 +189,7 @@ class CoordinatorService(pulumi.ComponentResource):
                     mesh_api_key_secret_arn=v["mesh_api_key_secret_arn"],
                     origin_publish_url=v["origin_publish_url"],
                     origin_play_url=v["origin_play_url"],
+                    ops_token_secret_arn=v["ops_token"],
                 )
             )
         )
@@ -291,6 +301,7 @@ class CoordinatorService(pulumi.ComponentResource):
         )
 
         self.hook_secret_arn = secrets["hook-secret"].arn
+        self.ops_token_secret_arn = secrets["ops-token"].arn if args.ops_token else None
         self.autoscaling_group_name = group.name
         self.log_group_name = log_group.name
         self.register_outputs(

@@ -44,6 +44,8 @@ class UserDataSettings:
     mesh_api_key_secret_arn: str | None = None
     origin_publish_url: str | None = None
     origin_play_url: str | None = None
+    # The idle pause's ops token (STREAMR_OPS_TOKEN), when the stack has an idle pause.
+    ops_token_secret_arn: str | None = None
 
 
 def render_user_data(settings: UserDataSettings) -> str:
@@ -79,6 +81,8 @@ def render_user_data(settings: UserDataSettings) -> str:
         values["ORIGIN_PUBLISH_URL"] = settings.origin_publish_url
     if settings.origin_play_url is not None:
         values["ORIGIN_PLAY_URL"] = settings.origin_play_url
+    if settings.ops_token_secret_arn is not None:
+        values["OPS_TOKEN_SECRET_ARN"] = settings.ops_token_secret_arn
     conf = "".join(f"{key}={shlex.quote(str(value))}\n" for key, value in values.items())
     document["write_files"].insert(
         0,

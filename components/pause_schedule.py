@@ -3,9 +3,12 @@
 Three schedules in the operator's timezone: `pause` and `resume` at the configured local times and
 weekdays, and `enforce` every few hours, which re-applies the schedule's state (e.g. stops a
 database AWS started by itself after 7 days). On a deep pause there is one schedule instead, which
-holds everything paused. The function may change only resources tagged with this stack's
-`Project` and `Stage`; the scheduler may only invoke the function. Failed runs are retried, then
-land in a dead-letter queue, and either raises an alarm.
+holds everything paused. With an idle pause, `enforce` runs every few minutes and (outside the
+stop window, or always without a schedule) pauses when the coordinator reports no activity for
+`idle_pause_minutes`; the function may then read the ops token's secret, and nothing else. The
+function may change only resources tagged with this stack's `Project` and `Stage`; the scheduler
+may only invoke the function. Failed runs are retried, then land in a dead-letter queue, and either
+raises an alarm.
 """
 
 from __future__ import annotations
@@ -55,6 +58,12 @@ class PauseScheduleArgs:
     # Deep pause: hold everything paused (one enforcement schedule, nothing resumes).
     deep_pause: bool = False
     enforce_every_hours: int = 3
+    # Idle pause: after this many minutes without activity, as the coordinator at
+    # `coordinator_url` reports it to the token in `ops_token_secret_arn` (all three or none).
+    idle_pause_minutes: int | None = None
+    coordinator_url: pulumi.Input[str] | None = None
+    ops_token_secret_arn: pulumi.Input[str] | None = None
+    idle_check_every_minutes: int = 5
     log_retention_days: int = 30
 
 
@@ -77,6 +86,19 @@ def schedule_specs(args: PauseScheduleArgs) -> list[ScheduleSpec]:
                 "hold-paused", every, "pause", "Deep pause: keep everything stopped (idempotent)"
             )
         ]
+    idle = args.idle_pause_minutes is not None
+    if idle:
+        every = f"rate({args.idle_check_every_minutes} minutes)"
+    enforce = ScheduleSpec(
+        "enforce",
+        every,
+        "enforce",
+        "Re-apply the schedule's state; pause when idle"
+        if idle
+        else "Re-apply the schedule's state",
+    )
+    if idle and args.pause_at is None and args.resume_at is None:
+        return [enforce]
     if args.pause_at is None or args.resume_at is None or not args.weekdays:
         raise ValueError("a stop schedule needs pause_at, resume_at and weekdays")
     unknown = [day for day in args.weekdays if day not in CRON_DAYS]
@@ -86,7 +108,7 @@ def schedule_specs(args: PauseScheduleArgs) -> list[ScheduleSpec]:
     return [
         ScheduleSpec("pause", _cron(args.pause_at, days), "pause", "Stop the platform"),
         ScheduleSpec("resume", _cron(args.resume_at, days), "resume", "Start the platform"),
-        ScheduleSpec("enforce", every, "enforce", "Re-apply the schedule's state"),
+        enforce,
     ]
 
 
@@ -96,7 +118,7 @@ def _cron(at: time, days: str) -> str:
 
 def function_policy(
     args: PauseScheduleArgs, log_group_arn: str, queue_arn: str, partition: str, region: str,
-    account: str,
+    account: str, ops_token_secret_arn: str | None = None,
 ) -> str:  # fmt: skip
     """What the function may do: read everything it must discover, change only this stack's."""
     scope = f"{partition}:%s:{region}:{account}"
@@ -173,6 +195,15 @@ def function_policy(
             "Condition": {"StringEquals": this_stack, **only_ops_tags},
         },
     ]
+    if ops_token_secret_arn is not None:
+        statements.append(
+            {
+                "Sid": "ReadTheOpsToken",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": ops_token_secret_arn,
+            }
+        )
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
@@ -203,6 +234,11 @@ class PauseSchedule(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: PauseScheduleArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        idle = (args.idle_pause_minutes, args.coordinator_url, args.ops_token_secret_arn)
+        if any(value is not None for value in idle) and any(value is None for value in idle):
+            raise ValueError(
+                "an idle pause needs idle_pause_minutes, coordinator_url and ops_token_secret_arn"
+            )
         super().__init__("streamr:ops:PauseSchedule", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -234,24 +270,34 @@ class PauseSchedule(pulumi.ComponentResource):
         function_role_policy = aws.iam.RolePolicy(
             f"{name}-function-policy",
             role=function_role.id,
-            policy=pulumi.Output.all(log_group.arn, dead_letters.arn).apply(
-                lambda arns: function_policy(args, arns[0], arns[1], partition, region, account)
+            policy=pulumi.Output.all(
+                log_group.arn, dead_letters.arn, args.ops_token_secret_arn
+            ).apply(
+                lambda arns: function_policy(
+                    args, arns[0], arns[1], partition, region, account, arns[2]
+                )
             ),
             opts=child,
         )
-        environment = {
+        environment: dict[str, pulumi.Input[str]] = {
             "PROJECT": args.project,
             "STAGE": args.stage,
             "TIMEZONE": args.timezone,
             "RDS_WAIT_SECONDS": str(RDS_WAIT_SECONDS),
             "EC2_WAIT_SECONDS": str(EC2_WAIT_SECONDS),
         }
-        if not args.deep_pause:
-            assert args.pause_at is not None and args.resume_at is not None
+        if not args.deep_pause and args.pause_at is not None and args.resume_at is not None:
             environment |= {
                 "PAUSE_AT": f"{args.pause_at:%H:%M}",
                 "RESUME_AT": f"{args.resume_at:%H:%M}",
                 "WEEKDAYS": ",".join(args.weekdays),
+            }
+        if not args.deep_pause and args.idle_pause_minutes is not None:
+            assert args.coordinator_url is not None and args.ops_token_secret_arn is not None
+            environment |= {
+                "IDLE_PAUSE_MINUTES": str(args.idle_pause_minutes),
+                "COORDINATOR_URL": args.coordinator_url,
+                "OPS_TOKEN_SECRET_ARN": args.ops_token_secret_arn,
             }
         function = aws.lambda_.Function(
             f"{name}-function",

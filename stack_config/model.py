@@ -219,6 +219,8 @@ class StackConfig:
     pause_schedule: PauseSchedule | None
     monthly_budget_usd: float
     github: GithubSettings | None = None
+    # Pause after this many minutes with no stream live and no viewer (None: no idle pause).
+    idle_pause_minutes: int | None = None
 
     @property
     def prefix(self) -> str:

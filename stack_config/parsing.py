@@ -16,6 +16,11 @@ from typing import Any
 
 import pulumi
 
+from ops.idle import (
+    DEFAULT_IDLE_PAUSE_MINUTES,
+    MAXIMUM_IDLE_PAUSE_MINUTES,
+    MINIMUM_IDLE_PAUSE_MINUTES,
+)
 from stack_config.model import (
     CACHE_ENGINES,
     CACHE_NODE_TYPES,
@@ -170,6 +175,7 @@ class _Parser(ValueReader):
             pause_schedule=self._pause_schedule(dev),
             monthly_budget_usd=self._number("monthlyBudgetUsd", 90.0 if dev else 300.0, 1, 100_000),
             github=self._github(),
+            idle_pause_minutes=self._idle_pause_minutes(),
         )
         if self.problems:
             raise StackConfigError(self.problems)
@@ -280,6 +286,16 @@ class _Parser(ValueReader):
             web_concurrency=self._int("coordinatorWebConcurrency", 2, 1, 16),
             certificate_arn=certificate,
             hosted_zone_id=zone,
+        )
+
+    def _idle_pause_minutes(self) -> int | None:
+        if self.values.get("idlePauseMinutes") in (None, ""):
+            return None
+        return self._int(
+            "idlePauseMinutes",
+            DEFAULT_IDLE_PAUSE_MINUTES,
+            MINIMUM_IDLE_PAUSE_MINUTES,
+            MAXIMUM_IDLE_PAUSE_MINUTES,
         )
 
     def _pause_schedule(self, dev: bool) -> PauseSchedule | None:
@@ -408,6 +424,7 @@ KEYS = frozenset(
         "resumeAt",
         "pauseWeekdays",
         "timezone",
+        "idlePauseMinutes",
         "monthlyBudgetUsd",
         "githubRepository",
         "githubOidcProviderArn",

@@ -465,7 +465,11 @@ def test_the_program_gives_the_role_the_rds_managed_and_mesh_secrets(updated: Pr
     readable = next(s for s in statements if s["Sid"] == "ReadSecrets")["Resource"]
     assert updated.outputs["databaseSecretArn"] in readable
     assert updated.outputs["headscaleApiKeySecretArn"] in readable
-    assert len(readable) == 6  # pepper, hook, admin token, cache token, mesh API key, database
+    # pepper, hook, admin token, cache token, mesh API key, database; dev's idle pause: ops token.
+    idle = updated.stack == "dev"
+    assert len(readable) == 6 + idle
+    ops_token = f"{prefix}-ops-token"
+    assert any(r.name == ops_token for r in updated.resources) is idle
     conf = settings_file(updated)
     assert f"HEADSCALE_URL={updated.outputs['headscaleUrl']}" in conf
     assert f"HEADSCALE_API_KEY_SECRET_ARN={updated.outputs['headscaleApiKeySecretArn']}" in conf

@@ -4,6 +4,7 @@ alarms, and what a deep pause leaves."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -58,7 +59,8 @@ def test_schedules_run_in_the_operators_timezone(dev: ProgramRun) -> None:
             for name, s in schedules.items()} == {
         "streamr-dev-pause-pause": (f"cron(0 22 ? * {EVERY_DAY} *)", "pause"),
         "streamr-dev-pause-resume": (f"cron(0 8 ? * {EVERY_DAY} *)", "resume"),
-        "streamr-dev-pause-enforce": ("rate(3 hours)", "enforce"),
+        # dev has an idle pause: enforcement checks every 5 minutes.
+        "streamr-dev-pause-enforce": ("rate(5 minutes)", "enforce"),
     }  # fmt: skip
     for schedule in schedules.values():
         assert schedule["scheduleExpressionTimezone"] == "Europe/Amsterdam"
@@ -111,7 +113,9 @@ def test_the_function_runs_ops_on_arm64_within_lambdas_time_limit(dev: ProgramRu
     )
     # The database phase and the hosts phase both wait; together they must end before Lambda stops.
     assert RDS_WAIT_SECONDS + EC2_WAIT_SECONDS < TIMEOUT_SECONDS == function["timeout"] <= 900
-    assert function["environment"]["variables"] == {
+    variables = function["environment"]["variables"]
+    idle_keys = {"IDLE_PAUSE_MINUTES", "COORDINATOR_URL", "OPS_TOKEN_SECRET_ARN"}
+    assert {key: value for key, value in variables.items() if key not in idle_keys} == {
         "PROJECT": "streamr",
         "STAGE": "dev",
         "TIMEZONE": "Europe/Amsterdam",
@@ -184,7 +188,7 @@ def test_mutating_actions_need_this_stacks_tags(dev: ProgramRun) -> None:
         assert statement["Effect"] == "Allow"
         if all(action.split(":")[1].startswith("Describe") for action in actions):
             continue
-        if statement["Sid"] in {"Logs", "DeadLetters"}:
+        if statement["Sid"] in {"Logs", "DeadLetters", "ReadTheOpsToken"}:
             assert "*" not in statement["Resource"].split(":")[-1].rstrip("*")
             continue
         condition = statement["Condition"]["StringEquals"]
@@ -233,8 +237,15 @@ def test_the_function_may_make_every_call_ops_makes(dev: ProgramRun) -> None:
     calls = ops_calls()
     assert {"rds:StopDBInstance", "autoscaling:DescribeAutoScalingGroups"} <= calls
     assert calls <= allowed, calls - allowed
-    # ...and nothing it never calls, apart from writing its own logs and dead letters.
-    assert allowed - calls == {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
+    # ...and nothing it never calls, apart from writing its own logs and dead letters and reading
+    # the ops token (ops/handler.py's coordinator_activity).
+    assert 'client("secretsmanager")' in (OPS_DIR / "handler.py").read_text()
+    assert allowed - calls == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:SendMessage",
+        "secretsmanager:GetSecretValue",
+    }
 
 
 def test_the_scheduler_may_only_invoke_the_function(dev: ProgramRun) -> None:
@@ -292,3 +303,55 @@ def test_a_deep_pause_drops_what_bills_by_the_hour_and_keeps_the_database(deep: 
         "streamr-prod-pause-hold-paused"
     ]
     assert not run_program("prod").of_type("streamr:ops:PauseSchedule")
+
+
+def test_the_idle_pause_asks_the_coordinator_with_the_ops_token_it_alone_may_read(
+    dev: ProgramRun,
+) -> None:
+    environment = part(dev, "function").inputs["environment"]["variables"]
+    secret = dev.named("streamr-dev-coordinator-ops-token").outputs["arn"]
+    assert environment["IDLE_PAUSE_MINUTES"] == "30"
+    assert environment["OPS_TOKEN_SECRET_ARN"] == secret
+    assert environment["COORDINATOR_URL"] == dev.outputs["coordinatorUrl"]
+    by_sid = {s["Sid"]: s for s in function_statements(dev)}
+    assert by_sid["ReadTheOpsToken"] == {
+        "Sid": "ReadTheOpsToken",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": secret,
+    }
+    # The coordinator's hosts read it at boot into STREAMR_OPS_TOKEN; no value is in user data.
+    template = dev.one("aws:ec2/launchTemplate:LaunchTemplate").inputs
+    user_data = base64.b64decode(template["userData"]).decode()
+    assert f"OPS_TOKEN_SECRET_ARN={secret}" in user_data
+    assert 'STREAMR_OPS_TOKEN=$(secret "$OPS_TOKEN_SECRET_ARN")' in user_data
+
+
+def test_an_idle_pause_without_a_schedule_is_one_frequent_enforcement() -> None:
+    run = run_program("prod", {"idlePauseMinutes": 60})
+    schedules = {s.name: s.inputs for s in run.of_type("aws:scheduler/schedule:Schedule")}
+    assert {name: s["scheduleExpression"] for name, s in schedules.items()} == {
+        "streamr-prod-pause-enforce": "rate(5 minutes)"
+    }
+    environment = part(run, "function").inputs["environment"]["variables"]
+    assert environment["IDLE_PAUSE_MINUTES"] == "60"
+    assert "PAUSE_AT" not in environment
+
+
+def test_a_deep_pause_has_no_idle_check_but_keeps_the_ops_token(deep: ProgramRun) -> None:
+    environment = part(deep, "function").inputs["environment"]["variables"]
+    assert "IDLE_PAUSE_MINUTES" not in environment
+    assert deep.named("streamr-dev-coordinator-ops-token") is not None
+
+
+def test_idle_pause_settings_come_all_together() -> None:
+    from components.pause_schedule import PauseSchedule
+
+    with pytest.raises(ValueError, match="idle pause needs idle_pause_minutes, coordinator_url"):
+        PauseSchedule(
+            "p",
+            PauseScheduleArgs(
+                project="streamr", stage="dev", timezone="UTC", alarm_topic_arn="arn",
+                tags={}, idle_pause_minutes=30,
+            ),
+        )  # fmt: skip

@@ -164,6 +164,9 @@ def test_comma_separated_weekdays_are_accepted() -> None:
         ({"stage": "dev", "pauseWeekdays": []}, "streamr:pauseWeekdays", "non-empty"),
         ({"stage": "dev", "timezone": "Mars/Olympus"}, "streamr:timezone", "IANA timezone"),
         ({"stage": "dev", "monthlyBudgetUsd": -5}, "streamr:monthlyBudgetUsd", "a number from 1"),
+        # Never faster than the configured minimum.
+        ({"stage": "dev", "idlePauseMinutes": 5}, "streamr:idlePauseMinutes", "15..1440"),
+        ({"stage": "prod", "idlePauseMinutes": "soon"}, "streamr:idlePauseMinutes", "15..1440"),
     ],
 )
 def test_a_bad_value_names_its_key_and_the_allowed_values(
@@ -313,3 +316,8 @@ def test_the_program_fails_on_bad_config_before_any_resource_registers(
     assert isinstance(failure.value.__cause__, StackConfigError)
     assert str(failure.value).startswith(key)
     assert failure.value.resources == []
+
+
+def test_an_idle_pause_is_off_unless_set() -> None:
+    assert load(stage="dev").idle_pause_minutes is None
+    assert load(stage="prod", idlePauseMinutes="45").idle_pause_minutes == 45

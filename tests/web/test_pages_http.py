@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from streamr_coordinator.web.data import FriendsValue
 
 from .conftest import PASSWORD, Seeded, csrf_of, signed_in
 
@@ -187,3 +188,23 @@ def test_api_docs_load_nothing_but_this_sites_assets(coordinator: Seeded) -> Non
     # Only what the page uses: ReDoc (also in the package) is not served.
     assert httpx.get(coordinator.url + "/redoc").status_code == 404
     assert httpx.get(coordinator.url + "/docs/assets/redoc.standalone.js").status_code == 404
+
+
+def test_the_streamer_page_prices_what_friends_delivered_next_to_what_they_were_paid(
+    coordinator: Seeded,
+) -> None:
+    """Last 30 days: the bytes the coordinator verified from friends' reports for this streamer's
+    streams, at the configured origin egress price, and the payouts for those streams."""
+    expected = {
+        # alice-live: 3 MB + 1 MB verified, a pool of 10.00 paid; bob-secret: 2 MB, 10.00.
+        "alice": "friends delivered 4.0 MB (verified), which would have cost 0.00 USD of origin "
+        "egress at 0.090 USD/GB; friends were paid 10.00 credits.",
+        "bob": "friends delivered 2.0 MB (verified), which would have cost 0.00 USD of origin "
+        "egress at 0.090 USD/GB; friends were paid 10.00 credits.",
+    }
+    for streamer, sentence in expected.items():
+        client, _ = signed_in(coordinator, streamer)
+        page = re.sub(r"<[^>]+>", "", client.get("/streamer").text)
+        assert f"Last 30 days: {sentence}" in page
+    # A GB is priced at the configured rate: 1.35 GB (a viewer-hour at 3 Mbps) at 0.09 USD/GB.
+    assert FriendsValue(1_350_000_000, 0).saved_usd(0.09) == pytest.approx(0.1215)

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # What pools and payouts are counted in: a currency code (amounts in its hundredths) or
     # "credits" (hundredths of a credit). Every amount the API and pages show names it.
     payout_unit: str = Field(default="credits", pattern=r"^(credits|[A-Z]{3})$")
+    # What one GB sent from the origin to viewers costs (AWS data transfer out; ops/prices.py):
+    # the streamer page prices the bytes friends delivered with it.
+    origin_egress_usd_per_gb: float = Field(default=0.09, ge=0, le=10)
 
     @field_validator("token_pepper", "hook_secret", "ops_token")
     @classmethod

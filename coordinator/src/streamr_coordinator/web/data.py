@@ -230,6 +230,38 @@ class Relay:
     amount_minor: int
 
 
+@dataclass(frozen=True)
+class FriendsValue:
+    """Over the last 30 days: the bytes friends' nodes delivered for a streamer's streams as the
+    coordinator verified them (contribution reports, bounded by viewer sessions), and what the
+    friends were paid for those streams."""
+
+    verified_bytes: int
+    paid_minor: int
+
+    def saved_usd(self, usd_per_gb: float) -> float:
+        """What the origin would have paid to send those bytes itself."""
+        return self.verified_bytes / 1e9 * usd_per_gb
+
+
+async def friends_value(session: AsyncSession, streamer_id: int) -> FriendsValue:
+    row = (
+        await session.execute(
+            text("""
+SELECT
+    (SELECT coalesce(sum(r.verified_bytes), 0) FROM contribution_reports r
+     JOIN streams s ON s.id = r.stream_id
+     WHERE s.owner_id = :owner_id AND r.interval_end > now() - interval '30 days'),
+    (SELECT coalesce(sum(e.amount_minor), 0) FROM ledger_entries e
+     JOIN streams s ON s.id = e.stream_id
+     WHERE s.owner_id = :owner_id AND e.period_start > now() - interval '30 days')
+"""),
+            {"owner_id": streamer_id},
+        )
+    ).one()
+    return FriendsValue(int(row[0]), int(row[1]))
+
+
 async def relays(session: AsyncSession, streamer_id: int) -> list[Relay]:
     """Which nodes relayed this streamer's streams and what they were paid, over all periods."""
     rows = await session.execute(

@@ -317,6 +317,8 @@ async def _streamer_page(
         rtmp=rtmp_url(ctx.settings.origin_publish_url, request.url.hostname or "localhost"),
         relays=await data.relays(session, owner_id),
         savings=await data.shares(session, owner_id=owner_id),
+        friends_value=await data.friends_value(session, owner_id),
+        egress_usd_per_gb=ctx.settings.origin_egress_usd_per_gb,
         new_key=new_key,
         confirm=confirm,
         error=error,
