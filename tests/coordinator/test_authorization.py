@@ -79,6 +79,8 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]]] = {
     ("GET", "/health"): ("streamer", PUBLIC),
     ("GET", "/ready"): ("streamer", PUBLIC),
     ("GET", "/metrics"): ("streamer", ADMIN_ONLY),
+    # Closed to every caller without STREAMR_OPS_TOKEN; with it, only that token (test_activity).
+    ("GET", "/api/v1/ops/activity"): ("streamer", dict.fromkeys(CALLERS, 403)),
     ("GET", "/openapi.json"): ("streamer", PUBLIC),
     ("GET", "/docs"): ("streamer", PUBLIC),
     ("GET", "/docs/assets/{name}"): ("streamer", PUBLIC),
