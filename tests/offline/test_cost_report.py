@@ -99,12 +99,6 @@ def test_the_whole_bill_has_a_line_per_way_of_running_with_usage_on_top():
         assert line.total == pytest.approx(line.without_video + line.usage.video_egress)
 
 
-def test_dev_on_demand_from_a_deep_pause_meets_the_20_dollar_goal_without_video_egress():
-    on_deep = build_report("dev").bill()[-1]
-    assert "deep-paused when idle" in on_deep.name
-    assert on_deep.without_video <= 20
-
-
 def test_make_cost_prints_the_on_demand_figures_and_takes_usage_on_the_command_line():
     result = subprocess.run(
         [
