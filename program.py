@@ -24,6 +24,7 @@ from components.network import Network, NetworkArgs
 from components.origin_address import OriginAddress, OriginAddressArgs
 from components.pause_schedule import PauseSchedule, PauseScheduleArgs
 from components.srs_origin import SrsOrigin, SrsOriginArgs
+from components.wake_endpoint import WakeEndpoint, WakeEndpointArgs
 from stack_config import StackConfig
 
 
@@ -169,6 +170,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
     schedule = config.pause_schedule
     # The idle pause asks the coordinator through its load balancer (absent on a deep pause).
     idle = config.idle_pause_minutes if coordinator.url is not None else None
+    pause = None
     if config.paused or schedule is not None or idle is not None:
         pause = PauseSchedule(
             f"{config.prefix}-pause",
@@ -205,6 +207,25 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
                 tags=tags,
             ),
         )
+    if config.wake_endpoint and pause is not None:
+        wake = WakeEndpoint(
+            f"{config.prefix}-wake",
+            WakeEndpointArgs(
+                project=tags["Project"],
+                stage=config.stage,
+                pause_function_name=pause.function_name,
+                pause_function_arn=pause.function_arn,
+                deep_paused=config.paused,
+                # The origin's address outlives a deep pause; while running it is where RTMP is.
+                rtmp_host=origin_address.public_ip,
+                github_repository=config.github.repository if config.github else None,
+                tags=tags,
+            ),
+        )
+        outputs["wakeUrl"] = wake.url
+        outputs["wakeTokenSecretArn"] = wake.token_secret_arn
+        if wake.github_token_secret_arn is not None:
+            outputs["wakeGithubTokenSecretArn"] = wake.github_token_secret_arn
     if config.github is not None:
         ci = GithubOidc(
             f"{config.prefix}-github",

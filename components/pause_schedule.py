@@ -229,6 +229,7 @@ def ops_archive() -> pulumi.AssetArchive:
 
 class PauseSchedule(pulumi.ComponentResource):
     function_name: pulumi.Output[str]
+    function_arn: pulumi.Output[str]
     dead_letter_queue_url: pulumi.Output[str]
 
     def __init__(
@@ -407,6 +408,7 @@ class PauseSchedule(pulumi.ComponentResource):
         )
 
         self.function_name = function.name
+        self.function_arn = function.arn
         self.dead_letter_queue_url = dead_letters.url
         self.register_outputs(
             {"functionName": self.function_name, "deadLetterQueueUrl": self.dead_letter_queue_url}

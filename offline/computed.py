@@ -262,6 +262,11 @@ def _lambda_function(c: _Context) -> dict[str, Any]:
     }
 
 
+def _function_url(c: _Context) -> dict[str, Any]:
+    url_id = c.digest(32)
+    return {"functionUrl": f"https://{url_id}.lambda-url.{c.region}.on.aws/", "urlId": url_id}
+
+
 def _launch_template(c: _Context) -> dict[str, Any]:
     return {"latestVersion": 1, "defaultVersion": 1}
 
@@ -311,6 +316,7 @@ _COMPUTED: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "aws:sns/topic:Topic": _sns_topic,
     "aws:sqs/queue:Queue": _sqs_queue,
     "aws:lambda/function:Function": _lambda_function,
+    "aws:lambda/functionUrl:FunctionUrl": _function_url,
     "random:index/randomPassword:RandomPassword": _random_password,
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
     "docker-build:index:Image": _container_image,

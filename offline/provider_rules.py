@@ -78,6 +78,9 @@ NAME_RULES: dict[str, NameRule] = {
     "aws:secretsmanager/secret:Secret": NameRule("name", 512, r"[A-Za-z0-9/_+=.@-]+"),
     "aws:sns/topic:Topic": NameRule("name", 256, r"[A-Za-z0-9_-]+"),
     "aws:sqs/queue:Queue": NameRule("name", 80, r"[A-Za-z0-9_-]+"),
+    "aws:ssm/parameter:Parameter": NameRule(
+        "name", 2048, r"/?[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*"
+    ),
 }
 
 # SDK inputs whose presence means "this type gives its resource a name of its own".

@@ -70,6 +70,7 @@ FREE_TYPES = {
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": "free",
     "aws:lambda/function:Function": "usage-based",
     "aws:lambda/permission:Permission": "free",
+    "aws:lambda/functionUrl:FunctionUrl": "free (its requests are the function's usage)",
     "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": "free",
     "aws:scheduler/schedule:Schedule": "usage-based (free tier covers a few runs a day)",
     "aws:scheduler/scheduleGroup:ScheduleGroup": "free",

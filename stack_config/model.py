@@ -221,6 +221,8 @@ class StackConfig:
     github: GithubSettings | None = None
     # Pause after this many minutes with no stream live and no viewer (None: no idle pause).
     idle_pause_minutes: int | None = None
+    # An always-on wake endpoint (components/wake_endpoint.py) that un-pauses on request.
+    wake_endpoint: bool = False
 
     @property
     def prefix(self) -> str:

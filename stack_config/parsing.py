@@ -176,7 +176,15 @@ class _Parser(ValueReader):
             monthly_budget_usd=self._number("monthlyBudgetUsd", 90.0 if dev else 300.0, 1, 100_000),
             github=self._github(),
             idle_pause_minutes=self._idle_pause_minutes(),
+            wake_endpoint=self._bool("wakeEndpoint", False),
         )
+        if config.wake_endpoint and config.pause_schedule is None and (
+            config.idle_pause_minutes is None
+        ):
+            self.problems.append(
+                f"{key_name('wakeEndpoint')} needs a pause to undo; allowed values: false, or set "
+                f"{key_name('pauseAt')}/{key_name('resumeAt')} or {key_name('idlePauseMinutes')}"
+            )
         if self.problems:
             raise StackConfigError(self.problems)
         return config
@@ -425,6 +433,7 @@ KEYS = frozenset(
         "pauseWeekdays",
         "timezone",
         "idlePauseMinutes",
+        "wakeEndpoint",
         "monthlyBudgetUsd",
         "githubRepository",
         "githubOidcProviderArn",

@@ -1,0 +1,236 @@
+"""The wake endpoint: an always-on Lambda function URL that wakes a paused platform (ops/wake*.py).
+
+Public (auth type NONE) so a phone can reach it, but every request that looks at or changes
+anything carries the wake token, a generated secret kept in Secrets Manager. The function may read
+the stack's state, read its two secrets, keep its record in one SSM parameter and invoke the
+pause function (which does the resuming); it can start or stop nothing itself. With a GitHub
+repository configured, a second secret holds a GitHub token the operator stores (fine-grained,
+Actions: write on that repository) so a deep pause can be undone through the pause workflow.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.pause_schedule import ops_archive
+
+HANDLER = "ops.wake_handler.lambda_handler"
+# Looks and a dispatch only: the resume runs in the pause function.
+TIMEOUT_SECONDS = 30
+# The workflow that un-pauses a deep pause (its `action: resume` input) and the branch it runs on.
+WORKFLOW = "pause.yml"
+WORKFLOW_REF = "main"
+
+
+@dataclass
+class WakeEndpointArgs:
+    project: str
+    stage: str
+    pause_function_name: pulumi.Input[str]
+    pause_function_arn: pulumi.Input[str]
+    # The stack is deep-paused: a wake dispatches the pause workflow instead of resuming.
+    deep_paused: bool
+    tags: Mapping[str, str]
+    # The SRS origin's address (absent on a deep pause): "running" once it accepts RTMP.
+    rtmp_host: pulumi.Input[str] | None = None
+    # owner/name: with it, a deep wake dispatches the repository's pause workflow.
+    github_repository: str | None = None
+    log_retention_days: int = 30
+
+
+def function_policy(
+    log_group_arn: str, secret_arns: list[str], parameter_arn: str, pause_function_arn: str
+) -> str:
+    """Look, read its secrets, keep its record, ask the pause function to resume: nothing more."""
+    statements = [
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:*",
+        },
+        {
+            # Describe calls have no resource-level permissions: discovery filters by tag itself.
+            "Sid": "Look",
+            "Effect": "Allow",
+            "Action": [
+                "autoscaling:DescribeAutoScalingGroups",
+                "ec2:DescribeInstances",
+                "rds:DescribeDBInstances",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "ReadItsTokens",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": secret_arns,
+        },
+        {
+            "Sid": "KeepItsRecord",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+            "Resource": parameter_arn,
+        },
+        {
+            "Sid": "AskThePauseFunctionToResume",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": pause_function_arn,
+        },
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def record_parameter_name(project: str, stage: str) -> str:
+    return f"/{project}/{stage}/wake-record"
+
+
+class WakeEndpoint(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    token_secret_arn: pulumi.Output[str]
+    github_token_secret_arn: pulumi.Output[str] | None
+
+    def __init__(
+        self, name: str, args: WakeEndpointArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("streamr:ops:WakeEndpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        partition = aws.get_partition(opts=invoke).partition
+        region = aws.get_region(opts=invoke).region
+        account = aws.get_caller_identity(opts=invoke).account_id
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            retention_in_days=args.log_retention_days,
+            tags=_tagged(args.tags, f"{name}-logs"),
+            opts=child,
+        )
+        # Generated once and kept in state; rotate it by replacing this resource.
+        token_value = random.RandomPassword(
+            f"{name}-token-value", length=48, special=False, opts=child
+        )
+        token = aws.secretsmanager.Secret(
+            f"{name}-token",
+            description=f"Wake token for {args.project}-{args.stage}'s wake endpoint",
+            tags=_tagged(args.tags, f"{name}-token"),
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-token-version",
+            secret_id=token.id,
+            secret_string=pulumi.Output.secret(token_value.result),
+            opts=child,
+        )
+        secret_arns: list[pulumi.Input[str]] = [token.arn]
+        github_token = None
+        if args.github_repository is not None:
+            # The operator stores the value (aws secretsmanager put-secret-value); never in config.
+            github_token = aws.secretsmanager.Secret(
+                f"{name}-github-token",
+                description=f"GitHub token that may dispatch {WORKFLOW} in "
+                f"{args.github_repository} (Actions: write)",
+                tags=_tagged(args.tags, f"{name}-github-token"),
+                opts=child,
+            )
+            secret_arns.append(github_token.arn)
+        parameter_name = record_parameter_name(args.project, args.stage)
+        record = aws.ssm.Parameter(
+            f"{name}-record",
+            name=parameter_name,
+            type="String",
+            value="{}",
+            description="The wake endpoint's record of the last wake (it writes the value)",
+            tags=_tagged(args.tags, f"{name}-record"),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]),
+        )
+        parameter_arn = f"arn:{partition}:ssm:{region}:{account}:parameter{parameter_name}"
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=_tagged(args.tags, f"{name}-role"),
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(
+                log_group.arn, pulumi.Output.all(*secret_arns), args.pause_function_arn
+            ).apply(lambda v: function_policy(v[0], list(v[1]), parameter_arn, v[2])),
+            opts=child,
+        )
+        environment: dict[str, pulumi.Input[str]] = {
+            "PROJECT": args.project,
+            "STAGE": args.stage,
+            "WAKE_TOKEN_SECRET_ARN": token.arn,
+            "RECORD_PARAMETER": record.name,
+            "PAUSE_FUNCTION_NAME": args.pause_function_name,
+            "DEEP_PAUSED": "true" if args.deep_paused else "false",
+        }
+        if args.rtmp_host is not None:
+            environment["RTMP_HOST"] = args.rtmp_host
+        if github_token is not None and args.github_repository is not None:
+            environment |= {
+                "GITHUB_REPOSITORY": args.github_repository,
+                "GITHUB_WORKFLOW": WORKFLOW,
+                "GITHUB_REF": WORKFLOW_REF,
+                "GITHUB_TOKEN_SECRET_ARN": github_token.arn,
+            }
+        function = aws.lambda_.Function(
+            f"{name}-function",
+            description=f"Wake {args.project}-{args.stage} on demand (ops/wake_handler.py)",
+            runtime="python3.12",
+            architectures=["arm64"],
+            handler=HANDLER,
+            code=ops_archive(),
+            role=role.arn,
+            timeout=TIMEOUT_SECONDS,
+            memory_size=128,
+            environment={"variables": environment},
+            logging_config={"log_format": "JSON", "log_group": log_group.name},
+            tags=_tagged(args.tags, f"{name}-function"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+        function_url = aws.lambda_.FunctionUrl(
+            f"{name}-url",
+            function_name=function.name,
+            authorization_type="NONE",
+            opts=child,
+        )
+        # A NONE function URL still needs a resource policy allowing anyone to call it; the
+        # wake token is checked by the function itself.
+        aws.lambda_.Permission(
+            f"{name}-public-url",
+            function=function.name,
+            action="lambda:InvokeFunctionUrl",
+            principal="*",
+            function_url_auth_type="NONE",
+            opts=child,
+        )
+
+        self.url = function_url.function_url
+        self.token_secret_arn = token.arn
+        self.github_token_secret_arn = github_token.arn if github_token is not None else None
+        self.register_outputs({"url": self.url, "tokenSecretArn": self.token_secret_arn})
+
+
+def _tagged(tags: Mapping[str, str], name: str) -> dict[str, str]:
+    return {**tags, "Name": name}

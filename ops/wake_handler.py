@@ -1,0 +1,308 @@
+"""The wake endpoint: a Lambda function URL that wakes a paused platform and reports progress.
+
+Routes: `GET /` a page that polls the status (the token stays in the page's URL fragment, which
+browsers never send); `GET /status` and `POST /wake` with `Authorization: Bearer <wake token>`.
+The token lives in Secrets Manager and is compared in constant time; a missing one is 401, a wrong
+one 403, and neither looks at or starts anything.
+
+A stop-paused platform is resumed by invoking the pause function with `{"action": "resume"}`
+(asynchronously: its executor starts the database, hosts and groups in order, with its retries,
+dead-letter queue and alarms). A deep-paused one is un-paused by dispatching the GitHub pause
+workflow (`action: resume`) with a token from Secrets Manager.
+
+Environment: PROJECT, STAGE, WAKE_TOKEN_SECRET_ARN, RECORD_PARAMETER, PAUSE_FUNCTION_NAME,
+DEEP_PAUSED (true/false), optionally RTMP_HOST (the origin's address), and for a deep wake
+GITHUB_REPOSITORY, GITHUB_WORKFLOW, GITHUB_REF, GITHUB_TOKEN_SECRET_ARN (all four or none) and
+GITHUB_API_URL (default https://api.github.com).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from ops.discovery import Clients, StackTags, discover
+from ops.wake import (
+    Status,
+    WakeRecord,
+    advance,
+    decide_wake,
+    observe,
+    resume_still_needed,
+    woken,
+)
+from ops.wake_page import PAGE
+
+RTMP_PORT = 1935
+GITHUB_KEYS = ("GITHUB_REPOSITORY", "GITHUB_WORKFLOW", "GITHUB_REF", "GITHUB_TOKEN_SECRET_ARN")
+
+
+class ConfigError(ValueError):
+    """A required setting is missing or invalid; the message names it."""
+
+
+class DispatchError(RuntimeError):
+    """GitHub did not accept the workflow dispatch; the message says what it answered."""
+
+
+@dataclass(frozen=True)
+class GithubDispatch:
+    """Which workflow un-pauses this stack, and where the token that may dispatch it is kept."""
+
+    repository: str
+    workflow: str
+    ref: str
+    token_secret_arn: str
+    api_url: str = "https://api.github.com"
+
+
+@dataclass(frozen=True)
+class WakeSettings:
+    stack: StackTags
+    token_secret_arn: str
+    record_parameter: str
+    pause_function_name: str
+    deep_paused: bool
+    rtmp_host: str | None
+    github: GithubDispatch | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WakeSettings:
+        required = [
+            "PROJECT",
+            "STAGE",
+            "WAKE_TOKEN_SECRET_ARN",
+            "RECORD_PARAMETER",
+            "PAUSE_FUNCTION_NAME",
+            "DEEP_PAUSED",
+        ]
+        if any(env.get(key) for key in GITHUB_KEYS):
+            required += GITHUB_KEYS
+        missing = [key for key in required if not env.get(key)]
+        if missing:
+            raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
+        if env["DEEP_PAUSED"] not in ("true", "false"):
+            raise ConfigError(f"DEEP_PAUSED is {env['DEEP_PAUSED']!r}; allowed values: true, false")
+        github = None
+        if "GITHUB_REPOSITORY" in required:
+            api_url = env.get("GITHUB_API_URL") or GithubDispatch.api_url
+            if not api_url.startswith(("https://", "http://")):
+                raise ConfigError(f"GITHUB_API_URL is {api_url!r}; it must start with https://")
+            github = GithubDispatch(
+                env["GITHUB_REPOSITORY"],
+                env["GITHUB_WORKFLOW"],
+                env["GITHUB_REF"],
+                env["GITHUB_TOKEN_SECRET_ARN"],
+                api_url.rstrip("/"),
+            )
+        return cls(
+            StackTags(env["PROJECT"], env["STAGE"]),
+            env["WAKE_TOKEN_SECRET_ARN"],
+            env["RECORD_PARAMETER"],
+            env["PAUSE_FUNCTION_NAME"],
+            env["DEEP_PAUSED"] == "true",
+            env.get("RTMP_HOST") or None,
+            github,
+        )
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Where the endpoint touches the world: AWS clients, the origin's port and GitHub."""
+
+    clients: Clients
+    secrets: Any
+    ssm: Any
+    # Deliver the pause function's event (JSON) asynchronously.
+    invoke_pause_function: Callable[[str], None]
+    rtmp_accepting: Callable[[str], bool]
+
+    @classmethod
+    def from_session(cls, session: Any, pause_function_name: str) -> Effects:
+        lambda_client = session.client("lambda")
+
+        def invoke(payload: str) -> None:
+            lambda_client.invoke(
+                FunctionName=pause_function_name, InvocationType="Event", Payload=payload
+            )
+
+        return cls(
+            Clients.from_session(session),
+            session.client("secretsmanager"),
+            session.client("ssm"),
+            invoke,
+            tcp_accepts,
+        )
+
+
+def tcp_accepts(host: str, port: int = RTMP_PORT, timeout: float = 3.0) -> bool:
+    """Whether `host` accepts a TCP connection on `port` (RTMP ingest is listening)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+Response = dict[str, Any]
+
+
+def respond(
+    event: Mapping[str, Any], settings: WakeSettings, effects: Effects, now: datetime
+) -> Response:
+    """Route one function URL request (payload format 2.0); the Lambda and the tests share this."""
+    http = event.get("requestContext", {}).get("http", {})
+    method, path = http.get("method", "GET"), event.get("rawPath", "/")
+    if (method, path) == ("GET", "/"):
+        return _reply(200, PAGE, "text/html; charset=utf-8")
+    if (method, path) not in (("GET", "/status"), ("POST", "/wake")):
+        return _json(404, {"error": "routes: GET /, GET /status, POST /wake"})
+    refusal = _refusal(event.get("headers") or {}, settings, effects)
+    if refusal is not None:
+        return refusal
+    remembered = record = _read_record(effects, settings)
+    rtmp = None
+    observed = observe(discover(effects.clients, settings.stack))
+    if settings.rtmp_host is not None and observed == "running":
+        rtmp = effects.rtmp_accepting(settings.rtmp_host)
+    record, status = advance(record, observed, rtmp, settings.deep_paused, now)
+    if resume_still_needed(record, observed, settings.deep_paused):
+        _ask_for_resume(effects)
+        record = replace(record, resume_sent=True)
+    if path == "/status":
+        if record != remembered:
+            _write_record(effects, settings, record)
+        return _json(200, status.to_json())
+    return _wake(settings, effects, record, status, now)
+
+
+def _wake(
+    settings: WakeSettings, effects: Effects, record: WakeRecord, status: Status, now: datetime
+) -> Response:
+    decision = decide_wake(status)
+    body: dict[str, Any] = {"action": decision.action, "reason": decision.reason}
+    if decision.action == "dispatch":
+        if settings.github is None:
+            _write_record(effects, settings, record)
+            return _json(
+                503,
+                {
+                    **body,
+                    "action": "none",
+                    "error": "a deep wake needs the GitHub workflow (streamr:githubRepository); "
+                    "un-pause with the pause workflow or pulumi up",
+                    "status": status.to_json(),
+                },
+            )
+        try:
+            dispatch_workflow(settings.github, _secret(effects, settings.github.token_secret_arn),
+                              settings.stack.stage)  # fmt: skip
+        except DispatchError as error:
+            _write_record(effects, settings, record)
+            return _json(502, {**body, "error": str(error), "status": status.to_json()})
+    elif decision.action == "resume":
+        _ask_for_resume(effects)
+    if decision.action != "none":
+        fresh = woken(now, resume_sent=decision.action == "resume")
+        record, status = advance(fresh, "starting", None, settings.deep_paused, now)
+    _write_record(effects, settings, record)
+    print(json.dumps({"wake": decision.action, "state": status.state}))
+    return _json(decision.http_status, {**body, "status": status.to_json()})
+
+
+def _ask_for_resume(effects: Effects) -> None:
+    effects.invoke_pause_function(json.dumps({"action": "resume", "dry_run": False}))
+
+
+def dispatch_workflow(
+    github: GithubDispatch, token: str, stage: str, timeout: float = 15.0
+) -> None:
+    """Ask GitHub to run the pause workflow's resume for this stage (204 is its only yes)."""
+    url = (
+        f"{github.api_url}/repos/{github.repository}/actions/workflows/{github.workflow}/dispatches"
+    )
+    body = {"ref": github.ref, "inputs": {"stack": stage, "action": "resume"}}
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked in WakeSettings
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            if response.status != 204:
+                raise DispatchError(f"GitHub answered {response.status} to the workflow dispatch")
+    except urllib.error.HTTPError as error:
+        detail = error.read(500).decode("utf-8", "replace")
+        raise DispatchError(
+            f"GitHub refused the workflow dispatch: {error.code} {detail}"
+        ) from error
+    except OSError as error:
+        raise DispatchError(f"GitHub could not be reached: {error}") from error
+
+
+def _refusal(
+    headers: Mapping[str, str], settings: WakeSettings, effects: Effects
+) -> Response | None:
+    given = {key.lower(): value for key, value in headers.items()}.get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return _json(401, {"error": "send Authorization: Bearer <wake token>"})
+    expected = _secret(effects, settings.token_secret_arn)
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        return _json(403, {"error": "wrong wake token"})
+    return None
+
+
+def _secret(effects: Effects, arn: str) -> str:
+    return effects.secrets.get_secret_value(SecretId=arn)["SecretString"]
+
+
+def _read_record(effects: Effects, settings: WakeSettings) -> WakeRecord:
+    raw = effects.ssm.get_parameter(Name=settings.record_parameter)["Parameter"]["Value"]
+    try:
+        return WakeRecord.from_json(json.loads(raw))
+    except ValueError:
+        return WakeRecord()
+
+
+def _write_record(effects: Effects, settings: WakeSettings, record: WakeRecord) -> None:
+    effects.ssm.put_parameter(
+        Name=settings.record_parameter,
+        Value=json.dumps(record.to_json()),
+        Type="String",
+        Overwrite=True,
+    )
+
+
+def _json(status: int, body: Mapping[str, Any]) -> Response:
+    return _reply(status, json.dumps(body), "application/json")
+
+
+def _reply(status: int, body: str, content_type: str) -> Response:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_type, "Cache-Control": "no-store"},
+        "body": body,
+    }
+
+
+def lambda_handler(event: Mapping[str, Any], _context: Any) -> Response:
+    settings = WakeSettings.from_env(os.environ)
+    effects = Effects.from_session(boto3.Session(), settings.pause_function_name)
+    return respond(event, settings, effects, datetime.now(UTC))
