@@ -42,9 +42,9 @@ EXPECTED_OUTPUTS = {
     "hlsUrlTemplate",
     "flvUrlTemplate",
 }
-# dev has a stop schedule (stacks/Pulumi.dev.yaml), prod runs around the clock.
-SCHEDULED = {"streamr:ops:PauseSchedule"}
-SCHEDULED_OUTPUTS = {"pauseFunctionName"}
+# dev has a stop schedule and a wake endpoint (stacks/Pulumi.dev.yaml), prod runs around the clock.
+SCHEDULED = {"streamr:ops:PauseSchedule", "streamr:ops:WakeEndpoint"}
+SCHEDULED_OUTPUTS = {"pauseFunctionName", "wakeUrl", "wakeTokenSecretArn"}
 
 
 def expected_components(run: ProgramRun) -> set[str]:
