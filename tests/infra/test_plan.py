@@ -33,6 +33,7 @@ def test_resources_are_grouped_under_their_component() -> None:
         "streamr.monitoring.Monitoring  streamr-dev-monitoring",
         "streamr.network.Network  streamr-dev-net",
         "streamr.ops.PauseSchedule  streamr-dev-pause",
+        "streamr.ops.WakeEndpoint  streamr-dev-wake",
         "streamr.streaming.SrsOrigin  streamr-dev-srs",
         "streamr.streaming.OriginAddress  streamr-dev-srs-address",
     ]
@@ -78,7 +79,7 @@ def test_outputs_are_listed_at_the_end() -> None:
     names = [line.split()[0] for line in outputs]
     assert names[:3] == ["vpcId", "publicSubnetIds", "privateSubnetIds"]
     assert "databaseSecretArn" in names
-    assert any("resources in 11 components." in line for line in lines)
+    assert any("resources in 12 components." in line for line in lines)
 
 
 def test_the_prod_plan_says_which_values_are_documentation_names() -> None:
