@@ -33,9 +33,9 @@ def test_resources_are_grouped_under_their_component() -> None:
         "streamr.monitoring.Monitoring  streamr-dev-monitoring",
         "streamr.network.Network  streamr-dev-net",
         "streamr.ops.PauseSchedule  streamr-dev-pause",
-        "streamr.ops.WakeEndpoint  streamr-dev-wake",
         "streamr.streaming.SrsOrigin  streamr-dev-srs",
         "streamr.streaming.OriginAddress  streamr-dev-srs-address",
+        "streamr.ops.WakeEndpoint  streamr-dev-wake",
     ]
     database_at = lines.index("streamr.database.Database  streamr-dev-db")
     network_at = lines.index("streamr.network.Network  streamr-dev-net")
