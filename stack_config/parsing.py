@@ -178,8 +178,10 @@ class _Parser(ValueReader):
             idle_pause_minutes=self._idle_pause_minutes(),
             wake_endpoint=self._bool("wakeEndpoint", False),
         )
-        if config.wake_endpoint and config.pause_schedule is None and (
-            config.idle_pause_minutes is None
+        if (
+            config.wake_endpoint
+            and config.pause_schedule is None
+            and (config.idle_pause_minutes is None)
         ):
             self.problems.append(
                 f"{key_name('wakeEndpoint')} needs a pause to undo; allowed values: false, or set "
