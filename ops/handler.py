@@ -5,9 +5,12 @@ schedule's PAUSE_AT, RESUME_AT and WEEKDAYS (comma-separated; all three or none:
 schedule, so it can pause but not enforce), optionally RDS_WAIT_SECONDS / EC2_WAIT_SECONDS, and for
 the idle pause IDLE_PAUSE_MINUTES, COORDINATOR_URL and OPS_TOKEN_SECRET_ARN (all three or none).
 
-With an idle pause, `enforce` outside the schedule's stop window (or always, without a schedule)
-asks the coordinator for its activity and pauses when `ops.idle.decide_idle` says so; it never
-resumes there: a wake or the schedule's resume event does.
+With an idle pause, `enforce` asks the coordinator for its activity. Outside the schedule's stop
+window (or always, without a schedule) it pauses when `ops.idle.decide_idle` says so. Inside the
+window it re-applies the pause unless the coordinator answers that the platform is in use: a
+platform woken on demand at night stays up while it is used and is paused once idle; a paused
+platform cannot answer, so what AWS restarted by itself is stopped again. It never resumes: a wake
+or the schedule's resume event does.
 """
 
 from __future__ import annotations
@@ -131,15 +134,18 @@ def execute(
     note = None
     if enforced and settings.idle is not None:
         schedule = settings.schedule
+        report = activity()
+        decision = decide_idle(report, now, settings.idle.minutes)
         if schedule is None or schedule.target_at(now) == "running":
-            decision = decide_idle(activity(), now, settings.idle.minutes)
             if not decision.pause:
-                result = RunResult(
-                    action, settings.stack.project, settings.stack.stage, dry_run, now.isoformat()
+                return _left_running(
+                    action, settings, dry_run, now, f"idle pause: not now ({decision.reason})"
                 )
-                result.note = f"idle pause: not now ({decision.reason})"
-                return result
             requested, enforced, note = "paused", False, f"idle pause: {decision.reason}"
+        elif report is not None and not decision.pause:
+            return _left_running(
+                action, settings, dry_run, now, f"stop window: woken and in use ({decision.reason})"
+            )
     result = run(
         clients,
         settings.stack,
@@ -153,6 +159,16 @@ def execute(
         progress=lambda message: print(json.dumps({"progress": message})),
     )
     result.note = note
+    return result
+
+
+def _left_running(
+    action: str, settings: Settings, dry_run: bool, now: datetime, why: str
+) -> RunResult:
+    result = RunResult(
+        action, settings.stack.project, settings.stack.stage, dry_run, now.isoformat()
+    )
+    result.note = why
     return result
 
 

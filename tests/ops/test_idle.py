@@ -182,12 +182,32 @@ def test_wrong_ops_token_or_no_answer_never_pauses(account, coordinator):
     assert result.items == [] and account.mutating_calls() == []
 
 
-def test_in_the_schedules_stop_window_enforcement_pauses_without_asking(account, coordinator):
-    coordinator.report(live=1)
+@pytest.mark.parametrize(
+    ("live", "viewers", "idle_minutes", "why"),
+    [(1, 0, 600, "1 stream(s) live"), (0, 0, THRESHOLD - 1, f"idle for {THRESHOLD - 1} min")],
+)
+def test_in_the_stop_window_a_platform_woken_and_in_use_stays_running(
+    account, coordinator, live, viewers, idle_minutes, why
+):
+    coordinator.report(live, viewers, idle_minutes, now=NIGHT)
     result = _enforce(account, coordinator, now=NIGHT)
+    assert result.items == [] and result.note is not None
+    assert result.note.startswith("stop window: woken and in use") and why in result.note
+    assert account.mutating_calls() == []
+    assert account.asg_sizes("streamr-dev-coordinator") == (1, 2, 4)
+
+
+@pytest.mark.parametrize("answer", ["idle", "no answer"])
+def test_in_the_stop_window_an_idle_or_silent_platform_is_paused(account, coordinator, answer):
+    """Idle after a night wake: paused. No answer: paused already (the coordinator is down), and
+    whatever AWS restarted by itself (a database after 7 days) is stopped again."""
+    coordinator.report(idle_minutes=THRESHOLD + 15, now=NIGHT)
+    token = TOKEN if answer == "idle" else "coordinator-is-down"
+    result = _enforce(account, coordinator, now=NIGHT, token=token)
     assert result.note is None
-    assert coordinator.requests == []
+    assert coordinator.requests  # asked first
     assert account.asg_sizes("streamr-dev-coordinator") == (0, 0, 0)
+    assert account.db_state("streamr-dev-db") == "stopped"
 
 
 def test_the_lambda_reads_the_ops_token_from_secrets_manager(account, coordinator, monkeypatch):
