@@ -5,10 +5,10 @@ weekdays, and `enforce` every few hours, which re-applies the schedule's state (
 database AWS started by itself after 7 days). On a deep pause there is one schedule instead, which
 holds everything paused. With an idle pause, `enforce` runs every few minutes and pauses when the
 coordinator reports no activity for `idle_pause_minutes` (inside the stop window also when it does
-not answer, i.e. is paused: a platform woken at night stays while in use); the function may then read the ops token's secret, and nothing else. The
-function may change only resources tagged with this stack's `Project` and `Stage`; the scheduler
-may only invoke the function. Failed runs are retried, then land in a dead-letter queue, and either
-raises an alarm.
+not answer, i.e. is paused: a platform woken at night stays while in use); the function may then
+read the ops token's secret, and nothing else. The function may change only resources tagged with
+this stack's `Project` and `Stage`; the scheduler may only invoke the function. Failed runs are
+retried, then land in a dead-letter queue, and either raises an alarm.
 """
 
 from __future__ import annotations
