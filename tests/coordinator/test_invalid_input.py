@@ -38,7 +38,7 @@ def test_text_the_database_cannot_hold_is_refused_with_422(api: Api, bad: str) -
     stream = api.stream(streamer, "fine-show")
     path = f"/api/v1/streams/{stream['id']}"
     _refused(_send(api, path, {"title": bad}, "PATCH", headers=streamer.auth), "body.title", named)
-    hook = {"params": {"secret": api.hook_secret}}
+    hook = {"headers": {"Authorization": f"Bearer {api.hook_secret}"}}  # as the hook relay sends it
     for field in ("stream", "client_id", "app", "param", "vhost", "server_id"):
         event = {**srs_event("on_publish", "fine-show"), field: bad}
         _refused(_send(api, "/hooks/srs/on_publish", event, **hook), f"body.{field}", named)

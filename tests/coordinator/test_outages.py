@@ -144,7 +144,7 @@ def test_postgres_restart_under_load_answers_503_with_retry_after_and_loses_no_r
             "hook",
             lambda c: c.post(
                 "/hooks/srs/on_publish",
-                params={"secret": HOOK_SECRET},
+                headers={"Authorization": f"Bearer {HOOK_SECRET}"},  # as the hook relay sends it
                 json=srs_event("on_publish", stream, "?key=wrong"),
             ),
         )

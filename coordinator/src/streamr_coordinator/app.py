@@ -203,18 +203,16 @@ def document_errors(app: FastAPI) -> dict[str, Any]:
                         "content": {"application/json": {"schema": error}},
                     }
                 hook = path.startswith(hooks.router.prefix)
-                responses.setdefault(
+                retry_after = {
+                    "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+                }
+                unavailable = responses.setdefault(
                     "503",
                     {
                         "description": "unavailable for now (the database; for mesh calls, "
                         "Headscale): try again after `Retry-After` seconds"
                         + (" (SRS denies)" if hook else ""),
-                        "headers": {
-                            "Retry-After": {
-                                "description": "seconds to wait",
-                                "schema": {"type": "integer"},
-                            }
-                        },
+                        "headers": retry_after,
                         "content": {
                             "application/json": {
                                 "schema": {"$ref": "#/components/schemas/HookAnswer"}
@@ -224,6 +222,9 @@ def document_errors(app: FastAPI) -> dict[str, Any]:
                         },
                     },
                 )
+                if path != "/ready":
+                    # A route's own 503 (e.g. the mesh is away) can also be the database's.
+                    unavailable.setdefault("headers", retry_after)
         for unused in ("HTTPValidationError", "ValidationError"):
             document["components"]["schemas"].pop(unused)
     return app.openapi_schema
