@@ -174,12 +174,14 @@ def test_friend_sees_own_nodes_and_earnings_and_a_setup_command(
         rf"--coordinator {re.escape(coordinator.url)} --name my-node",
         command,
     ), command
-    # The token it holds is a working sign-in token of this friend (what the kit registers with).
+    # The token it holds can register a node (what the kit does with it) and nothing else: an
+    # empty registration passes authorization and fails validation; anything else is refused.
     token = command.split()[0].split("=", 1)[1]
-    me = httpx.get(
-        coordinator.url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
-    )
-    assert me.json()["username"] == "carol"
+    bearer = {"Authorization": f"Bearer {token}"}
+    register = httpx.post(coordinator.url + "/api/v1/nodes", json={}, headers=bearer)
+    assert register.status_code == 422, register.text
+    me = httpx.get(coordinator.url + "/api/v1/auth/me", headers=bearer)
+    assert me.status_code == 403, me.text
     assert_accessible(browser)
     save_screenshot(browser, screenshots, "friend-setup")
     # Signing out in the browser ends the session.
