@@ -124,6 +124,9 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]]] = {
     ("DELETE", "/api/v1/node"): ("friend", _with(NODE_ONLY, node=204)),
     ("POST", "/api/v1/node/token"): ("friend", NODE_ONLY),
     ("PUT", "/api/v1/nodes/{node_id}/edge"): ("friend", _with(NODE_ONLY, node=204)),
+    # Its own node passes; this coordinator has no edge domain, so there is no name to prove.
+    ("PUT", "/api/v1/nodes/{node_id}/acme-challenge"): ("friend", _with(NODE_ONLY, node=409)),
+    ("DELETE", "/api/v1/nodes/{node_id}/acme-challenge"): ("friend", _with(NODE_ONLY, node=409)),
     ("GET", "/api/v1/play/{stream}"): ("streamer", dict.fromkeys(CALLERS, 404)),  # not live
     ("POST", "/api/v1/invites"): ("streamer", _with(STREAMERS, owner=201, other_streamer=201)),
     ("GET", "/api/v1/invites"): ("streamer", STREAMERS),
@@ -261,6 +264,8 @@ def _request(world: World, method: str, path: str, owner_role: str, caller: str)
         body = {"code": invite["code"]}
     elif path.endswith("/edge"):
         body = {"play_base_url": "http://100.64.0.9:8080"}
+    elif path.endswith("/acme-challenge"):
+        body = {"value": "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"}
     elif method == "PATCH":
         body = {"title": "changed"}
     elif path == "/hooks/srs/heartbeat":

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .api import auth, hooks, invites, nodes, ops, payouts, play, streams
+from .api import auth, edges, hooks, invites, nodes, ops, payouts, play, streams
 from .cache import Cache
 from .context import AppContext
 from .db import (
@@ -31,6 +31,7 @@ from .domain.liveness import run_sweeper
 from .domain.mesh import mesh_problem
 from .domain.payouts import run_scheduler
 from .domain.revocations import run_revocation_watch
+from .edge_dns import EdgeDnsError, EdgeRecords
 from .limits import BodyLimitMiddleware
 from .mesh import HeadscaleClient, MeshError
 from .observability import ObservabilityMiddleware
@@ -58,7 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.headscale_url
             else None
         )
-        ctx = AppContext(settings, engine, soft_engine, make_sessionmaker(engine), cache, mesh)
+        edge_records = EdgeRecords(settings.edge_zone_id) if settings.edge_zone_id else None
+        ctx = AppContext(
+            settings, engine, soft_engine, make_sessionmaker(engine), cache, mesh, edge_records
+        )
         app.state.ctx = ctx
         background = [
             asyncio.create_task(loop(ctx))
@@ -101,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         hooks,
         nodes,
+        edges,
         ops,
         auth,
         streams,
@@ -139,6 +144,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def mesh_failed(_: Request, error: MeshError) -> JSONResponse:
         status, detail = mesh_problem(error)
         return JSONResponse({"detail": detail}, status_code=status)
+
+    @app.exception_handler(EdgeDnsError)
+    async def edge_dns_failed(_: Request, error: EdgeDnsError) -> JSONResponse:
+        return JSONResponse({"detail": error.detail}, status_code=error.status)
 
     @app.exception_handler(InviteRefused)
     async def invite_refused(_: Request, error: InviteRefused) -> JSONResponse:

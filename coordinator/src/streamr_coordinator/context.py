@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from .cache import Cache
 from .domain.revocations import RevocationWatch
+from .edge_dns import EdgeRecords
 from .mesh import HeadscaleClient
 from .settings import Settings
 
@@ -22,6 +23,7 @@ class AppContext:
     sessions: async_sessionmaker
     cache: Cache
     mesh: HeadscaleClient | None = None  # None: no Headscale configured
+    edge_records: EdgeRecords | None = None  # None: no edge domain configured
     # What this process knows of recent revocations (see domain/revocations.py).
     revocations: RevocationWatch = field(default_factory=RevocationWatch)
     # When this process started: a platform just woken counts as active from here (idle pause).

@@ -209,6 +209,7 @@ class Node(Base):
         UniqueConstraint("owner_id", "name", name="uq_nodes_owner_name"),
         CheckConstraint("capacity_viewers > 0", name="capacity_positive"),
         CheckConstraint(f"trust_bp BETWEEN 0 AND {FULL_TRUST}", name="trust_range"),
+        CheckConstraint("tls_port BETWEEN 1 AND 65535", name="tls_port_range"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -221,6 +222,8 @@ class Node(Base):
     mesh_key_id: Mapped[int | None] = mapped_column(BigInteger)
     # Where viewers play from this edge (its mesh address), as the node itself reported it.
     play_base_url: Mapped[str | None] = mapped_column(String(200))
+    # The port where it serves HTTPS for its edge name (domain/edge_names.py), if it does.
+    tls_port: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _now()
 
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from .domain.edge_names import CHALLENGE_VALUE_PATTERN
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"
 # PostgreSQL text holds no NUL character, and only valid Unicode (a JSON "\\ud800" escape would
 # decode to a lone surrogate): a pattern refuses both (pydantic checks a pattern only on valid
@@ -135,6 +137,10 @@ class NodeOut(BaseModel):
     online: bool
     last_seen: datetime | None
     created_at: datetime
+    edge_name: str | None = Field(
+        description="the edge's public DNS name (its certificate's name); None without "
+        "STREAMR_EDGE_DOMAIN"
+    )
 
 
 class MeshJoinOut(BaseModel):
@@ -154,6 +160,20 @@ class EdgeIn(BaseModel):
         max_length=200,
         pattern=r"^https?://[^\s/?#]+$",
         description="scheme, host and port viewers play from, e.g. http://100.64.0.5:8080",
+    )
+    tls_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="the port where the node serves HTTPS for its `edge_name`; viewers are then "
+        "sent to https://<edge_name>:<tls_port>",
+    )
+
+
+class ChallengeIn(BaseModel):
+    value: str = Field(
+        pattern=CHALLENGE_VALUE_PATTERN,
+        description="an ACME DNS-01 value: 43 characters of unpadded base64url",
     )
 
 

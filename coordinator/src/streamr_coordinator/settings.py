@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     origin_publish_url: str | None = Field(
         default=None, pattern=r"^rtmp://[^\s/?#]+/[A-Za-z0-9_.-]+$"
     )
+    # Edge names (see domain/edge_names.py): node N is `n<N>.<edge domain>`, whose A record (its
+    # mesh IPv4) and ACME challenge the coordinator writes in this Route 53 hosted zone, so an
+    # edge can serve HTTPS with a real certificate. Both or neither.
+    edge_domain: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        description="lower case, e.g. edge.example.com",
+    )
+    edge_zone_id: str | None = Field(default=None, pattern=r"^(/hostedzone/)?[A-Z0-9]{1,32}$")
     play_edges: int = Field(default=3, ge=1, le=20)
     # How long a viewer has to start playing with the ticket in an edge URL from /api/v1/play.
     play_ticket_seconds: int = Field(default=60, ge=5, le=3600)
@@ -131,6 +141,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "set both STREAMR_HEADSCALE_URL and STREAMR_HEADSCALE_API_KEY (or _FILE), "
                 "or neither"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _edge_names_complete(self) -> Settings:
+        if (self.edge_domain is None) != (self.edge_zone_id is None):
+            raise ValueError(
+                "set both STREAMR_EDGE_DOMAIN and STREAMR_EDGE_ZONE_ID (the Route 53 hosted zone "
+                "that holds it), or neither"
             )
         return self
 

@@ -1,5 +1,6 @@
 """Friend nodes: registration (with the node's own token and a mesh key), listing, heartbeats,
-removal (from the mesh too); the origin's mesh key."""
+removal (from the mesh and DNS too); the origin's mesh key. Where a node's edge plays from is in
+edges.py."""
 
 from __future__ import annotations
 
@@ -14,11 +15,10 @@ from sqlalchemy.exc import IntegrityError
 
 from ..cache import presence_key
 from ..context import AppContext
-from ..domain import mesh, nodes, routing, tokens
+from ..domain import mesh, nodes, tokens
 from ..mesh import PreAuthKey
 from ..models import ApiToken, Node, Role
 from ..schemas import (
-    EdgeIn,
     ErrorOut,
     HeartbeatOut,
     MeshJoinOut,
@@ -39,6 +39,7 @@ from .deps import (
     RowId,
     Session,
 )
+from .edges import forget_edge
 
 router = APIRouter(prefix="/api/v1", tags=["nodes"])
 # The heartbeat alone, so the app can match it before every other route (see app.py).
@@ -143,6 +144,7 @@ async def delete_node(node_id: RowId, principal: FriendOrAdmin, ctx: Ctx, sessio
 async def _remove(ctx: AppContext, session: Session, node: Node) -> None:
     # The mesh first: if Headscale is unavailable the node stays, and deleting again retries.
     await mesh.remove_machines(ctx, node.mesh_key_id)
+    await forget_edge(ctx, node)
     node_id = node.id
     await tokens.revoke(ctx, session, ApiToken.node_id == node_id)
     await session.delete(node)
@@ -180,30 +182,6 @@ async def renew_token(caller: NodeCaller, ctx: Ctx, session: Session):
     await session.commit()
     await ctx.cache.delete(tokens.cache_key(caller.token_hash))
     return NodeTokenOut(node_token=token, token_expires_at=expires_at)
-
-
-@router.put(
-    "/nodes/{node_id}/edge",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=ERRORS,
-    openapi_extra={"security": [{"HTTPBearer": []}]},
-)
-async def set_edge(
-    node_id: RowId, body: EdgeIn, caller: NodeCaller, ctx: Ctx, session: Session
-) -> None:
-    """The node says where viewers can play from it: its address on the mesh (an IP address in
-    `STREAMR_MESH_PREFIXES`) and SRS HTTP port."""
-    if caller.node_id != node_id:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"this token belongs to another node, not node {node_id}"
-        )
-    problem = routing.off_mesh(body.play_base_url, ctx.settings.mesh_networks)
-    if problem is not None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"play_base_url: {problem}")
-    await session.execute(
-        update(Node).where(Node.id == node_id).values(play_base_url=body.play_base_url)
-    )
-    await session.commit()
 
 
 @router.post(

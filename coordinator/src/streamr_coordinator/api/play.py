@@ -35,6 +35,7 @@ async def play(stream: Annotated[str, Path(pattern=NAME_PATTERN)], ctx: Ctx):
         ctx.settings.play_edges,
         issuing,
         ctx.settings.mesh_networks,
+        ctx.settings.edge_domain,
     )
     if edges is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live stream {stream!r}")

@@ -13,6 +13,7 @@ from ..models import FULL_TRUST, Node
 from ..schemas import NodeOut
 from ..security import keyed_hash
 from . import tokens
+from .edge_names import edge_name
 from .tokens import Principal
 
 # PostgreSQL's last_seen may lag Redis by at most this much.
@@ -62,6 +63,7 @@ async def describe(
     now = now or datetime.now(UTC)
     horizon = now - timedelta(seconds=ctx.settings.node_online_seconds)
     present = await ctx.cache.exists([presence_key(node.id) for node in nodes])
+    domain = ctx.settings.edge_domain
     described = []
     for index, node in enumerate(nodes):
         recently_seen = node.last_seen is not None and node.last_seen >= horizon
@@ -75,6 +77,7 @@ async def describe(
                 online=present[index] or recently_seen if present is not None else recently_seen,
                 last_seen=node.last_seen,
                 created_at=node.created_at,
+                edge_name=edge_name(domain, node.id) if domain else None,
             )
         )
     return described

@@ -6,7 +6,8 @@ viewer sessions / capacity), edges already relaying the stream first among equal
 the answer is stable. The origin is the fallback. One SQL statement.
 
 Each edge URL carries a fresh ticket for that node and stream (see `tickets`): the edge lets the
-viewer in, and we credit the node, only with it.
+viewer in, and we credit the node, only with it. An edge serving HTTPS for its edge name (see
+`edge_names`) is named by it, so an https page may play from it; any other by its mesh address.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import tickets
+from .edge_names import edge_base_url, edge_name
 
 APP = "live"
 
@@ -35,7 +37,7 @@ load AS (
     WHERE v.ended_at IS NULL AND v.node_id IS NOT NULL
     GROUP BY v.node_id
 )
-SELECT (SELECT id FROM stream), n.id, n.play_base_url,
+SELECT (SELECT id FROM stream), n.id, n.play_base_url, n.tls_port,
     coalesce(l.sessions, 0)::float / n.capacity_viewers AS load
 FROM nodes n LEFT JOIN load l ON l.node_id = n.id
 WHERE EXISTS (SELECT 1 FROM stream)
@@ -97,10 +99,12 @@ async def edges_for(
     limit: int,
     issuing: Tickets,
     mesh: Sequence[IPv4Network | IPv6Network],
+    edge_domain: str | None,
 ) -> list[Edge] | None:
     """Edges for `stream`, best first, each URL with its ticket; None when the stream is not
     live (or unknown). An edge whose URL is off the mesh (stored before the mesh's ranges
-    changed) is left out."""
+    changed) is left out. With `edge_domain`, an edge with a TLS port is played over HTTPS by
+    its edge name."""
     async with engine.connect() as connection:
         rows = (
             await connection.execute(
@@ -113,12 +117,14 @@ async def edges_for(
         Edge(
             node_id,
             flv_url(
-                base,
+                edge_base_url(edge_name(edge_domain, node_id), tls_port)
+                if edge_domain and tls_port
+                else base,
                 stream,
                 tickets.issue(issuing.key, node_id, stream_id, issuing.now, issuing.lifetime),
             ),
             load,
         )
-        for stream_id, node_id, base, load in rows
+        for stream_id, node_id, base, tls_port, load in rows
         if off_mesh(base, mesh) is None
     ]
