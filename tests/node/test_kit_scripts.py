@@ -24,6 +24,7 @@ from .conftest import Api, CoordinatorProcess
 SETUP = Path("node/setup.sh")
 RELAY_UNIT = "streamr-hook-relay.service"
 TEARDOWN = Path("node/teardown.sh")
+EDGE_CERT = Path("node/edge_cert.sh")
 SHELLCHECK = Path(".venv/bin/shellcheck")
 MESH_IP = "100.64.0.7"
 
@@ -136,7 +137,7 @@ class Box:
         return log.read_text().splitlines() if log.exists() else []
 
 
-@pytest.mark.parametrize("script", [SETUP, TEARDOWN])
+@pytest.mark.parametrize("script", [SETUP, TEARDOWN, EDGE_CERT])
 def test_scripts_pass_shellcheck_and_are_strict(script: Path) -> None:
     result = subprocess.run(
         [str(SHELLCHECK), "--severity=style", "--shell=bash", str(script)],
