@@ -4,14 +4,16 @@
 # so the edge serves HTTPS under the name the coordinator gave it (n<id>.edge.<domain>).
 #
 #   edge_cert.sh obtain|renew --state-dir DIR --hook FILE --domain NAME --email EMAIL \
-#                --directory URL [--dns-server HOST:PORT] [--renew-days N] [--container NAME]
+#                --directory URL [--dns-server HOST:PORT] [--renew-days N]
 #
 # The certificate key is made here and never leaves the node. lego's `exec` DNS provider runs
 # the hook (node/acme_hook.py), which asks the coordinator to write the TXT record with the
 # node's token from the state directory: no token on a command line, in the environment or a log.
 # `obtain` (node/setup.sh) gets a certificate unless one is there; `renew` (the daily
-# streamr-edge-cert.timer) renews it when fewer than --renew-days (30) are left and then
-# restarts the SRS edge container so it serves the new one.
+# streamr-edge-cert.timer) renews it when fewer than --renew-days (30) are left. The key is RSA:
+# SRS 6 loads it with SSL_use_RSAPrivateKey_file and refuses every handshake with lego's default
+# EC key. SRS reads the key and certificate at each handshake, so a renewed pair is served
+# without restarting the edge (both seen on a real SRS 6: tests/fixtures/srs/edge-https).
 set -euo pipefail
 
 ACTION=""
@@ -22,7 +24,6 @@ EMAIL=""
 DIRECTORY=""
 DNS_SERVER=""
 RENEW_DAYS=30
-CONTAINER="streamr-edge"
 
 usage() {
   cat <<EOF
@@ -30,7 +31,6 @@ usage: $0 obtain|renew --state-dir DIR --hook FILE --domain NAME --email EMAIL -
   --dns-server HOST:PORT  ask only this DNS server whether the TXT record is visible (a test CA's;
                           by default lego asks the zone's authoritative servers)
   --renew-days N          renew when fewer than N days are left (default $RENEW_DAYS)
-  --container NAME        the SRS edge container to restart after a renewal (default $CONTAINER)
 EOF
 }
 
@@ -55,7 +55,6 @@ parse_args() {
       --directory) DIRECTORY=${2:?--directory needs a value} ;;
       --dns-server) DNS_SERVER=${2:?--dns-server needs a value} ;;
       --renew-days) RENEW_DAYS=${2:?--renew-days needs a value} ;;
-      --container) CONTAINER=${2:?--container needs a value} ;;
       *)
         usage >&2
         die "unknown option: $1"
@@ -82,7 +81,7 @@ main() {
   parse_args "$@"
   umask 077
   local lego=(lego --accept-tos --path "$STATE_DIR/acme" --server "$DIRECTORY" --email "$EMAIL"
-    --key-type ec256 --dns exec --domains "$DOMAIN")
+    --key-type rsa2048 --dns exec --domains "$DOMAIN")
   if [[ -n $DNS_SERVER ]]; then
     lego+=(--dns.resolvers "$DNS_SERVER" --dns.disable-cp)
   fi
@@ -98,8 +97,7 @@ main() {
     "${lego[@]}" run
   else
     # The timer spreads renewals out itself (RandomizedDelaySec), so lego need not sleep.
-    "${lego[@]}" renew --days "$RENEW_DAYS" --no-random-sleep \
-      --renew-hook "docker restart $CONTAINER"
+    "${lego[@]}" renew --days "$RENEW_DAYS" --no-random-sleep
   fi
 }
 

@@ -24,6 +24,11 @@ SRS_IMAGE = f"ossrs/srs:{SRS_VERSION}"
 APP = "live"
 RTMP_PORT = 1935
 HTTP_PORT = 8080
+# The edge's HTTPS (HTTP-FLV for https watch pages, which may not fetch http:// media), under the
+# edge name the coordinator gave the node; 8443 because a friend's box may already serve 443.
+HTTPS_PORT = 8443
+# Where the edge container finds the node's certificate (node/setup.sh mounts lego's folder here).
+EDGE_TLS_DIR = "./conf/tls"
 API_PORT = 1985
 # Where SRS finds the hook relay on its own host (loopback only).
 HOOK_RELAY_PORT = 1990
@@ -87,9 +92,18 @@ class EdgeSettings:
     server_id: str
     max_connections: int = 200
     hook_relay_port: int = HOOK_RELAY_PORT
+    # The node's edge name when it has a certificate for it (lego's `<name>.crt`/`.key` in
+    # EDGE_TLS_DIR): the edge then serves HTTPS on https_port too. None: HTTP only.
+    tls_name: str | None = None
+    https_port: int = HTTPS_PORT
 
     def __post_init__(self) -> None:
         _server_id(self.server_id)
+        _range("https_port", self.https_port, 1, 65535)
+        if self.https_port == HTTP_PORT:
+            raise SrsSettingsError(f"https_port must not be the HTTP port {HTTP_PORT}")
+        if self.tls_name is not None and not _HOSTNAME.match(self.tls_name):
+            raise SrsSettingsError(f"tls_name {self.tls_name!r} must be a DNS name")
         _range("hook_relay_port", self.hook_relay_port, 1024, 65535)
         _range("max_connections", self.max_connections, 10, 100_000)
         try:
@@ -177,10 +191,23 @@ vhost __defaultVhost__ {{
     )
 
 
+def _https(settings: EdgeSettings) -> str:
+    if settings.tls_name is None:
+        return ""
+    path = f"{EDGE_TLS_DIR}/{settings.tls_name}"
+    return f"""    https {{
+        enabled     on;
+        listen      {settings.https_port};
+        key         {path}.key;
+        cert        {path}.crt;
+    }}
+"""
+
+
 def render_edge(settings: EdgeSettings) -> str:
     """A friend's edge: pulls each stream from the origin over the mesh on its first viewer, serves
-    RTMP and HTTP-FLV, and reports its viewers through the node's relay, which holds the node's own
-    token (never the origin's secret).
+    RTMP and HTTP-FLV (and HTTPS-FLV with the node's certificate), and reports its viewers through
+    the node's relay, which holds the node's own token (never the origin's secret).
     Its HTTP API answers only on loopback, for the node's reporter."""
     return (
         "# StreamrP2P friend edge. Rendered by srs/render.py; hooks go to the node's relay.\n"
@@ -196,7 +223,7 @@ http_server {{
     listen          {HTTP_PORT};
     dir             ./objs/nginx/html;
     crossdomain     on;
-}}
+{_https(settings)}}}
 
 vhost __defaultVhost__ {{
     cluster {{

@@ -3,6 +3,7 @@ coordinator's real routes through the host's relay, no secret in them at all."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +23,9 @@ ORIGINS = {
     "prod": render.OriginSettings(coordinator_url=COORDINATOR, max_connections=3000),
 }
 EDGE = render.EdgeSettings(origin_host="100.64.0.1", server_id="n-7")
+EDGE_HTTPS = render.EdgeSettings("100.64.0.1", "n-7", tls_name="n7.edge.example.com")
+# What a real SRS 6 edge did with this kit's HTTPS config (scripts/real_edge_https_run.py).
+HTTPS_RUN = Path("tests/fixtures/srs/edge-https/run.json")
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +38,7 @@ def rendered() -> dict[str, str]:
     return {
         **{f"origin-{stage}": render.render_origin(s) for stage, s in ORIGINS.items()},
         "edge": render.render_edge(EDGE),
+        "edge-https": render.render_edge(EDGE_HTTPS),
     }
 
 
@@ -117,6 +122,48 @@ def test_the_edge_reports_viewers_through_its_relay_and_cannot_publish() -> None
     assert api.find("listen")[0].args == ["127.0.0.1:1985"]
 
 
+def https_block(text: str) -> dict[str, list[str]]:
+    (server,) = parse.parse(text).find("http_server")
+    blocks = server.find("https")
+    return {d.name: d.args for block in blocks for d in block.children or []}
+
+
+def test_the_edge_serves_https_only_with_a_certificate() -> None:
+    assert https_block(render.render_edge(EDGE)) == {}
+    assert https_block(render.render_edge(EDGE_HTTPS)) == {
+        "enabled": ["on"],
+        "listen": ["8443"],
+        "key": ["./conf/tls/n7.edge.example.com.key"],
+        "cert": ["./conf/tls/n7.edge.example.com.crt"],
+    }
+    (server,) = parse.parse(render.render_edge(EDGE_HTTPS)).find("http_server")
+    assert server.find("listen")[0].args == ["8080"]  # HTTP stays, for viewers on the mesh
+
+
+def test_the_https_edge_played_on_a_real_srs_as_the_node_kit_expects() -> None:
+    """The recorded run used the config render_edge makes (its ports moved) and shows what the
+    kit relies on: HTTPS-FLV with CORS for a watch page, an RSA key (lego's default EC key is
+    refused: edge_cert.sh asks for rsa2048), the intermediate sent from lego's bundle, and a
+    renewed certificate served without a restart (so renewal does not restart the edge)."""
+    run = json.loads(HTTPS_RUN.read_text())
+    recorded = https_block(run["edge_config"])
+    rendered = https_block(
+        render.render_edge(render.EdgeSettings("1.2.3.4", "e", tls_name=run["edge_name"]))
+    )
+    assert {**recorded, "listen": ["8443"]} == rendered
+    assert run["ec256_key"].startswith("handshake failed")
+    assert run["rsa2048_key_trusting_intermediate"] is True
+    assert isinstance(run["rsa2048_key_trusting_root_only"], int)
+    for fetch in ("https_curl", "https_curl_root_only"):
+        assert run[fetch]["http_status"] == 200 and run[fetch]["ssl_verify_result"] == 0
+        assert run[fetch]["received_bytes"] > 100_000 and run[fetch]["cors_allow_origin"] == "*"
+    assert run["https_curl_ffprobe"]["codecs"] == ["aac", "h264"]
+    assert run["https_ffprobe_direct"]["codecs"] == ["aac", "h264"]
+    assert run["renewed_served_without_restart"] is True
+    edge_cert = Path("node/edge_cert.sh").read_text()
+    assert "--key-type rsa2048" in edge_cert and "docker" not in edge_cert
+
+
 def test_the_origin_serves_low_latency_hls_with_a_bounded_window_and_http_flv() -> None:
     config = parse.parse(render.render_origin(ORIGINS["prod"]))
     (vhost,) = config.find("vhost")
@@ -145,6 +192,9 @@ def test_the_origin_serves_low_latency_hls_with_a_bounded_window_and_http_flv() 
         (lambda: render.OriginSettings(COORDINATOR, hook_relay_port=80), "hook_relay_port is 80"),
         (lambda: render.EdgeSettings("not a host!", "e1"), "origin_host"),
         (lambda: render.EdgeSettings("1.2.3.4", "e1", max_connections=1), "max_con"),
+        (lambda: render.EdgeSettings("1.2.3.4", "e1", tls_name="a b"), "tls_name 'a b'"),
+        (lambda: render.EdgeSettings("1.2.3.4", "e1", https_port=8080), "https_port must not"),
+        (lambda: render.EdgeSettings("1.2.3.4", "e1", https_port=0), "https_port is 0"),
     ],
 )
 def test_bad_settings_name_the_setting(build, message: str) -> None:
