@@ -66,7 +66,7 @@ parse_args() {
   [[ -x $HOOK ]] || die "--hook '$HOOK' is not an executable file"
   [[ $DOMAIN =~ ^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$ ]] ||
     die "--domain must be a DNS name such as n7.edge.example.com, got '$DOMAIN'"
-  [[ $EMAIL =~ ^[^[:space:]@]+@[^[:space:]@]+\.[^[:space:]@]+$ ]] ||
+  [[ $EMAIL =~ ^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}$ ]] ||
     die "--email must be an email address, got '$EMAIL'"
   [[ $DIRECTORY =~ ^https://[^[:space:]]+$ ]] ||
     die "--directory must be an ACME directory's https URL, got '$DIRECTORY'"

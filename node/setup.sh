@@ -8,8 +8,11 @@
 # joins the mesh with the one-time key it is given, tells the coordinator where viewers can play
 # from this edge, starts the SRS edge (pulling from the origin over the mesh; its hooks reach the
 # coordinator through the hook relay, which holds the node token) and installs the relay and the
-# reporter as systemd services. Running it again repairs whatever is missing and changes nothing
-# else. node/teardown.sh undoes all of it.
+# reporter as systemd services. When the coordinator names the node's edge (n<id>.edge.<domain>)
+# and --acme-email is given, it also gets a certificate for that name (node/edge_cert.sh: ACME
+# DNS-01, the coordinator writes the TXT record) so the edge serves HTTPS, which https watch pages
+# need, and installs a daily renewal timer. Running it again repairs whatever is missing and
+# changes nothing else. node/teardown.sh undoes all of it.
 set -euo pipefail
 
 KIT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +33,17 @@ UNIT="streamr-reporter.service"
 RELAY_UNIT="streamr-hook-relay.service"
 EDGE_CONTAINER="streamr-edge"
 EDGE_HTTP_PORT=8080
+# srs/render.py's HTTP_PORT and HTTPS_PORT (a test keeps them equal).
+EDGE_HTTPS_PORT=8443
+CERT_UNIT="streamr-edge-cert.service"
+CERT_TIMER="streamr-edge-cert.timer"
+ACME_EMAIL=""
+ACME_DIRECTORY="production"
+ACME_DNS_SERVER=""
+# Both the option's check and what edge_cert.sh accepts; safe inside the units' sed.
+EMAIL_PATTERN='^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}$'
+# The edge name the certificate is for, once there is one: the edge then serves HTTPS.
+TLS_NAME=""
 
 usage() {
   cat <<EOF
@@ -42,6 +56,11 @@ usage: $0 --coordinator URL --name NAME [options]
   --state-dir DIR           where the node keeps its token and queue (default $STATE_DIR)
   --install-dir DIR         where the reporter is installed (default $INSTALL_DIR)
   --unit-dir DIR            systemd unit directory (default $UNIT_DIR)
+  --acme-email EMAIL        your email for the ACME account (lego needs one); without it the
+                            edge serves HTTP only, which https watch pages cannot play
+  --acme-directory WHERE    production (Let's Encrypt, default), staging (Let's Encrypt's
+                            staging CA, untrusted certificates: for trying) or an https URL
+  --acme-dns-server H:P     ask only this DNS server whether the TXT record is visible (a test CA's)
 EOF
 }
 
@@ -62,6 +81,9 @@ parse_args() {
       --state-dir) STATE_DIR=${2:?--state-dir needs a value} ;;
       --install-dir) INSTALL_DIR=${2:?--install-dir needs a value} ;;
       --unit-dir) UNIT_DIR=${2:?--unit-dir needs a value} ;;
+      --acme-email) ACME_EMAIL=${2:?--acme-email needs a value} ;;
+      --acme-directory) ACME_DIRECTORY=${2:?--acme-directory needs a value} ;;
+      --acme-dns-server) ACME_DNS_SERVER=${2:?--acme-dns-server needs a value} ;;
       -h | --help)
         usage
         exit 0
@@ -81,6 +103,16 @@ parse_args() {
   if ! [[ $CAPACITY =~ ^[0-9]{1,6}$ ]] || ((10#$CAPACITY < 1 || 10#$CAPACITY > MAX_CAPACITY)); then
     die "--capacity must be a whole number 1-$MAX_CAPACITY, got '$CAPACITY'"
   fi
+  [[ -z $ACME_EMAIL || $ACME_EMAIL =~ $EMAIL_PATTERN ]] ||
+    die "--acme-email must be an email address such as you@example.com, got '$ACME_EMAIL'"
+  case $ACME_DIRECTORY in
+    production) ACME_DIRECTORY="https://acme-v02.api.letsencrypt.org/directory" ;;
+    staging) ACME_DIRECTORY="https://acme-staging-v02.api.letsencrypt.org/directory" ;;
+  esac
+  [[ $ACME_DIRECTORY =~ ^https://[A-Za-z0-9./:_~%-]+$ ]] ||
+    die "--acme-directory must be production, staging or an ACME directory's https URL, got '$ACME_DIRECTORY'"
+  [[ -z $ACME_DNS_SERVER || $ACME_DNS_SERVER =~ ^[A-Za-z0-9.:-]+:[0-9]{1,5}$ ]] ||
+    die "--acme-dns-server must be HOST:PORT, got '$ACME_DNS_SERVER'"
 }
 
 check_prerequisites() {
@@ -117,8 +149,9 @@ api() {
   printf '%s' "$status"
 }
 
+# A field of node.json; empty when it is missing or null (edge_name without an edge domain).
 node_field() {
-  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+  python3 -c 'import json, sys; v = json.load(open(sys.argv[1])).get(sys.argv[2]); print("" if v is None else v)' \
     "$STATE_DIR/node.json" "$1"
 }
 
@@ -155,6 +188,7 @@ state, coordinator = sys.argv[1], sys.argv[2]
 answer = json.load(open(os.path.join(state, ".answer")))
 node = {key: answer[key] for key in ("id", "name", "node_token", "token_expires_at")}
 node["coordinator"] = coordinator
+node["edge_name"] = answer.get("edge_name")  # null: the coordinator has no edge domain
 for name, content in (("mesh.json", answer.get("mesh")), ("node.json", node)):
     if content is None:
         continue
@@ -196,32 +230,68 @@ join_mesh() {
   rm -f "$key_file" "$STATE_DIR/mesh.json"
 }
 
+# The edge's certificate for its name, unless the coordinator has no edge domain or the friend
+# gave no email (lego cannot register an ACME account without one): then HTTP only, said loudly.
+obtain_certificate() {
+  local edge_name
+  edge_name=$(node_field edge_name)
+  if [[ -z $edge_name ]]; then
+    log "the coordinator gives this node no edge name (no edge domain): the edge serves HTTP only"
+    return
+  fi
+  if [[ -f $STATE_DIR/acme/certificates/$edge_name.crt && -z $ACME_EMAIL ]]; then
+    TLS_NAME=$edge_name # from an earlier run; its timer renews it
+    return
+  fi
+  if [[ -z $ACME_EMAIL ]]; then
+    log "warning: no --acme-email, so no certificate for $edge_name: the edge serves HTTP only, which https watch pages cannot play; run this again with --acme-email you@example.com"
+    return
+  fi
+  if ! command -v lego >/dev/null; then
+    command -v apt-get >/dev/null ||
+      die "lego (the ACME client) is missing: install it (https://go-acme.github.io/lego/installation/), then run this again"
+    log "installing lego (the ACME client) from the distribution"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lego
+  fi
+  install -d -m 0755 "$INSTALL_DIR"
+  install -m 0755 "$KIT_DIR/acme_hook.py" "$INSTALL_DIR/acme_hook.py"
+  install -m 0755 "$KIT_DIR/edge_cert.sh" "$INSTALL_DIR/edge_cert.sh"
+  log "getting a certificate for $edge_name from $ACME_DIRECTORY (DNS-01 through the coordinator)"
+  "$INSTALL_DIR/edge_cert.sh" obtain --state-dir "$STATE_DIR" --hook "$INSTALL_DIR/acme_hook.py" \
+    --domain "$edge_name" --email "$ACME_EMAIL" --directory "$ACME_DIRECTORY" \
+    ${ACME_DNS_SERVER:+--dns-server "$ACME_DNS_SERVER"} ||
+    die "no certificate for $edge_name (lego's messages above); run this again to retry"
+  TLS_NAME=$edge_name
+}
+
 announce_edge() {
-  local address status
+  local address status tls=""
   address=$(tailscale ip -4 | head -n 1)
   [[ -n $address ]] || die "tailscale has no IPv4 address on the mesh"
+  [[ -z $TLS_NAME ]] || tls=", \"tls_port\": $EDGE_HTTPS_PORT"
   status=$(api PUT "/api/v1/nodes/$(node_field id)/edge" "$(node_field node_token)" \
-    "{\"play_base_url\": \"http://$address:$EDGE_HTTP_PORT\"}")
+    "{\"play_base_url\": \"http://$address:$EDGE_HTTP_PORT\"$tls}")
   case $status in
     204) ;;
     401) die "the coordinator no longer knows this node (removed?): run node/teardown.sh, then this again" ;;
     *) die "telling the coordinator this edge's address failed with HTTP $status: $(head -c 500 "$STATE_DIR/.answer")" ;;
   esac
   rm -f "$STATE_DIR/.answer"
-  log "viewers can play from http://$address:$EDGE_HTTP_PORT"
+  log "viewers can play from http://$address:$EDGE_HTTP_PORT${TLS_NAME:+ and https://$TLS_NAME:$EDGE_HTTPS_PORT}"
 }
 
 # The edge config from srs/render.py: no token in it (SRS logs hook URLs); its hooks go to the
 # node's hook relay on loopback, which adds the token. Prints the image and the relay's port.
 render_edge_config() {
-  python3 - "$REPO_DIR" "$STATE_DIR" "$ORIGIN_HOST" <<'EOF'
+  python3 - "$REPO_DIR" "$STATE_DIR" "$ORIGIN_HOST" "$TLS_NAME" <<'EOF'
 import json, os, sys
-repo, state, origin = sys.argv[1:4]
+repo, state, origin, tls_name = sys.argv[1:5]
 sys.path.insert(0, repo)
 from srs import render
 
 node = json.load(open(os.path.join(state, "node.json")))
-config = render.render_edge(render.EdgeSettings(origin, node["name"].replace("_", "-")))
+settings = render.EdgeSettings(origin, node["name"].replace("_", "-"), tls_name=tls_name or None)
+config = render.render_edge(settings)
 path = os.path.join(state, "srs-edge.conf")
 with open(path + ".tmp", "w") as file:
     file.write(config)
@@ -231,30 +301,54 @@ EOF
 }
 
 start_edge() {
-  local image relay_port
+  local image relay_port certificates=()
   read -r image relay_port < <(render_edge_config)
   install_service "$RELAY_UNIT" hook_relay.py "$REPO_DIR/srs/hook_relay.py" "$relay_port"
+  # lego's folder as the config's ./conf/tls: SRS reads the files at each handshake, so a
+  # renewed certificate is served without a restart.
+  [[ -z $TLS_NAME ]] || certificates=(-v "$STATE_DIR/acme/certificates:/usr/local/srs/conf/tls:ro")
   docker rm -f "$EDGE_CONTAINER" >/dev/null 2>&1 || true
   docker run -d --name "$EDGE_CONTAINER" --restart unless-stopped --network host \
-    -v "$STATE_DIR/srs-edge.conf:/usr/local/srs/conf/streamr-edge.conf:ro" \
+    -v "$STATE_DIR/srs-edge.conf:/usr/local/srs/conf/streamr-edge.conf:ro" "${certificates[@]}" \
     "$image" ./objs/srs -c conf/streamr-edge.conf >/dev/null
   log "SRS edge running ($image), pulling from $ORIGIN_HOST over the mesh"
+}
+
+# Writes the kit's unit $1 into $UNIT_DIR with this node's values.
+write_unit() {
+  local unit=$1 relay_port=${2:-}
+  install -d -m 0755 "$UNIT_DIR"
+  sed -e "s|@INSTALL_DIR@|$INSTALL_DIR|g" -e "s|@STATE_DIR@|$STATE_DIR|g" \
+    -e "s|@COORDINATOR@|$COORDINATOR|g" -e "s|@HOOK_RELAY_PORT@|$relay_port|g" \
+    -e "s|@EDGE_NAME@|$TLS_NAME|g" -e "s|@ACME_EMAIL@|$ACME_EMAIL|g" \
+    -e "s|@ACME_DIRECTORY@|$ACME_DIRECTORY|g" \
+    -e "s|@ACME_DNS_OPTION@|${ACME_DNS_SERVER:+ --dns-server $ACME_DNS_SERVER}|g" \
+    "$KIT_DIR/$unit" >"$UNIT_DIR/$unit.new"
+  chmod 0644 "$UNIT_DIR/$unit.new"
+  mv "$UNIT_DIR/$unit.new" "$UNIT_DIR/$unit"
 }
 
 # Installs $program as $INSTALL_DIR/$name and the kit's unit $unit with this node's values.
 install_service() {
   local unit=$1 name=$2 program=$3 relay_port=${4:-}
-  install -d -m 0755 "$INSTALL_DIR" "$UNIT_DIR"
+  install -d -m 0755 "$INSTALL_DIR"
   install -m 0755 "$program" "$INSTALL_DIR/$name"
-  sed -e "s|@INSTALL_DIR@|$INSTALL_DIR|g" -e "s|@STATE_DIR@|$STATE_DIR|g" \
-    -e "s|@COORDINATOR@|$COORDINATOR|g" -e "s|@HOOK_RELAY_PORT@|$relay_port|g" \
-    "$KIT_DIR/$unit" >"$UNIT_DIR/$unit.new"
-  chmod 0644 "$UNIT_DIR/$unit.new"
-  mv "$UNIT_DIR/$unit.new" "$UNIT_DIR/$unit"
+  write_unit "$unit" "$relay_port"
   systemctl daemon-reload
   systemctl enable "$unit"
   systemctl restart "$unit"
   log "$name running as $unit"
+}
+
+# The daily renewal (edge_cert.sh renew: lego renews with fewer than 30 days left), when this
+# run obtained the certificate (an earlier run's timer is left as it was installed).
+install_cert_renewal() {
+  [[ -n $TLS_NAME && -n $ACME_EMAIL ]] || return 0
+  write_unit "$CERT_UNIT"
+  write_unit "$CERT_TIMER"
+  systemctl daemon-reload
+  systemctl enable --now "$CERT_TIMER"
+  log "certificate renewal scheduled daily ($CERT_TIMER)"
 }
 
 # Whatever way this ends, no answer (it may hold the node token), header or key file stays behind.
@@ -272,9 +366,11 @@ main() {
   trap cleanup EXIT
   register
   join_mesh
+  obtain_certificate
   announce_edge
   start_edge
   install_service "$UNIT" reporter.py "$KIT_DIR/reporter.py"
+  install_cert_renewal
   log "done: node $(node_field id) is relaying; node/teardown.sh stops it"
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # StreamrP2P friend node: stop relaying, in one command (as root). Undoes node/setup.sh:
-# stops and removes the reporter and hook relay services and the SRS edge, removes the node from the coordinator
-# (which also removes its mesh machine), leaves the mesh, and deletes the node's state.
+# stops and removes the reporter and hook relay services, the certificate renewal timer and the
+# SRS edge, removes the node from the coordinator (which also removes its mesh machine), leaves
+# the mesh, and deletes the node's state (the edge's certificate and key with it).
 # Running it again (or after a half-finished setup) is safe: what is already gone is skipped.
 # If the coordinator cannot be reached the state is kept, so running it again retries.
 set -euo pipefail
@@ -12,6 +13,8 @@ UNIT_DIR="/etc/systemd/system"
 COORDINATOR=""
 UNIT="streamr-reporter.service"
 RELAY_UNIT="streamr-hook-relay.service"
+CERT_TIMER="streamr-edge-cert.timer"
+CERT_UNIT="streamr-edge-cert.service"
 EDGE_CONTAINER="streamr-edge"
 
 usage() {
@@ -52,7 +55,7 @@ parse_args() {
 
 stop_services() {
   local unit
-  for unit in "$UNIT" "$RELAY_UNIT"; do
+  for unit in "$UNIT" "$RELAY_UNIT" "$CERT_TIMER"; do
     if command -v systemctl >/dev/null && [[ -f $UNIT_DIR/$unit ]]; then
       systemctl disable --now "$unit" || log "could not stop $unit (continuing)"
       rm -f "$UNIT_DIR/$unit"
@@ -60,6 +63,7 @@ stop_services() {
       log "$unit removed"
     fi
   done
+  rm -f "$UNIT_DIR/$CERT_UNIT" # the timer's oneshot: nothing to stop once the timer is gone
   rm -rf "$INSTALL_DIR"
 }
 

@@ -48,7 +48,7 @@ case $1 in
   rm) [[ -f $dir/container ]] && rm "$dir/container" ;;
   run)
     for arg in "$@"; do
-      [[ $arg == *:/usr/local/srs/conf/* ]] && cp "${arg%%:*}" "$dir/edge.conf"
+      [[ $arg == *:/usr/local/srs/conf/streamr-edge.conf:ro ]] && cp "${arg%%:*}" "$dir/edge.conf"
     done
     touch "$dir/container" ;;
 esac

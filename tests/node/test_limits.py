@@ -1,5 +1,6 @@
 """The node kit refuses what the coordinator would refuse, before it does anything: its name pattern
-and capacity limit are the API's own (schemas.py), and its README says the same."""
+and capacity limit are the API's own (schemas.py), and its README says the same. The ports it
+announces are the ones the edge config it renders listens on."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import re
 from pathlib import Path
 
 from streamr_coordinator import schemas
+
+from srs import render
 
 ROOT = Path(__file__).resolve().parents[2]
 SETUP = (ROOT / "node" / "setup.sh").read_text()
@@ -31,3 +34,8 @@ def test_setup_and_its_readme_use_the_apis_capacity_limit() -> None:
     limit = _api_capacity_limit()
     assert int(_shell_value("MAX_CAPACITY")) == limit
     assert f"viewers this box can serve (1-{limit})" in (ROOT / "node" / "README.md").read_text()
+
+
+def test_setup_announces_the_ports_the_rendered_edge_listens_on() -> None:
+    assert int(_shell_value("EDGE_HTTP_PORT")) == render.HTTP_PORT
+    assert int(_shell_value("EDGE_HTTPS_PORT")) == render.HTTPS_PORT
