@@ -1,7 +1,12 @@
 """setup.sh and teardown.sh: shellcheck-clean, and run for real against the real coordinator (a
 subprocess on PostgreSQL and Redis, with the spec-checked fake Headscale as its mesh) with stand-in
 `tailscale`, `docker` and `systemctl` commands on PATH that record what they were asked to do.
-Both scripts are run twice, to show they are idempotent."""
+Both scripts are run twice, to show they are idempotent.
+
+With an edge domain, the edge's certificate comes from a real ACME CA: the real `lego` against
+Pebble, which validates DNS-01 against pebble-challtestsrv; the coordinator's Route 53 writer is
+pointed (AWS_ENDPOINT_URL_ROUTE_53) at a test-only adapter that writes challtestsrv's records
+(tests/node/route53_challtestsrv.py), since Route 53 cannot run here."""
 
 from __future__ import annotations
 
@@ -13,13 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from sqlalchemy import create_engine, text
 
 from devenv import services
 from srs.render import HOOK_RELAY_PORT
 from tests.coordinator.test_mesh_client import API_KEY, FakeHeadscale, _handler
 
+from . import acme
 from .conftest import Api, CoordinatorProcess
+from .route53_challtestsrv import route53_to_challtestsrv
 
 SETUP = Path("node/setup.sh")
 RELAY_UNIT = "streamr-hook-relay.service"
@@ -27,6 +35,9 @@ TEARDOWN = Path("node/teardown.sh")
 EDGE_CERT = Path("node/edge_cert.sh")
 SHELLCHECK = Path(".venv/bin/shellcheck")
 MESH_IP = "100.64.0.7"
+EDGE_DOMAIN = "edge.example.test"
+ZONE_ID = "ZEDGE1"
+CERT_UNITS = ("streamr-edge-cert.service", "streamr-edge-cert.timer")
 
 # Stand-ins: each appends its argv to calls.log and keeps what it was told in $STANDIN_DIR.
 STANDINS = {
@@ -74,18 +85,30 @@ def headscale() -> Iterator[FakeHeadscale]:
     assert state.violations == []
 
 
-@pytest.fixture
-def meshed_coordinator(
-    database_url: str, redis_server: services.Redis, headscale: FakeHeadscale, tmp_path: Path
-) -> Iterator[CoordinatorProcess]:
+def meshed(
+    database_url: str,
+    redis_server: services.Redis,
+    headscale: FakeHeadscale,
+    tmp_path: Path,
+    **settings: str,
+) -> CoordinatorProcess:
+    """The coordinator with the fake Headscale as its mesh (and `settings`), not started yet."""
     redis_server.start()
-    process = CoordinatorProcess(
+    return CoordinatorProcess(
         database_url,
         redis_server.url,
         tmp_path / "coordinator.log",
         headscale_url=headscale.url,  # type: ignore[attr-defined]
         headscale_api_key=API_KEY,
+        **settings,
     )
+
+
+@pytest.fixture
+def meshed_coordinator(
+    database_url: str, redis_server: services.Redis, headscale: FakeHeadscale, tmp_path: Path
+) -> Iterator[CoordinatorProcess]:
+    process = meshed(database_url, redis_server, headscale, tmp_path)
     process.start()
     yield process
     process.stop()
@@ -308,3 +331,119 @@ def test_setup_refuses_bad_input_and_a_name_taken_without_local_state(
     assert f"--friend-token-file {tmp_path / 'nope'} is not readable" in missing.stderr
     assert os.listdir(box.state) == []  # no answer, header or key file left behind
     assert not any(call.startswith(("docker", "systemctl")) for call in box.calls())
+
+
+def test_setup_gets_the_edge_a_certificate_through_the_coordinator_and_serves_https(
+    database_url: str,
+    redis_server: services.Redis,
+    headscale: FakeHeadscale,
+    tmp_path: Path,
+) -> None:
+    with (
+        acme.pebble(tmp_path / "pebble") as pebble,
+        route53_to_challtestsrv(pebble) as dns,
+    ):
+        coordinator = meshed(
+            database_url,
+            redis_server,
+            headscale,
+            tmp_path,
+            edge_domain=EDGE_DOMAIN,
+            edge_zone_id=ZONE_ID,
+        )
+        coordinator.environment.update(
+            AWS_ENDPOINT_URL_ROUTE_53=dns.url,
+            AWS_ACCESS_KEY_ID="test-only",
+            AWS_SECRET_ACCESS_KEY="test-only",  # the adapter checks no signature
+        )
+        coordinator.start()
+        try:
+            https_edge(coordinator, pebble, dns, tmp_path)
+        finally:
+            coordinator.stop()
+
+
+def https_edge(coordinator: CoordinatorProcess, pebble: acme.Pebble, dns, tmp_path: Path) -> None:
+    api = Api(coordinator.url)
+    friend = api.account("friend")
+    box = Box(tmp_path / "box", coordinator.url, friend.token)
+    box.environment["LEGO_CA_CERTIFICATES"] = str(pebble.ca_file)  # trust Pebble's own HTTPS
+    acme_options = ("--acme-directory", pebble.directory_url)
+    acme_options += ("--acme-dns-server", pebble.dns_server)
+
+    # Without an email lego cannot open an ACME account: HTTP only, and setup says so.
+    plain = box.setup("--name", "attic_pi", *acme_options)
+    assert plain.returncode == 0, plain.stderr
+    state = json.loads((box.state / "node.json").read_text())
+    edge_name = f"n{state['id']}.{EDGE_DOMAIN}"
+    assert state["edge_name"] == edge_name
+    assert f"warning: no --acme-email, so no certificate for {edge_name}" in plain.stderr
+    assert "https" not in (box.standins / "edge.conf").read_text()
+    assert not (box.state / "acme").exists()
+
+    # Again with an email: the certificate, through the coordinator, and the edge serves HTTPS.
+    https = box.setup("--name", "attic_pi", "--acme-email", "friend@example.test", *acme_options)
+    assert https.returncode == 0, https.stderr
+    assert f"https://{edge_name}:8443" in https.stderr
+    certificates = box.state / "acme" / "certificates"
+    certificate = x509.load_pem_x509_certificate((certificates / f"{edge_name}.crt").read_bytes())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert names.value.get_values_for_type(x509.DNSName) == [edge_name]
+    assert oct((certificates / f"{edge_name}.key").stat().st_mode & 0o777) == "0o600"
+    challenge = f"_acme-challenge.{edge_name}."
+
+    def challenges() -> list[tuple[str, str]]:
+        return [(action, name) for action, name, kind, _ in dns.changes if kind == "TXT"]
+
+    assert challenges() == [("UPSERT", challenge), ("DELETE", challenge)]
+    assert (ZONE_ID, challenge, "TXT") not in dns.records  # removed once validated
+    assert dns.records[(ZONE_ID, f"{edge_name}.", "A")][1] == [MESH_IP]
+
+    edge = (box.standins / "edge.conf").read_text()
+    assert f"key         ./conf/tls/{edge_name}.key;" in edge
+    assert "listen      8443;" in edge
+    run = [call for call in box.calls() if call.startswith("docker run")][-1]
+    assert f"-v {certificates}:/usr/local/srs/conf/tls:ro" in run
+
+    # The daily renewal, with this node's values, hardened like the other units.
+    for unit in CERT_UNITS:
+        assert re.search(r"@[A-Z_]+@", (box.units / unit).read_text()) is None
+    service = (box.units / CERT_UNITS[0]).read_text()
+    assert (
+        f"ExecStart={box.install}/edge_cert.sh renew --state-dir {box.state} --hook "
+        f"{box.install}/acme_hook.py --domain {edge_name} --email friend@example.test "
+        f"--directory {pebble.directory_url} --dns-server {pebble.dns_server}\n" in service
+    )
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", *(str(box.units / unit) for unit in CERT_UNITS)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
+    assert "systemctl enable --now streamr-edge-cert.timer" in box.calls()
+    # The renewal as the timer runs it: not due, nothing asked of the coordinator.
+    renew = subprocess.run(
+        service.split("ExecStart=", 1)[1].splitlines()[0].split(),
+        capture_output=True,
+        text=True,
+        env=box.environment,
+        timeout=120,
+        check=False,
+    )
+    assert renew.returncode == 0, renew.stderr
+    assert len(challenges()) == 2
+
+    # Once more: the certificate is there, nothing asked of the CA or the coordinator.
+    again = box.setup("--name", "attic_pi", "--acme-email", "friend@example.test", *acme_options)
+    assert again.returncode == 0, again.stderr
+    assert "already has a certificate" in again.stderr
+    assert len(challenges()) == 2
+    for text_seen in [*box.calls(), plain.stderr, https.stderr, again.stderr, renew.stderr]:
+        assert state["node_token"] not in text_seen
+
+    gone = box.run(TEARDOWN)
+    assert gone.returncode == 0, gone.stderr
+    assert "systemctl disable --now streamr-edge-cert.timer" in box.calls()
+    assert not any((box.units / unit).exists() for unit in CERT_UNITS)
+    assert not box.state.exists()  # the key with it
