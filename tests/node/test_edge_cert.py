@@ -1,10 +1,12 @@
 """The edge's HTTPS certificate: node/acme_hook.py (lego's `exec` DNS hook) and node/edge_cert.sh
 (lego run/renew) against a real ACME CA, Pebble, validating DNS-01 against pebble-challtestsrv.
 
-Until the coordinator's acme-challenge endpoint is on this branch, the hook talks to a loopback
-HTTP server that answers as the contract says (`PUT`/`DELETE /api/v1/nodes/<id>/acme-challenge`,
-204) and records each request; it writes the TXT record to challtestsrv, where the coordinator
-would write it to Route 53. The hook is run on the plain /usr/bin/python3 a friend's box has."""
+Here the hook talks to a loopback HTTP server that answers as the coordinator's acme-challenge
+endpoint does (`PUT`/`DELETE /api/v1/nodes/<id>/acme-challenge`, 204, 401 for another token) and
+records each request exactly as sent (which the real coordinator cannot show), writing the TXT
+record to challtestsrv where the coordinator writes it to Route 53; the real coordinator's refusals
+are checked too, and test_kit_scripts.py runs the whole path through the real coordinator. The
+hook runs on the plain /usr/bin/python3 a friend's box has."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import pytest
 from cryptography import x509
 
 from . import acme
+from .conftest import Api, CoordinatorProcess
 
 HOOK = Path("node/acme_hook.py").resolve()
 EDGE_CERT = Path("node/edge_cert.sh").resolve()
@@ -91,9 +94,9 @@ def endpoint() -> Iterator[ChallengeEndpoint]:
     server.server_close()
 
 
-def node_state(directory: Path, coordinator: str) -> Path:
+def node_state(directory: Path, coordinator: str, node_id: int = 7, token: str = TOKEN) -> Path:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    node = {"id": 7, "name": "attic", "node_token": TOKEN, "coordinator": coordinator}
+    node = {"id": node_id, "name": "attic", "node_token": token, "coordinator": coordinator}
     (directory / "node.json").write_text(json.dumps({**node, "edge_name": EDGE_NAME}))
     (directory / "node.json").chmod(0o600)
     return directory
@@ -160,6 +163,27 @@ def test_hook_answers_only_for_its_own_name_and_explains_refusals(
     assert "the coordinator cannot be reached" in unreachable.stderr
     for result in (no_domain, revoked, unnamed, unreachable):
         assert TOKEN not in result.stderr
+
+
+def test_the_real_coordinator_without_an_edge_domain_refuses_and_the_hook_says_why(
+    coordinator: CoordinatorProcess, tmp_path: Path
+) -> None:
+    api = Api(coordinator.url)
+    friend = api.account("friend")
+    node = api.client.post(
+        "/api/v1/nodes", json={"name": "attic", "capacity_viewers": 5}, headers=friend.auth
+    ).json()
+    value = "A" * 43  # the shape of a DNS-01 value (base64url SHA-256)
+    state = node_state(tmp_path / "state", coordinator.url, node["id"], node["node_token"])
+    refused = run_hook(state, "present", FQDN, value)
+    assert refused.returncode == 1
+    assert "HTTP 409: the coordinator has no edge domain" in refused.stderr
+    other = node_state(tmp_path / "other", coordinator.url, node["id"], "not-this-nodes-token")
+    assert (
+        "HTTP 401: the coordinator no longer accepts"
+        in run_hook(other, "present", FQDN, value).stderr
+    )
+    assert node["node_token"] not in refused.stdout + refused.stderr
 
 
 def edge_cert(
