@@ -296,6 +296,17 @@ def test_setup_refuses_bad_input_and_a_name_taken_without_local_state(
         bad_capacity = box.setup("--name", "attic", "--capacity", capacity)
         assert bad_capacity.returncode == 1
         assert f"--capacity must be a whole number 1-10000, got '{capacity}'" in bad_capacity.stderr
+    acme_refusals = {
+        ("--acme-email", "friend"): "--acme-email must be an email address such as you@example.com",
+        ("--acme-directory", "http://ca.test/dir"): (
+            "--acme-directory must be production, staging or an ACME directory's https URL"
+        ),
+        ("--acme-dns-server", "ns.test"): "--acme-dns-server must be HOST:PORT, got 'ns.test'",
+    }
+    for option, message in acme_refusals.items():
+        refused_acme = box.setup("--name", "attic", *option)
+        assert refused_acme.returncode == 1
+        assert message in refused_acme.stderr
     calls = box.standins / "calls.log"
     assert not calls.exists() or "tailscale" not in calls.read_text()  # refused before the mesh
 
