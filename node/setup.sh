@@ -56,8 +56,8 @@ usage: $0 --coordinator URL --name NAME [options]
   --state-dir DIR           where the node keeps its token and queue (default $STATE_DIR)
   --install-dir DIR         where the reporter is installed (default $INSTALL_DIR)
   --unit-dir DIR            systemd unit directory (default $UNIT_DIR)
-  --acme-email EMAIL        your email for the ACME account (lego needs one); without it the
-                            edge serves HTTP only, which https watch pages cannot play
+  --acme-email EMAIL        the ACME account's email for the edge's certificate (default
+                            hostmaster@ the streamer's domain)
   --acme-directory WHERE    production (Let's Encrypt, default), staging (Let's Encrypt's
                             staging CA, untrusted certificates: for trying) or an https URL
   --acme-dns-server H:P     ask only this DNS server whether the TXT record is visible (a test CA's)
@@ -230,22 +230,22 @@ join_mesh() {
   rm -f "$key_file" "$STATE_DIR/mesh.json"
 }
 
-# The edge's certificate for its name, unless the coordinator has no edge domain or the friend
-# gave no email (lego cannot register an ACME account without one): then HTTP only, said loudly.
+# The edge's certificate for its name, unless the coordinator has no edge domain (then HTTP only,
+# said loudly). lego cannot open an ACME account without an email; without --acme-email the
+# account is the streamer domain's hostmaster (RFC 2142), so the command the friend page shows
+# works as it is (Let's Encrypt has sent no expiry mail since June 2025).
 obtain_certificate() {
-  local edge_name
+  local edge_name domain
   edge_name=$(node_field edge_name)
   if [[ -z $edge_name ]]; then
     log "the coordinator gives this node no edge name (no edge domain): the edge serves HTTP only"
     return
   fi
-  if [[ -f $STATE_DIR/acme/certificates/$edge_name.crt && -z $ACME_EMAIL ]]; then
-    TLS_NAME=$edge_name # from an earlier run; its timer renews it
-    return
-  fi
   if [[ -z $ACME_EMAIL ]]; then
-    log "warning: no --acme-email, so no certificate for $edge_name: the edge serves HTTP only, which https watch pages cannot play; run this again with --acme-email you@example.com"
-    return
+    domain=${edge_name#*.} # the edge domain, edge.<the streamer's domain>
+    [[ ${domain#*.} == *.* ]] && domain=${domain#*.}
+    ACME_EMAIL="hostmaster@$domain"
+    log "no --acme-email: the certificate's ACME account is $ACME_EMAIL"
   fi
   if ! command -v lego >/dev/null; then
     command -v apt-get >/dev/null ||
@@ -340,10 +340,10 @@ install_service() {
   log "$name running as $unit"
 }
 
-# The daily renewal (edge_cert.sh renew: lego renews with fewer than 30 days left), when this
-# run obtained the certificate (an earlier run's timer is left as it was installed).
+# The daily renewal (edge_cert.sh renew: lego renews with fewer than 30 days left), whenever the
+# edge serves HTTPS.
 install_cert_renewal() {
-  [[ -n $TLS_NAME && -n $ACME_EMAIL ]] || return 0
+  [[ -n $TLS_NAME ]] || return 0
   write_unit "$CERT_UNIT"
   write_unit "$CERT_TIMER"
   systemctl daemon-reload
