@@ -11,6 +11,10 @@ from typing import Any
 import pulumi
 
 from components.cache import Cache, CacheArgs
+from components.coordinator_certificate import (
+    CoordinatorCertificate,
+    CoordinatorCertificateArgs,
+)
 from components.coordinator_service import (
     HEALTH_CHECK_GRACE_SECONDS,
     CoordinatorService,
@@ -110,6 +114,20 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
     outputs["rtmpIngestUrl"] = origin_address.publish_url
     outputs["hlsUrlTemplate"] = origin_address.hls_url_template
     outputs["flvUrlTemplate"] = origin_address.flv_url_template
+    certificate_arn: pulumi.Input[str] | None = config.coordinator.certificate_arn
+    zone = config.coordinator.hosted_zone_id
+    if zone is not None and config.domain is not None:
+        # Beside the load balancer, not in it: a deep pause deletes the load balancer, and the
+        # certificate (free) must not be reissued on every resume.
+        certificate_arn = CoordinatorCertificate(
+            f"{config.prefix}-web-certificate",
+            CoordinatorCertificateArgs(
+                domain=config.domain,
+                hosted_zone_id=zone,
+                tags=tags,
+                moved_from=_load_balancer_urn(config),
+            ),
+        ).arn
     # With no NAT the instances need public addresses to reach ECR and AWS APIs.
     public_instances = config.effective_nat_strategy == "none"
     coordinator = CoordinatorService(
@@ -139,8 +157,8 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             load_balancer=config.load_balancer_enabled,
             load_balancer_name=f"{config.prefix}-web",
             domain=config.domain,
-            certificate_arn=config.coordinator.certificate_arn,
-            hosted_zone_id=config.coordinator.hosted_zone_id,
+            certificate_arn=certificate_arn,
+            hosted_zone_id=zone,
             access_logs=config.stage == "prod",
             mesh_url=mesh.url,
             mesh_api_key_secret_arn=mesh.api_key_secret_arn,
@@ -169,7 +187,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
     outputs["dashboardUrl"] = monitoring.dashboard_url
     schedule = config.pause_schedule
     # The idle pause asks the coordinator through its load balancer (absent on a deep pause).
-    idle = config.idle_pause_minutes if coordinator.url is not None else None
+    idle = config.idle_pause_minutes if config.load_balancer_enabled else None
     pause = None
     if config.paused or schedule is not None or idle is not None:
         pause = PauseSchedule(
@@ -191,22 +209,24 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
         )
         outputs["pauseFunctionName"] = pause.function_name
     if coordinator.url is not None:
+        # Kept through a deep pause with a domain (README: "Stable endpoints").
         outputs["coordinatorUrl"] = coordinator.url
         outputs["apiDocsUrl"] = pulumi.Output.concat(coordinator.url, "/docs")
-        # Without the coordinator (deep pause) nobody can publish: the origin is left out too.
-        SrsOrigin(
-            f"{config.prefix}-srs",
-            SrsOriginArgs(
-                vpc_id=network.vpc_id,
-                subnet_id=network.public_subnet_ids[0],
-                instance_type=config.instance_types.srs,
-                coordinator_security_group_id=network.coordinator_security_group_id,
-                coordinator_url=coordinator.url,
-                hook_secret_arn=coordinator.hook_secret_arn,
-                allocation_id=origin_address.allocation_id,
-                tags=tags,
-            ),
-        )
+        if config.load_balancer_enabled:
+            # Without the coordinator (deep pause) nobody can publish: the origin is left out too.
+            SrsOrigin(
+                f"{config.prefix}-srs",
+                SrsOriginArgs(
+                    vpc_id=network.vpc_id,
+                    subnet_id=network.public_subnet_ids[0],
+                    instance_type=config.instance_types.srs,
+                    coordinator_security_group_id=network.coordinator_security_group_id,
+                    coordinator_url=coordinator.url,
+                    hook_secret_arn=coordinator.hook_secret_arn,
+                    allocation_id=origin_address.allocation_id,
+                    tags=tags,
+                ),
+            )
     if config.wake_endpoint and pause is not None:
         wake = WakeEndpoint(
             f"{config.prefix}-wake",
@@ -241,3 +261,14 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
         outputs["githubPreviewRoleArn"] = ci.preview_role_arn
         outputs["githubDeployRoleArn"] = ci.deploy_role_arn
     return outputs
+
+
+def _load_balancer_urn(config: StackConfig) -> pulumi.Output[str]:
+    """The URN of the load balancer component, where stacks created before CoordinatorCertificate
+    kept the certificate (see CoordinatorCertificateArgs.moved_from)."""
+    service = pulumi.create_urn(
+        f"{config.prefix}-coordinator", "streamr:coordinator:CoordinatorService"
+    )
+    return pulumi.create_urn(
+        f"{config.prefix}-web", "streamr:coordinator:LoadBalancer", parent=service
+    )

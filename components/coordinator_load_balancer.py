@@ -27,10 +27,10 @@ class CoordinatorLoadBalancerArgs:
     region: str
     tags: Mapping[str, str]
     domain: str | None = None
-    # An ACM certificate for `domain`: adds HTTPS and redirects HTTP to it.
-    certificate_arn: str | None = None
-    # Or the Route 53 hosted zone of `domain`: the certificate is issued and DNS-validated here,
-    # and `domain` is pointed at the load balancer.
+    # An ACM certificate for `domain` (the operator's, or CoordinatorCertificate's, which outlives
+    # this component through a deep pause): adds HTTPS and redirects HTTP to it.
+    certificate_arn: pulumi.Input[str] | None = None
+    # The Route 53 hosted zone of `domain`: `domain` is pointed at the load balancer.
     hosted_zone_id: str | None = None
     access_logs: bool = False
     access_log_days: int = 90
@@ -51,12 +51,12 @@ class CoordinatorLoadBalancer(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("streamr:coordinator:LoadBalancer", name, None, opts)
-        if (args.certificate_arn or args.hosted_zone_id) and not args.domain:
+        if args.certificate_arn is not None and not args.domain:
             raise ValueError("a certificate needs the domain it is issued for")
-        if args.certificate_arn and args.hosted_zone_id:
-            raise ValueError("give a certificate ARN or a hosted zone to issue one in, not both")
+        if args.hosted_zone_id is not None and not args.domain:
+            raise ValueError("a hosted zone needs the domain to point at the load balancer")
         child = pulumi.ResourceOptions(parent=self)
-        https = args.certificate_arn is not None or args.hosted_zone_id is not None
+        https = args.certificate_arn is not None
         alb_sg = aws.ec2.SecurityGroup(
             f"{name}-alb-sg",
             description="Coordinator load balancer: HTTP(S) from the internet",
@@ -150,20 +150,16 @@ class CoordinatorLoadBalancer(pulumi.ComponentResource):
             tags=_tagged(args.tags, f"{name}-http"),
             opts=child,
         )
+        if args.hosted_zone_id is not None and args.domain is not None:
+            self._alias(name, args.domain, args.hosted_zone_id, balancer)
         if https:
-            certificate_arn: pulumi.Input[str] | None = args.certificate_arn
-            if args.hosted_zone_id is not None and args.domain is not None:
-                certificate_arn = self._issued_certificate(
-                    name, args.domain, args.hosted_zone_id, args.tags
-                )
-                self._alias(name, args.domain, args.hosted_zone_id, balancer)
             aws.lb.Listener(
                 f"{name}-https",
                 load_balancer_arn=balancer.arn,
                 port=443,
                 protocol="HTTPS",
                 ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
-                certificate_arn=certificate_arn,
+                certificate_arn=args.certificate_arn,
                 default_actions=forward,
                 tags=_tagged(args.tags, f"{name}-https"),
                 opts=child,
@@ -182,39 +178,6 @@ class CoordinatorLoadBalancer(pulumi.ComponentResource):
                 "targetGroupArnSuffix": self.target_group_arn_suffix,
             }
         )
-
-    def _issued_certificate(
-        self, name: str, domain: str, zone_id: str, tags: Mapping[str, str]
-    ) -> pulumi.Output[str]:
-        """An ACM certificate for `domain`, validated through a record in its Route 53 zone; the
-        listener waits for the validation, so it never serves a certificate still pending."""
-        child = pulumi.ResourceOptions(parent=self)
-        certificate = aws.acm.Certificate(
-            f"{name}-certificate",
-            domain_name=domain,
-            validation_method="DNS",
-            tags=_tagged(tags, f"{name}-certificate"),
-            opts=child,
-        )
-        # One name, so one validation record (ACM's options list has one entry per name).
-        option = certificate.domain_validation_options[0]
-        record = aws.route53.Record(
-            f"{name}-certificate-validation",
-            zone_id=zone_id,
-            name=option.resource_record_name,
-            type=option.resource_record_type,
-            records=[option.resource_record_value],
-            ttl=300,
-            allow_overwrite=True,
-            opts=child,
-        )
-        validation = aws.acm.CertificateValidation(
-            f"{name}-certificate-validated",
-            certificate_arn=certificate.arn,
-            validation_record_fqdns=[record.fqdn],
-            opts=child,
-        )
-        return validation.certificate_arn
 
     def _alias(self, name: str, domain: str, zone_id: str, balancer: aws.lb.LoadBalancer) -> None:
         """`domain` -> the load balancer (an alias: no charge, follows the ALB's addresses)."""

@@ -69,9 +69,10 @@ class CoordinatorServiceArgs:
     # False on a deep pause: the load balancer bills by the hour and cannot be stopped.
     load_balancer: bool = True
     domain: str | None = None
-    # An ACM certificate for `domain`, or the Route 53 zone to issue one in: adds HTTPS and
-    # redirects HTTP to it.
-    certificate_arn: str | None = None
+    # An ACM certificate for `domain` (the operator's, or one CoordinatorCertificate issued):
+    # adds HTTPS and redirects HTTP to it. The Route 53 zone of `domain`: `domain` is pointed at
+    # the load balancer.
+    certificate_arn: pulumi.Input[str] | None = None
     hosted_zone_id: str | None = None
     access_logs: bool = False
     # The mesh: Headscale's URL and the secret its host writes the coordinator's API key into.
@@ -260,6 +261,10 @@ class CoordinatorService(pulumi.ComponentResource):
             self.url = entrance.url
             self.load_balancer_arn_suffix = entrance.load_balancer_arn_suffix
             self.target_group_arn_suffix = entrance.target_group_arn_suffix
+        elif args.certificate_arn is not None and args.domain is not None:
+            # Deep-paused with a domain: its URL outlives the load balancer (nothing answers
+            # there while paused; on resume the domain points at the new load balancer).
+            self.url = pulumi.Output.from_input(f"https://{args.domain}")
 
         group = aws.autoscaling.Group(
             f"{name}-asg",

@@ -44,21 +44,27 @@ def digest(*parts: str, length: int = 17) -> str:
 
 
 def synthesise(
-    type_: str, name: str, inputs: dict[str, Any], region: str
+    type_: str, name: str, inputs: dict[str, Any], region: str, incarnation: int = 1
 ) -> tuple[str, dict[str, Any]]:
-    """A deterministic id and the computed outputs AWS would return for this resource."""
+    """A deterministic id and the computed outputs AWS would return for this resource.
+
+    `incarnation` counts the times the resource was created (offline/lifecycle.py): a resource
+    created again gets a new identity (id, auto-name, addresses), as in AWS.
+    """
     computed: dict[str, Any] = {}
+    # The first incarnation keeps the name alone as its seed, so plain runs stay as they were.
+    seed = name if incarnation == 1 else f"{name}#{incarnation}"
     rule = NAME_RULES.get(type_)
     naming = rule.property if rule is not None else "name"
     if not inputs.get(naming) and (
         rule.auto_named if rule is not None else accepts_property(type_, "name")
     ):
         # Pulumi's auto-naming: the logical name plus a random suffix.
-        suffix = digest(type_, name, length=RANDOM_SUFFIX_LENGTH)
+        suffix = digest(type_, seed, length=RANDOM_SUFFIX_LENGTH)
         computed[naming] = auto_name(rule, name, suffix) if rule else f"{name}-{suffix}"
     physical_name = inputs.get(naming) or computed.get(naming) or name
     prefix = _ID_PREFIXES.get(type_)
-    resource_id = f"{prefix}-{digest(type_, name)}" if prefix else physical_name
+    resource_id = f"{prefix}-{digest(type_, seed)}" if prefix else physical_name
     module, kind = _service_and_kind(type_)
     if has_output(type_, "arn"):
         computed["arn"] = f"arn:aws:{module}:{region}:{ACCOUNT_ID}:{kind}/{resource_id}"
@@ -66,7 +72,7 @@ def synthesise(
         computed["tagsAll"] = inputs.get("tags") or {}
     special = _COMPUTED.get(type_)
     if special is not None:
-        context = _Context(type_, name, resource_id, physical_name, inputs, region)
+        context = _Context(type_, seed, resource_id, physical_name, inputs, region)
         computed.update(special(context))
         resource_id = computed.pop("id", resource_id)
     return resource_id, computed
@@ -75,14 +81,15 @@ def synthesise(
 @dataclass(frozen=True)
 class _Context:
     type: str
-    name: str
+    # The resource's name, with its incarnation after the first: what its random parts derive from.
+    seed: str
     id: str
     physical_name: str
     inputs: dict[str, Any]
     region: str
 
     def digest(self, length: int = 12) -> str:
-        return digest(self.type, self.name, length=length)
+        return digest(self.type, self.seed, length=length)
 
     def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
         region = self.region if regional else ""
@@ -283,7 +290,7 @@ def _random_password(c: _Context) -> dict[str, Any]:
     alphabet = string.ascii_letters + string.digits
     if c.inputs.get("special", True):
         alphabet += c.inputs.get("overrideSpecial") or "!#$%&*()-_=+[]{}<>:?"
-    seed = hashlib.sha256(f"{c.type}::{c.name}".encode()).digest()
+    seed = hashlib.sha256(f"{c.type}::{c.seed}".encode()).digest()
     result = "".join(
         alphabet[seed[index % len(seed)] * (index + 1) % len(alphabet)] for index in range(length)
     )
@@ -292,7 +299,7 @@ def _random_password(c: _Context) -> dict[str, Any]:
 
 def _random_id(c: _Context) -> dict[str, Any]:
     byte_length = int(c.inputs.get("byteLength") or 8)
-    hex_value = hashlib.sha256(f"{c.type}::{c.name}".encode()).hexdigest()[: byte_length * 2]
+    hex_value = hashlib.sha256(f"{c.type}::{c.seed}".encode()).hexdigest()[: byte_length * 2]
     return {"id": hex_value, "hex": hex_value, "dec": str(int(hex_value, 16))}
 
 

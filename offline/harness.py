@@ -10,6 +10,9 @@ The one place that knows how: infrastructure tests, the policy harness, the cost
 - Preview mode (`preview=True`) answers with the inputs only and no id, so computed outputs are
   unknown, like `pulumi preview`; the program must cope with that.
 - Invokes (availability zones, SSM parameters, caller identity...) get realistic answers.
+- A run may update an earlier one (`previous`), as `pulumi up` updates a stack: a resource the
+  earlier run had keeps its identity, one it lacked (or one replaced) is created anew with a new
+  id and new endpoints (offline/lifecycle.py), so a test can see what a change would replace.
 - Each run gets a fresh event loop, mock monitor, root stack and config, so a process (a test
   session) may run the program any number of times.
 """
@@ -17,7 +20,6 @@ The one place that knows how: infrastructure tests, the policy harness, the cost
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,16 +29,34 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime import settings
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
-from offline.computed import synthesise
-from offline.invokes import INVOKES
-from offline.provider_rules import name_problems
-from offline.sdk_schema import accepts_property
+from offline.lifecycle import NO_HISTORY, Alive, History
+from offline.mock_engine import (
+    UNKNOWN,
+    InlineExecutor,
+    OfflineHarnessError,
+    OfflineMocks,
+    Recorder,
+    Resource,
+    plain,
+)
 from ops.stack_file import stack_config
+
+__all__ = [
+    "DOCUMENTATION_VALUES",
+    "ROOT",
+    "UNKNOWN",
+    "OfflineHarnessError",
+    "ProgramFailed",
+    "ProgramRun",
+    "ProviderRefused",
+    "Resource",
+    "documentation_for",
+    "run_component",
+    "run_program",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
@@ -49,26 +69,6 @@ DOCUMENTATION_VALUES = {
     "streamr:domain": "stream.example.org",
     "streamr:hostedZoneId": "Z0DOCUMENTATION0EXAMPLE",
 }
-
-
-class _Unknown:
-    """A value only the cloud provider can know, as in a real preview."""
-
-    def __repr__(self) -> str:
-        return "(known after apply)"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Unknown)
-
-    def __hash__(self) -> int:
-        return 0
-
-
-UNKNOWN = _Unknown()
-
-
-class OfflineHarnessError(Exception):
-    """The harness itself cannot go on (unknown stack, invoke it has no answer for...)."""
 
 
 class ProviderRefused(Exception):
@@ -84,31 +84,6 @@ class ProgramFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Resource:
-    """One registered resource as the engine would see it (camelCase wire names)."""
-
-    type: str
-    name: str
-    urn: str
-    id: str | None
-    custom: bool
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    parent: str | None
-    secret_inputs: frozenset[str] = frozenset()
-    ignore_changes: frozenset[str] = frozenset()
-    # URNs of the resources it waits for (explicit `depends_on` plus those its inputs reference).
-    dependencies: frozenset[str] = frozenset()
-    protect: bool = False
-    delete_before_replace: bool = False
-
-    @property
-    def taggable(self) -> bool:
-        """True when the resource type accepts `tags` (read from its Pulumi SDK class)."""
-        return accepts_property(self.type, "tags")
-
-
-@dataclass(frozen=True)
 class ProgramRun:
     """What one evaluation registered and exported; `outputs` resolved, UNKNOWN where unknown."""
 
@@ -120,6 +95,23 @@ class ProgramRun:
     secret_outputs: frozenset[str] = field(default_factory=frozenset)
     # Config the harness filled in with documentation names (DOCUMENTATION_VALUES).
     documentation: dict[str, str] = field(default_factory=dict)
+    # URN -> creations so far, over this run and the runs it updates (deleted resources included).
+    creations: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def incarnations(self) -> dict[str, int]:
+        """URN -> incarnation of each custom resource this run has (see lifecycle.changes)."""
+        return {r.urn: r.incarnation for r in self.resources if r.custom}
+
+    @property
+    def history(self) -> History:
+        """What a run updating this one starts from."""
+        alive = {
+            r.urn: Alive(type=r.type, id=r.id, inputs=r.inputs, incarnation=r.incarnation)
+            for r in self.resources
+            if r.custom
+        }
+        return History(alive=alive, creations=self.creations)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [resource for resource in self.resources if resource.type == type_]
@@ -152,11 +144,13 @@ def run_program(
     overrides: Mapping[str, Any] | None = None,
     preview: bool = False,
     documentation_values: bool = True,
+    previous: ProgramRun | None = None,
 ) -> ProgramRun:
     """Run the whole program (`program.build` over the stack's typed config).
 
     `documentation_values`: fill in what a prod stack leaves to its operator (see
     DOCUMENTATION_VALUES); False runs the stack exactly as its file and overrides say.
+    `previous`: the run this one updates (see the module docstring).
     """
     filled = documentation_for(stack_config(stack, overrides)) if documentation_values else {}
     exempt = frozenset(key.split(":", 1)[1] for key in filled)
@@ -168,7 +162,11 @@ def run_program(
         return program.build(StackConfig.load(documentation_keys=exempt))
 
     run = run_component(
-        whole_program, stack=stack, overrides={**(overrides or {}), **filled}, preview=preview
+        whole_program,
+        stack=stack,
+        overrides={**(overrides or {}), **filled},
+        preview=preview,
+        history=previous.history if previous is not None else NO_HISTORY,
     )
     return dataclasses.replace(run, documentation=filled)
 
@@ -188,12 +186,13 @@ def run_component(
     stack: str = "dev",
     overrides: Mapping[str, Any] | None = None,
     preview: bool = False,
+    history: History = NO_HISTORY,
 ) -> ProgramRun:
     """Run `fn` as a Pulumi program; a mapping it returns becomes the stack outputs."""
     config = stack_config(stack, overrides)
     region = config.get("aws:region", "eu-west-1")
-    mocks = _OfflineMocks(region=region, preview=preview)
-    recorder = _Recorder(mocks)
+    mocks = OfflineMocks(region=region, preview=preview, history=history)
+    recorder = Recorder(mocks)
     outputs: dict[str, Any] = {}
     secret_outputs: set[str] = set()
 
@@ -209,7 +208,7 @@ def run_component(
     loop = asyncio.new_event_loop()
     # A failed run leaves futures holding the same exception; it is raised once, as ProgramFailed.
     loop.set_exception_handler(lambda _loop, _context: None)
-    loop.set_default_executor(_InlineExecutor())
+    loop.set_default_executor(InlineExecutor())
     asyncio.set_event_loop(loop)
     try:
         settings.reset_options(project=PROJECT, stack=stack, preview=preview)
@@ -237,6 +236,7 @@ def run_component(
         resources=recorder.registered(),
         outputs=outputs,
         secret_outputs=frozenset(secret_outputs),
+        creations={**history.creations, **mocks.incarnations},
     )
 
 
@@ -245,114 +245,4 @@ async def _resolve(value: Any) -> tuple[Any, bool]:
     known = await output.is_known()
     secret = await output.is_secret()
     resolved = await output.future(with_unknowns=True) if known else UNKNOWN
-    return _plain(resolved), secret
-
-
-def _plain(value: Any) -> Any:
-    """Mock-side values with Pulumi's unknown and secret markers made plain."""
-    if isinstance(value, pulumi.output.Unknown) or value == rpc.UNKNOWN:
-        return UNKNOWN
-    if rpc.is_rpc_secret(value):
-        return _plain(rpc.unwrap_rpc_secret(value))
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        # The wire carries every number as a double; 5432.0 was written as 5432.
-        return int(value)
-    return value
-
-
-# -- the mock engine --------------------------------------------------------------------------
-
-
-class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
-    """Runs the runtime's RPCs to the mock monitor inline, on the loop's own thread.
-
-    Worker threads would each leave an event loop behind (the mock monitor creates one per
-    thread) that nothing closes; inline calls also make the registration order deterministic.
-    (A ThreadPoolExecutor only because asyncio accepts nothing else; it never starts a thread.)
-    """
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as error:  # handed to the awaiting coroutine, as a thread would
-            future.set_exception(error)
-        return future
-
-
-class _Recorder(pulumi_mocks.MockMonitor):
-    """The mock monitor, also keeping each resource's inputs and parent (mocks never see it)."""
-
-    def __init__(self, mocks: _OfflineMocks):
-        super().__init__(mocks)
-        self.recorded: dict[str, Resource] = {}
-
-    def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
-            return response
-        inputs = rpc.deserialize_properties(request.object)
-        outputs = self.resources[response.urn].state
-        secret_outputs = set(request.additionalSecretOutputs) & set(outputs)
-        if secret_outputs:
-            # The engine, not the SDK, marks `additional_secret_outputs` secret; so must we.
-            outputs = {
-                key: rpc.wrap_rpc_secret(value) if key in secret_outputs else value
-                for key, value in outputs.items()
-            }
-            serialized = _sync_await(rpc.serialize_properties(outputs, {}))
-            response = resource_pb2.RegisterResourceResponse(
-                urn=response.urn, id=response.id, object=serialized
-            )
-        self.recorded[response.urn] = Resource(
-            type=request.type,
-            name=request.name,
-            urn=response.urn,
-            id=response.id or None,
-            custom=request.custom,
-            inputs=_plain(inputs),
-            outputs=_plain(outputs),
-            parent=None if "::pulumi:pulumi:Stack::" in request.parent else request.parent,
-            secret_inputs=frozenset(
-                key for key, value in inputs.items() if rpc.is_rpc_secret(value)
-            ),
-            ignore_changes=frozenset(request.ignoreChanges),
-            dependencies=frozenset(request.dependencies),
-            protect=bool(request.protect),
-            delete_before_replace=bool(request.deleteBeforeReplace),
-        )
-        return response
-
-    def registered(self) -> list[Resource]:
-        return list(self.recorded.values())
-
-
-class _OfflineMocks(pulumi.runtime.Mocks):
-    def __init__(self, region: str, preview: bool):
-        self.region = region
-        self.preview = preview
-        self.refused: list[str] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        if not args.custom:
-            return "", {}
-        # A refused resource is noted and the run goes on, so one run names every refusal.
-        self.refused += name_problems(args.typ, args.name, dict(args.inputs))
-        if self.preview:
-            # As in `pulumi preview`: inputs are known, the id and computed outputs are not.
-            return "", dict(args.inputs)
-        resource_id, computed = synthesise(args.typ, args.name, args.inputs, self.region)
-        return resource_id, {**args.inputs, **computed}
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
-        answer = INVOKES.get(args.token)
-        if answer is None:
-            raise OfflineHarnessError(
-                f"the offline harness has no answer for invoke {args.token}; "
-                "add one to INVOKES in offline/invokes.py"
-            )
-        return answer(dict(args.args), self.region), []
+    return plain(resolved), secret

@@ -514,7 +514,10 @@ def test_a_deep_pause_leaves_out_the_load_balancer_but_keeps_the_group(preview: 
     assert not run.of_type("aws:lb/loadBalancer:LoadBalancer")
     assert not run.of_type("aws:lb/targetGroup:TargetGroup")
     assert run.one("aws:autoscaling/group:Group").inputs["healthCheckType"] == "EC2"
-    assert "coordinatorUrl" not in run.outputs
+    # The domain's URL outlives the load balancer (tests/infra/test_stable_endpoints.py); the
+    # load balancer's own name does not.
+    assert run.outputs["coordinatorUrl"] == "https://stream.example.org"
+    assert "coordinatorUrl" not in run_program("dev", {"paused": True}, preview=preview).outputs
     alarm_names = {a.name for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     # Nothing runs to alarm on; what is left watches the pause function.
     assert alarm_names == {"streamr-prod-pause-errors", "streamr-prod-pause-dead-letters"}

@@ -78,6 +78,26 @@ def test_with_a_hosted_zone_the_program_issues_and_dns_validates_the_certificate
     assert prod.outputs["coordinatorUrl"] == "https://stream.example.org"
 
 
+def test_the_certificate_sits_beside_the_load_balancer_and_moves_there_from_inside_it(
+    prod: ProgramRun,
+) -> None:
+    """A deep pause deletes the load balancer; the certificate outlives it in a component of its
+    own (tests/infra/test_stable_endpoints.py). A stack created when the load balancer held it
+    keeps it: each of its three resources is aliased to that parent, by the engine's URN."""
+    (component,) = prod.of_type("streamr:coordinator:Certificate")
+    moved = [r for r in prod.resources if r.parent == component.urn]
+    assert sorted(r.name for r in moved) == [
+        "streamr-prod-web-certificate",
+        "streamr-prod-web-certificate-validated",
+        "streamr-prod-web-certificate-validation",
+    ]
+    old_parent = (
+        "urn:pulumi:prod::streamr::streamr:coordinator:CoordinatorService"
+        "$streamr:coordinator:LoadBalancer::streamr-prod-web"
+    )
+    assert all(r.alias_parents == {old_parent} for r in moved)
+
+
 def test_a_certificate_arn_instead_of_a_zone_is_used_as_given() -> None:
     run = run_program("prod", {"certificateArn": CERTIFICATE})
     assert run.documentation == {"streamr:domain": "stream.example.org"}

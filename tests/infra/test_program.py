@@ -45,10 +45,12 @@ EXPECTED_OUTPUTS = {
 # dev has a stop schedule and a wake endpoint (stacks/Pulumi.dev.yaml), prod runs around the clock.
 SCHEDULED = {"streamr:ops:PauseSchedule", "streamr:ops:WakeEndpoint"}
 SCHEDULED_OUTPUTS = {"pauseFunctionName", "wakeUrl", "wakeTokenSecretArn"}
+# prod issues its certificate in its hosted zone (dev has no domain).
+ISSUED_CERTIFICATE = {"streamr:coordinator:Certificate"}
 
 
 def expected_components(run: ProgramRun) -> set[str]:
-    return COMPONENTS | (SCHEDULED if run.stack == "dev" else set())
+    return COMPONENTS | (SCHEDULED if run.stack == "dev" else ISSUED_CERTIFICATE)
 
 
 def expected_outputs(run: ProgramRun) -> set[str]:
