@@ -108,14 +108,23 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
     outputs["headscaleUrl"] = mesh.url
     outputs["headscalePublicIp"] = mesh.public_ip
     outputs["headscaleApiKeySecretArn"] = mesh.api_key_secret_arn
-    # Before the coordinator, which must know it, and kept through a deep pause (which leaves the
-    # origin host out) so the URL in a streamer's OBS survives every pause.
-    origin_address = OriginAddress(f"{config.prefix}-srs-address", OriginAddressArgs(tags=tags))
+    # Before the coordinator, which must know it. The URL in a streamer's OBS survives every pause:
+    # a name in the hosted zone (a deep pause releases the address), else the address itself.
+    zone = config.coordinator.hosted_zone_id
+    origin_name = f"live.{config.domain}" if zone is not None and config.domain else None
+    origin_address = OriginAddress(
+        f"{config.prefix}-srs-address",
+        OriginAddressArgs(
+            tags=tags,
+            hostname=origin_name,
+            hosted_zone_id=zone if origin_name is not None else None,
+            hold_address=origin_name is None or not config.paused,
+        ),
+    )
     outputs["rtmpIngestUrl"] = origin_address.publish_url
     outputs["hlsUrlTemplate"] = origin_address.hls_url_template
     outputs["flvUrlTemplate"] = origin_address.flv_url_template
     certificate_arn: pulumi.Input[str] | None = config.coordinator.certificate_arn
-    zone = config.coordinator.hosted_zone_id
     if zone is not None and config.domain is not None:
         # Beside the load balancer, not in it: a deep pause deletes the load balancer, and the
         # certificate (free) must not be reissued on every resume.
@@ -212,8 +221,9 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
         # Kept through a deep pause with a domain (README: "Stable endpoints").
         outputs["coordinatorUrl"] = coordinator.url
         outputs["apiDocsUrl"] = pulumi.Output.concat(coordinator.url, "/docs")
-        if config.load_balancer_enabled:
-            # Without the coordinator (deep pause) nobody can publish: the origin is left out too.
+        # Without the coordinator (deep pause) nobody can publish: the origin is left out too
+        # (and its address, when a name points at it).
+        if config.load_balancer_enabled and origin_address.allocation_id is not None:
             SrsOrigin(
                 f"{config.prefix}-srs",
                 SrsOriginArgs(
@@ -237,7 +247,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
                 pause_function_arn=pause.function_arn,
                 deep_paused=config.paused,
                 # The origin's address outlives a deep pause; while running it is where RTMP is.
-                rtmp_host=origin_address.public_ip,
+                rtmp_host=origin_address.host,
                 github_repository=config.github.repository if config.github else None,
                 tags=tags,
             ),

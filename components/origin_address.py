@@ -3,8 +3,11 @@
 The coordinator must know where the origin is (the streamer page's RTMP publish URL, the viewers'
 fallback in `/api/v1/play`), and the origin must know where the coordinator is (its hooks). The
 address breaks that cycle: it exists before both, the coordinator is told its URLs, and the origin
-host is associated with it afterwards. It also outlives a deep pause, which leaves the origin
-host out: the URL a streamer typed into OBS keeps working after every pause.
+host is associated with it afterwards. The URL a streamer typed into OBS keeps working after
+every pause: without a hosted zone the URLs hold the Elastic IP, which outlives a deep pause (it
+bills $3.65/month, attached or not). With the domain's Route 53 zone they hold a name,
+`live.<domain>`, pointed at the Elastic IP; a deep pause then releases the address and the record,
+and the resume points the name at a new address.
 """
 
 from __future__ import annotations
@@ -21,14 +24,21 @@ from srs import render
 @dataclass
 class OriginAddressArgs:
     tags: Mapping[str, str]
+    # The origin's DNS name and the Route 53 zone to keep it in (both or neither).
+    hostname: str | None = None
+    hosted_zone_id: str | None = None
+    # False on a deep pause with a hostname: nothing holds an address until the resume.
+    hold_address: bool = True
 
 
 class OriginAddress(pulumi.ComponentResource):
-    public_ip: pulumi.Output[str]
-    allocation_id: pulumi.Output[str]
-    # rtmp://<ip>/live: where OBS publishes (stream key as `<name>?key=<key>`).
+    # None while a deep pause released the address (hold_address False).
+    allocation_id: pulumi.Output[str] | None
+    # Where the origin answers: its hostname, else the Elastic IP.
+    host: pulumi.Output[str]
+    # rtmp://<host>/live: where OBS publishes (stream key as `<name>?key=<key>`).
     publish_url: pulumi.Output[str]
-    # http://<ip>:8080: the HTTP base of HLS and HTTP-FLV, the viewers' fallback.
+    # http://<host>:8080: the HTTP base of HLS and HTTP-FLV, the viewers' fallback.
     play_url: pulumi.Output[str]
     hls_url_template: pulumi.Output[str]
     flv_url_template: pulumi.Output[str]
@@ -37,23 +47,43 @@ class OriginAddress(pulumi.ComponentResource):
         self, name: str, args: OriginAddressArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("streamr:streaming:OriginAddress", name, None, opts)
-        address = aws.ec2.Eip(
-            f"{name}-eip",
-            domain="vpc",
-            tags={**args.tags, "Name": f"{name}-eip"},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.public_ip = address.public_ip
-        self.allocation_id = address.allocation_id
-        self.publish_url = pulumi.Output.concat("rtmp://", address.public_ip, f"/{render.APP}")
-        self.play_url = pulumi.Output.concat("http://", address.public_ip, f":{render.HTTP_PORT}")
+        if (args.hostname is None) != (args.hosted_zone_id is None):
+            raise ValueError("an origin hostname needs its hosted zone, and a zone a hostname")
+        if args.hostname is None and not args.hold_address:
+            raise ValueError("without a hostname the address is the URL: it must be held")
+        child = pulumi.ResourceOptions(parent=self)
+        self.allocation_id = None
+        self.host = pulumi.Output.from_input(args.hostname or "")
+        if args.hold_address:
+            address = aws.ec2.Eip(
+                f"{name}-eip",
+                domain="vpc",
+                tags={**args.tags, "Name": f"{name}-eip"},
+                opts=child,
+            )
+            self.allocation_id = address.allocation_id
+            if args.hostname is None:
+                self.host = address.public_ip
+            if args.hosted_zone_id is not None and args.hostname is not None:
+                aws.route53.Record(
+                    f"{name}-dns",
+                    zone_id=args.hosted_zone_id,
+                    name=args.hostname,
+                    type="A",
+                    # Short: after a resume the name points at a new address.
+                    ttl=60,
+                    records=[address.public_ip],
+                    opts=child,
+                )
+        self.publish_url = pulumi.Output.concat("rtmp://", self.host, f"/{render.APP}")
+        self.play_url = pulumi.Output.concat("http://", self.host, f":{render.HTTP_PORT}")
         self.hls_url_template = pulumi.Output.concat(
             self.play_url, f"/{render.APP}/{{stream}}.m3u8"
         )
         self.flv_url_template = pulumi.Output.concat(self.play_url, f"/{render.APP}/{{stream}}.flv")
         self.register_outputs(
             {
-                "publicIp": self.public_ip,
+                "host": self.host,
                 "allocationId": self.allocation_id,
                 "publishUrl": self.publish_url,
                 "playUrl": self.play_url,

@@ -11,7 +11,7 @@ dead-letter queue and alarms). A deep-paused one is un-paused by dispatching the
 workflow (`action: resume`) with a token from Secrets Manager.
 
 Environment: PROJECT, STAGE, WAKE_TOKEN_SECRET_ARN, RECORD_PARAMETER, PAUSE_FUNCTION_NAME,
-DEEP_PAUSED (true/false), optionally RTMP_HOST (the origin's address), and for a deep wake
+DEEP_PAUSED (true/false), optionally RTMP_HOST (the origin's address or name), and for a deep wake
 GITHUB_REPOSITORY, GITHUB_WORKFLOW, GITHUB_REF, GITHUB_TOKEN_SECRET_ARN (all four or none) and
 GITHUB_API_URL (default https://api.github.com).
 """

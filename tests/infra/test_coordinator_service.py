@@ -488,11 +488,12 @@ def test_the_coordinator_is_told_the_origins_publish_and_play_urls(updated: Prog
     """Issue 18, finding 5: the origin's Elastic IP exists before the coordinator, whose settings
     name it, so the streamer page shows rtmp://<origin>/live and /api/v1/play has a fallback."""
     address = updated.named(f"streamr-{updated.stack}-srs-address-eip")
-    ip = address.outputs["publicIp"]
+    # dev names the address itself; prod, with a hosted zone, the name that points at it.
+    host = "live.stream.example.org" if updated.stack == "prod" else address.outputs["publicIp"]
     conf = settings_file(updated)
-    assert f"ORIGIN_PUBLISH_URL=rtmp://{ip}/live\n" in conf
-    assert f"ORIGIN_PLAY_URL=http://{ip}:8080\n" in conf
-    assert updated.outputs["rtmpIngestUrl"] == f"rtmp://{ip}/live"
+    assert f"ORIGIN_PUBLISH_URL=rtmp://{host}/live\n" in conf
+    assert f"ORIGIN_PLAY_URL=http://{host}:8080\n" in conf
+    assert updated.outputs["rtmpIngestUrl"] == f"rtmp://{host}/live"
     # The origin host is associated with that same address, after the coordinator exists.
     association = updated.named(f"streamr-{updated.stack}-srs-eip-association")
     assert association.inputs["allocationId"] == address.outputs["allocationId"]

@@ -147,7 +147,18 @@ def test_no_hook_url_carries_a_secret_and_the_relay_reaches_this_stacks_coordina
 
 
 def test_outputs_give_the_ingest_and_playback_urls(updated: ProgramRun) -> None:
+    """By the origin's Elastic IP (dev), or with a hosted zone (prod) by `live.<domain>`, which
+    points at it."""
     address = part(updated, "address-eip").outputs["publicIp"]
+    if updated.stack == "prod":
+        record = part(updated, "address-dns").inputs
+        assert (record["name"], record["type"], record["records"]) == (
+            "live.stream.example.org",
+            "A",
+            [address],
+        )
+        assert record["zoneId"] == updated.config["streamr:hostedZoneId"]
+        address = record["name"]
     assert updated.outputs["rtmpIngestUrl"] == f"rtmp://{address}/live"
     assert updated.outputs["hlsUrlTemplate"] == f"http://{address}:8080/live/{{stream}}.m3u8"
     assert updated.outputs["flvUrlTemplate"] == f"http://{address}:8080/live/{{stream}}.flv"
@@ -167,3 +178,9 @@ def test_a_deep_pause_leaves_the_origin_out_but_keeps_its_address(preview: bool)
     assert paused.outputs["rtmpIngestUrl"] == (
         UNKNOWN if preview else f"rtmp://{address.outputs['publicIp']}/live"
     )
+    # With a hosted zone the URL holds a name: the pause releases the address ($3.65/month) and
+    # the name's record; the URL stays (tests/infra/test_stable_endpoints.py).
+    zoned = run_program("prod", {"paused": True}, preview=preview)
+    released = [r.name for r in zoned.resources if r.name.startswith("streamr-prod-srs-address-")]
+    assert released == []
+    assert zoned.outputs["rtmpIngestUrl"] == "rtmp://live.stream.example.org/live"
