@@ -170,6 +170,10 @@ def test_a_deep_pause_replaces_nothing_it_keeps(cycle: str, request: pytest.Fixt
     assert resuming.created == pausing.deleted
     assert cycle_changes.replaced == pausing.deleted
     assert not cycle_changes.created and not cycle_changes.deleted
+    # In the mocks' view as in AWS: what was kept has the same id (and ARN, address, name).
+    before_ids = {r.urn: r.id for r in running.resources if r.custom}
+    after_ids = {r.urn: r.id for r in resumed.resources if r.custom}
+    assert {urn for urn in cycle_changes.kept if before_ids[urn] != after_ids[urn]} == set()
     prefix = f"streamr-{running.stack}-"
     present = {r.name.removeprefix(prefix): r.urn for r in running.resources if r.custom}
     # dev has no domain: no certificate, no DNS names.
