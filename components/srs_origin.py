@@ -25,6 +25,11 @@ PUBLIC_PORTS = (
     (render.RTMP_PORT, "RTMP: the streamer publishes, viewers and edges play"),
     (render.HTTP_PORT, "HTTP: HLS playlists and segments, HTTP-FLV"),
 )
+# What the load balancer's target group asks SRS's HTTP port: SRS's HTTP server answers this
+# itself, whatever its html folder holds (`/` is 404 on an empty one); scripts/proxied_origin_run.py
+# records the real server's answers.
+HEALTH_CHECK_PATH = "/api/v1/versions"
+HEALTH_CHECK_MATCHER = "200"
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
 

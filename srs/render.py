@@ -38,6 +38,10 @@ ORIGIN_HOOKS = ("on_publish", "on_unpublish", "on_play", "on_stop")
 HEARTBEAT_SECONDS = 10
 EDGE_HOOKS = ("on_play", "on_stop")  # an edge cannot publish, and holds no shared secret
 HOOK_PATH = "/hooks/srs/"
+# Every path viewers play from the origin's HTTP server (the HLS playlist and segments and the
+# HTTP-FLV mount below), as ALB path patterns: what the coordinator's HTTPS listener forwards to
+# the origin (components/srs_origin.py).
+PLAY_PATHS = (f"/{APP}/*.m3u8", f"/{APP}/*.ts", f"/{APP}/*.flv")
 
 _SERVER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
