@@ -27,7 +27,7 @@ from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.origin_address import OriginAddress, OriginAddressArgs
 from components.pause_schedule import PauseSchedule, PauseScheduleArgs
-from components.srs_origin import SrsOrigin, SrsOriginArgs
+from components.srs_origin import OriginEntrance, SrsOrigin, SrsOriginArgs
 from components.wake_endpoint import WakeEndpoint, WakeEndpointArgs
 from stack_config import StackConfig
 
@@ -119,6 +119,8 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             hostname=origin_name,
             hosted_zone_id=zone if origin_name is not None else None,
             hold_address=origin_name is None or not config.paused,
+            # With HTTPS, viewers play the origin through the coordinator's own https URL.
+            https_play_url=f"https://{config.domain}" if config.coordinator.https else None,
         ),
     )
     outputs["rtmpIngestUrl"] = origin_address.publish_url
@@ -223,7 +225,11 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
         outputs["apiDocsUrl"] = pulumi.Output.concat(coordinator.url, "/docs")
         # Without the coordinator (deep pause) nobody can publish: the origin is left out too
         # (and its address, when a name points at it).
+        balancer = coordinator.load_balancer
         if config.load_balancer_enabled and origin_address.allocation_id is not None:
+            entrance = None
+            if balancer is not None and balancer.https_listener_arn is not None:
+                entrance = OriginEntrance(balancer.https_listener_arn, balancer.security_group_id)
             SrsOrigin(
                 f"{config.prefix}-srs",
                 SrsOriginArgs(
@@ -234,6 +240,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
                     coordinator_url=coordinator.url,
                     hook_secret_arn=coordinator.hook_secret_arn,
                     allocation_id=origin_address.allocation_id,
+                    entrance=entrance,
                     tags=tags,
                 ),
             )

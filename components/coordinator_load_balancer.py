@@ -40,6 +40,9 @@ class CoordinatorLoadBalancer(pulumi.ComponentResource):
     """Internet -> ALB (HTTP, or HTTPS with a certificate) -> coordinator port on the instances."""
 
     url: pulumi.Output[str]
+    # The HTTPS listener (None without a certificate): other components add rules to it.
+    https_listener_arn: pulumi.Output[str] | None
+    security_group_id: pulumi.Output[str]
     target_group_arn: pulumi.Output[str]
     load_balancer_arn_suffix: pulumi.Output[str]
     target_group_arn_suffix: pulumi.Output[str]
@@ -72,16 +75,20 @@ class CoordinatorLoadBalancer(pulumi.ComponentResource):
                 for port, label in ((80, "HTTP"), (443, "HTTPS"))
                 if port == 80 or https
             ],
-            egress=[
-                {
-                    "description": "Coordinator instances",
-                    "protocol": "tcp",
-                    "from_port": APP_PORT,
-                    "to_port": APP_PORT,
-                    "security_groups": [args.instance_security_group_id],
-                }
-            ],
+            # No inline egress: each target's component adds a rule of its own (the SRS origin
+            # its HTTP port), and inline rules would remove those on every update.
             tags=_tagged(args.tags, f"{name}-alb-sg"),
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-to-instances",
+            description="Coordinator instances",
+            security_group_id=alb_sg.id,
+            referenced_security_group_id=args.instance_security_group_id,
+            ip_protocol="tcp",
+            from_port=APP_PORT,
+            to_port=APP_PORT,
+            tags=_tagged(args.tags, f"{name}-to-instances"),
             opts=child,
         )
         aws.vpc.SecurityGroupIngressRule(
@@ -153,7 +160,7 @@ class CoordinatorLoadBalancer(pulumi.ComponentResource):
         if args.hosted_zone_id is not None and args.domain is not None:
             self._alias(name, args.domain, args.hosted_zone_id, balancer)
         if https:
-            aws.lb.Listener(
+            https_listener = aws.lb.Listener(
                 f"{name}-https",
                 load_balancer_arn=balancer.arn,
                 port=443,
@@ -165,14 +172,19 @@ class CoordinatorLoadBalancer(pulumi.ComponentResource):
                 opts=child,
             )
             self.url = pulumi.Output.from_input(f"https://{args.domain}")
+            self.https_listener_arn = https_listener.arn
         else:
             self.url = pulumi.Output.concat("http://", balancer.dns_name)
+            self.https_listener_arn = None
+        self.security_group_id = alb_sg.id
         self.target_group_arn = target_group.arn
         self.load_balancer_arn_suffix = balancer.arn_suffix
         self.target_group_arn_suffix = target_group.arn_suffix
         self.register_outputs(
             {
                 "url": self.url,
+                "httpsListenerArn": self.https_listener_arn,
+                "securityGroupId": self.security_group_id,
                 "targetGroupArn": self.target_group_arn,
                 "loadBalancerArnSuffix": self.load_balancer_arn_suffix,
                 "targetGroupArnSuffix": self.target_group_arn_suffix,

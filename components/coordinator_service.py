@@ -93,6 +93,8 @@ class CoordinatorService(pulumi.ComponentResource):
     """Image, secrets, instances and (unless deeply paused) the load balancer in front of them."""
 
     url: pulumi.Output[str] | None
+    # Its entrance (None on a deep pause): the SRS origin adds its viewers' rule to it.
+    load_balancer: CoordinatorLoadBalancer | None
     hook_secret_arn: pulumi.Output[str]
     ops_token_secret_arn: pulumi.Output[str] | None
     autoscaling_group_name: pulumi.Output[str]
@@ -237,6 +239,7 @@ class CoordinatorService(pulumi.ComponentResource):
         )
 
         target_group_arn = None
+        self.load_balancer = None
         self.url = None
         self.load_balancer_arn_suffix = None
         self.target_group_arn_suffix = None
@@ -257,6 +260,7 @@ class CoordinatorService(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+            self.load_balancer = entrance
             target_group_arn = entrance.target_group_arn
             self.url = entrance.url
             self.load_balancer_arn_suffix = entrance.load_balancer_arn_suffix

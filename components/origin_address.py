@@ -29,6 +29,10 @@ class OriginAddressArgs:
     hosted_zone_id: str | None = None
     # False on a deep pause with a hostname: nothing holds an address until the resume.
     hold_address: bool = True
+    # The coordinator's https URL on a stack with HTTPS: viewers play the origin through it
+    # (components/srs_origin.py's rule on its listener), since a browser refuses http media on
+    # an https page. None: they play from the origin's own host.
+    https_play_url: str | None = None
 
 
 class OriginAddress(pulumi.ComponentResource):
@@ -38,7 +42,8 @@ class OriginAddress(pulumi.ComponentResource):
     host: pulumi.Output[str]
     # rtmp://<host>/live: where OBS publishes (stream key as `<name>?key=<key>`).
     publish_url: pulumi.Output[str]
-    # http://<host>:8080: the HTTP base of HLS and HTTP-FLV, the viewers' fallback.
+    # The HTTP base of HLS and HTTP-FLV, the viewers' fallback: http://<host>:8080, or the
+    # coordinator's https URL with HTTPS.
     play_url: pulumi.Output[str]
     hls_url_template: pulumi.Output[str]
     flv_url_template: pulumi.Output[str]
@@ -76,7 +81,10 @@ class OriginAddress(pulumi.ComponentResource):
                     opts=child,
                 )
         self.publish_url = pulumi.Output.concat("rtmp://", self.host, f"/{render.APP}")
-        self.play_url = pulumi.Output.concat("http://", self.host, f":{render.HTTP_PORT}")
+        if args.https_play_url is not None:
+            self.play_url = pulumi.Output.from_input(args.https_play_url)
+        else:
+            self.play_url = pulumi.Output.concat("http://", self.host, f":{render.HTTP_PORT}")
         self.hls_url_template = pulumi.Output.concat(
             self.play_url, f"/{render.APP}/{{stream}}.m3u8"
         )

@@ -2,10 +2,13 @@
 
 A Graviton instance in a public subnet on an Elastic IP (allocated beforehand by
 components/origin_address.py, so the coordinator knows it): a stable RTMP endpoint without a
-$16/month network load balancer. Public: RTMP (1935) and HTTP (8080: HLS and HTTP-FLV). The HTTP
-API (1985) admits only the coordinator's security group. The instance may read exactly the hook
-secret and write exactly its own log group; it joins the mesh as `tag:origin` with a single-use
-key the coordinator mints for it at boot (see srs/bootstrap.sh).
+$16/month network load balancer. Public: RTMP (1935). HTTP (8080: HLS and HTTP-FLV) is public too
+on a stack without HTTPS; with HTTPS a browser would refuse http media on the coordinator's https
+pages, so viewers reach it through the coordinator's own load balancer instead (a rule on its
+HTTPS listener forwards `render.PLAY_PATHS` to a target group of this host) and the port admits
+only that load balancer. The HTTP API (1985) admits only the coordinator's security group. The
+instance may read exactly the hook secret and write exactly its own log group; it joins the mesh
+as `tag:origin` with a single-use key the coordinator mints for it at boot (srs/bootstrap.sh).
 """
 
 from __future__ import annotations
@@ -21,16 +24,24 @@ from srs import cloud_init, render
 
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
 ANYWHERE = "0.0.0.0/0"
-PUBLIC_PORTS = (
-    (render.RTMP_PORT, "RTMP: the streamer publishes, viewers and edges play"),
-    (render.HTTP_PORT, "HTTP: HLS playlists and segments, HTTP-FLV"),
-)
+RTMP_WHY = "RTMP: the streamer publishes, viewers and edges play"
+HTTP_WHY = "HTTP: HLS playlists and segments, HTTP-FLV"
+# The viewers' rule on the coordinator's HTTPS listener; its only other rule is the default one.
+PLAY_RULE_PRIORITY = 100
 # What the load balancer's target group asks SRS's HTTP port: SRS's HTTP server answers this
 # itself, whatever its html folder holds (`/` is 404 on an empty one); scripts/proxied_origin_run.py
 # records the real server's answers.
 HEALTH_CHECK_PATH = "/api/v1/versions"
 HEALTH_CHECK_MATCHER = "200"
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+
+@dataclass
+class OriginEntrance:
+    """The coordinator's load balancer, where viewers reach the origin under its https origin."""
+
+    https_listener_arn: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
 
 
 @dataclass
@@ -44,6 +55,8 @@ class SrsOriginArgs:
     # The origin's Elastic IP (components/origin_address.py), allocated before the coordinator.
     allocation_id: pulumi.Input[str]
     tags: Mapping[str, str]
+    # The coordinator's HTTPS entrance (None without HTTPS: viewers play from 8080 directly).
+    entrance: OriginEntrance | None = None
     log_retention_days: int = 30
 
 
@@ -73,7 +86,10 @@ class SrsOrigin(pulumi.ComponentResource):
             tags=_tagged(args.tags, f"{name}-sg"),
             opts=child,
         )
-        for port, why in PUBLIC_PORTS:
+        public = [(render.RTMP_PORT, RTMP_WHY)]
+        if args.entrance is None:
+            public.append((render.HTTP_PORT, HTTP_WHY))
+        for port, why in public:
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-in-{port}",
                 security_group_id=security_group.id,
@@ -184,8 +200,80 @@ class SrsOrigin(pulumi.ComponentResource):
             opts=child,
         )
 
+        if args.entrance is not None:
+            self._behind(name, args, args.entrance, security_group.id, instance.id)
+
         self.instance_id = instance.id
         self.register_outputs({"instanceId": self.instance_id})
+
+    def _behind(
+        self,
+        name: str,
+        args: SrsOriginArgs,
+        entrance: OriginEntrance,
+        security_group_id: pulumi.Output[str],
+        instance_id: pulumi.Output[str],
+    ) -> None:
+        """The coordinator's HTTPS listener forwards the viewers' paths to this host's HTTP port,
+        which admits that load balancer only. Children of the origin: a deep pause, which leaves
+        the origin out, takes them along."""
+        child = pulumi.ResourceOptions(parent=self)
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-in-{render.HTTP_PORT}-alb",
+            security_group_id=security_group_id,
+            description=f"{HTTP_WHY}: from the coordinator's load balancer only",
+            ip_protocol="tcp",
+            from_port=render.HTTP_PORT,
+            to_port=render.HTTP_PORT,
+            referenced_security_group_id=entrance.security_group_id,
+            tags=_tagged(args.tags, f"{name}-in-{render.HTTP_PORT}-alb"),
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-out",
+            security_group_id=entrance.security_group_id,
+            description="SRS origin: HLS and HTTP-FLV for viewers",
+            ip_protocol="tcp",
+            from_port=render.HTTP_PORT,
+            to_port=render.HTTP_PORT,
+            referenced_security_group_id=security_group_id,
+            tags=_tagged(args.tags, f"{name}-alb-out"),
+            opts=child,
+        )
+        target_group = aws.lb.TargetGroup(
+            f"{name}-tg",
+            port=render.HTTP_PORT,
+            protocol="HTTP",
+            target_type="instance",
+            vpc_id=args.vpc_id,
+            deregistration_delay=30,
+            health_check={
+                "path": HEALTH_CHECK_PATH,
+                "protocol": "HTTP",
+                "matcher": HEALTH_CHECK_MATCHER,
+                "interval": 15,
+                "healthy_threshold": 2,
+                "unhealthy_threshold": 3,
+            },
+            tags=_tagged(args.tags, f"{name}-tg"),
+            opts=child,
+        )
+        aws.lb.TargetGroupAttachment(
+            f"{name}-tg-host",
+            target_group_arn=target_group.arn,
+            target_id=instance_id,
+            port=render.HTTP_PORT,
+            opts=child,
+        )
+        aws.lb.ListenerRule(
+            f"{name}-play",
+            listener_arn=entrance.https_listener_arn,
+            priority=PLAY_RULE_PRIORITY,
+            conditions=[{"path_pattern": {"values": list(render.PLAY_PATHS)}}],
+            actions=[{"type": "forward", "target_group_arn": target_group.arn}],
+            tags=_tagged(args.tags, f"{name}-play"),
+            opts=child,
+        )
 
 
 def _host_policy(hook_secret_arn: str, log_group_arn: str) -> str:

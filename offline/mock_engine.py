@@ -21,7 +21,7 @@ from pulumi.runtime.sync_await import _sync_await
 from offline.computed import synthesise
 from offline.invokes import INVOKES
 from offline.lifecycle import History
-from offline.provider_rules import name_problems
+from offline.provider_rules import LISTENER_RULE, ListenerRules, name_problems
 from offline.sdk_schema import accepts_property
 
 
@@ -167,6 +167,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         self.preview = preview
         self.history = history
         self.refused: list[str] = []
+        self.listener_rules = ListenerRules()
         # The URN being registered (set by the recorder) and each custom resource's incarnation.
         self.registering = ""
         self.incarnations: dict[str, int] = {}
@@ -176,6 +177,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
             return "", {}
         # A refused resource is noted and the run goes on, so one run names every refusal.
         self.refused += name_problems(args.typ, args.name, dict(args.inputs))
+        if args.typ == LISTENER_RULE:
+            self.refused += self.listener_rules.problems(args.name, dict(args.inputs))
         urn, inputs = self.registering, dict(args.inputs)
         incarnation = self.history.incarnation(urn, args.typ, inputs)
         self.incarnations[urn] = incarnation

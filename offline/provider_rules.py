@@ -143,3 +143,82 @@ def _names_its_resources(type_: str) -> bool:
     if not type_.startswith("aws:"):
         return False
     return any(accepts_property(type_, python_name) for python_name in _NAMING_INPUTS)
+
+
+# ALB listener rules, as Elastic Load Balancing refuses them (its quotas for Application Load
+# Balancers, and RuleCondition / PathPatternConditionConfig in its API reference): a priority of
+# 1-50000 that no other rule on the same listener has, at most 5 condition values and 5 wildcards
+# in one rule, and path patterns of at most 128 characters from the set AWS documents.
+LISTENER_RULE = "aws:lb/listenerRule:ListenerRule"
+PRIORITIES = range(1, 50_001)
+CONDITION_VALUES_PER_RULE = 5
+WILDCARDS_PER_RULE = 5
+PATH_PATTERN_MAX_LENGTH = 128
+_PATH_PATTERN = re.compile(r"[A-Za-z0-9_.$/~\"'@:+&*?-]+")
+# Conditions holding a list of values (wire names); query strings are key/value pairs instead.
+_VALUE_CONDITIONS = ("hostHeader", "httpHeader", "httpRequestMethod", "pathPattern", "sourceIp")
+
+
+class ListenerRules:
+    """Checks each listener rule as it registers, remembering the priorities already taken."""
+
+    def __init__(self) -> None:
+        self.taken: dict[tuple[str, int], str] = {}  # (listener ARN, priority) -> logical name
+
+    def problems(self, logical_name: str, inputs: dict[str, Any]) -> list[str]:
+        where = f"{LISTENER_RULE} resource {logical_name!r}"
+        found = self._priority_problems(where, logical_name, inputs)
+        values: list[str] = []  # everything the conditions compare with
+        counted = 0  # a query string's key and value count as one
+        for condition in inputs.get("conditions") or []:
+            for kind in _VALUE_CONDITIONS:
+                listed = (condition.get(kind) or {}).get("values") or []
+                counted += len(listed)
+                values += listed
+            for pair in condition.get("queryStrings") or []:
+                counted += 1
+                values += [pair.get("key") or "", pair.get("value") or ""]
+            for pattern in (condition.get("pathPattern") or {}).get("values") or []:
+                found += _path_pattern_problems(where, pattern)
+        if counted > CONDITION_VALUES_PER_RULE:
+            found.append(
+                f"{where}: {counted} condition values, more than the {CONDITION_VALUES_PER_RULE} "
+                "a rule may have"
+            )
+        wildcards = sum(value.count("*") + value.count("?") for value in values)
+        if wildcards > WILDCARDS_PER_RULE:
+            found.append(
+                f"{where}: {wildcards} wildcards, more than the {WILDCARDS_PER_RULE} a rule "
+                "may have"
+            )
+        return found
+
+    def _priority_problems(
+        self, where: str, logical_name: str, inputs: dict[str, Any]
+    ) -> list[str]:
+        given, listener = inputs.get("priority"), inputs.get("listenerArn")
+        if given is None:
+            return []  # AWS gives the next free one
+        priority = int(given)  # the wire carries numbers as doubles
+        if priority not in PRIORITIES:
+            return [f"{where}: priority {priority} is outside 1..50000"]
+        if not isinstance(listener, str) or not listener.startswith("arn:"):
+            return []  # unknown until apply (preview)
+        other = self.taken.setdefault((listener, priority), logical_name)
+        if other != logical_name:
+            return [f"{where}: priority {priority} is taken on its listener by {other!r}"]
+        return []
+
+
+def _path_pattern_problems(where: str, pattern: str) -> list[str]:
+    if len(pattern) > PATH_PATTERN_MAX_LENGTH:
+        return [
+            f"{where}: path pattern {pattern[:40]!r}... is {len(pattern)} characters, longer "
+            f"than maximum length {PATH_PATTERN_MAX_LENGTH}"
+        ]
+    if not _PATH_PATTERN.fullmatch(pattern):
+        return [
+            f"{where}: path pattern {pattern!r} does not match {_PATH_PATTERN.pattern} "
+            "(the characters AWS allows)"
+        ]
+    return []

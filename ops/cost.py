@@ -59,6 +59,7 @@ FREE_TYPES = {
     # the ALB are free, other queries usage-based.
     "aws:route53/record:Record": "free (the operator's hosted zone)",
     "aws:lb/listenerRule:ListenerRule": "free",
+    "aws:lb/targetGroupAttachment:TargetGroupAttachment": "free",
     "aws:autoscaling/policy:Policy": "free",
     "aws:ssm/parameter:Parameter": "free (standard tier)",
     "aws:sns/topic:Topic": "usage-based",

@@ -81,7 +81,8 @@ def test_the_service_reads_its_secrets_then_pulls_and_runs_the_image_by_digest(
     assert "STREAMR_HEADSCALE_API_KEY_FILE=/run/secrets/streamr/headscale-api-key" in env
     origin = prod.outputs["rtmpIngestUrl"].removeprefix("rtmp://").removesuffix("/live")
     assert f"STREAMR_ORIGIN_PUBLISH_URL=rtmp://{origin}/live\n" in env
-    assert f"STREAMR_ORIGIN_PLAY_URL=http://{origin}:8080\n" in env
+    # Prod is HTTPS-only: viewers play the origin under the coordinator's own https origin.
+    assert "STREAMR_ORIGIN_PLAY_URL=https://stream.example.org\n" in env
     password = root.file(f"{SECRETS}/database-password")
     assert password.read_text() == "first-password\n"
     assert (password.stat().st_uid, password.stat().st_mode & 0o777) == (APP_UID, 0o400)

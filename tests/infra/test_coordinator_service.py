@@ -252,9 +252,12 @@ def test_the_load_balancer_checks_health_and_drops_invalid_headers(run: ProgramR
 def test_security_groups_chain_internet_to_alb_to_coordinator(run: ProgramRun) -> None:
     alb = run.one("aws:ec2/securityGroup:SecurityGroup")
     assert rule_set(run, alb, "ingress") == {("tcp", 80, 80, frozenset({"0.0.0.0/0"}))}
-    assert rule_set(run, alb, "egress") == {
-        ("tcp", APP_PORT, APP_PORT, frozenset({"sg-coordinator"}))
-    }
+    # Egress rules are resources of their own: the SRS origin adds one for its HTTP port.
+    assert rule_set(run, alb, "egress") is None
+    out = run.one("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule").inputs
+    assert out["securityGroupId"] == alb.id
+    assert out["referencedSecurityGroupId"] == "sg-coordinator"
+    assert (out["ipProtocol"], out["fromPort"], out["toPort"]) == ("tcp", APP_PORT, APP_PORT)
     rule = run.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").inputs
     assert rule["securityGroupId"] == "sg-coordinator"
     assert rule["referencedSecurityGroupId"] == alb.id
@@ -492,7 +495,9 @@ def test_the_coordinator_is_told_the_origins_publish_and_play_urls(updated: Prog
     host = "live.stream.example.org" if updated.stack == "prod" else address.outputs["publicIp"]
     conf = settings_file(updated)
     assert f"ORIGIN_PUBLISH_URL=rtmp://{host}/live\n" in conf
-    assert f"ORIGIN_PLAY_URL=http://{host}:8080\n" in conf
+    # With HTTPS through the coordinator's own origin (tests/infra/test_origin_behind_https.py).
+    play = f"http://{host}:8080" if updated.stack == "dev" else "https://stream.example.org"
+    assert f"ORIGIN_PLAY_URL={play}\n" in conf
     assert updated.outputs["rtmpIngestUrl"] == f"rtmp://{host}/live"
     # The origin host is associated with that same address, after the coordinator exists.
     association = updated.named(f"streamr-{updated.stack}-srs-eip-association")

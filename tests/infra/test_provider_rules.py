@@ -96,3 +96,73 @@ def test_every_name_the_program_gives_fits_and_every_naming_type_has_a_rule(
             continue
         physical = resource.outputs[rule.property]
         assert len(physical) <= rule.max_length, (resource.name, physical)
+
+
+def listener_rules(*rules: dict[str, Any]) -> Callable[[], None]:
+    """Rules on one HTTPS listener (the priority and conditions of each as given)."""
+
+    def build() -> None:
+        listener = aws.lb.Listener(
+            "https",
+            load_balancer_arn="arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/x",
+            port=443,
+            default_actions=[
+                {"type": "fixed-response", "fixed_response": {"content_type": "text/plain"}}
+            ],
+        )
+        for index, rule in enumerate(rules):
+            aws.lb.ListenerRule(
+                f"rule-{index}",
+                listener_arn=listener.arn,
+                actions=[
+                    {"type": "fixed-response", "fixed_response": {"content_type": "text/plain"}}
+                ],
+                **rule,
+            )
+
+    return build
+
+
+def paths(*values: str) -> list[dict[str, Any]]:
+    return [{"path_pattern": {"values": list(values)}}]
+
+
+def test_two_rules_may_not_share_a_priority_on_one_listener() -> None:
+    message = refusal(
+        listener_rules(
+            {"priority": 100, "conditions": paths("/a/*")},
+            {"priority": 100, "conditions": paths("/b/*")},
+        ),
+        preview=False,
+    )
+    assert message == (
+        "aws:lb/listenerRule:ListenerRule resource 'rule-1': priority 100 is taken on its "
+        "listener by 'rule-0'"
+    )
+    distinct = listener_rules(
+        {"priority": 100, "conditions": paths("/a/*")},
+        {"priority": 101, "conditions": paths("/b/*")},
+    )
+    assert refusal(distinct, preview=False) is None
+    assert refusal(listener_rules({"priority": 0, "conditions": paths("/a")}), False) is not None
+
+
+def test_a_rule_holds_at_most_five_condition_values_and_five_wildcards() -> None:
+    five = paths("/a", "/b", "/c", "/d", "/e")
+    assert refusal(listener_rules({"priority": 1, "conditions": five}), False) is None
+    six = paths("/a", "/b", "/c", "/d", "/e", "/f")
+    message = refusal(listener_rules({"priority": 1, "conditions": six}), False)
+    assert message is not None and "6 condition values, more than the 5" in message
+    wild = paths("/*/*/*", "/?/?/?")
+    message = refusal(listener_rules({"priority": 1, "conditions": wild}), False)
+    assert message is not None and "6 wildcards, more than the 5" in message
+
+
+@BOTH_MODES
+def test_a_path_pattern_is_at_most_128_characters_aws_allows(preview: bool) -> None:
+    fits = "/" + "a" * 127
+    assert refusal(listener_rules({"priority": 1, "conditions": paths(fits)}), preview) is None
+    message = refusal(listener_rules({"priority": 1, "conditions": paths(fits + "a")}), preview)
+    assert message is not None and "is 129 characters, longer than maximum length 128" in message
+    message = refusal(listener_rules({"priority": 1, "conditions": paths("/live/a b")}), preview)
+    assert message is not None and "'/live/a b' does not match" in message

@@ -37,14 +37,17 @@ def ingress(run: ProgramRun) -> set[tuple]:
     return found
 
 
-def test_rtmp_and_http_are_public_and_the_api_admits_only_the_coordinator(
+def test_rtmp_is_public_http_too_without_https_and_the_api_admits_only_the_coordinator(
     updated: ProgramRun,
 ) -> None:
+    """With HTTPS (prod) viewers reach HTTP through the coordinator's load balancer only
+    (tests/infra/test_origin_behind_https.py); without (dev) they play from it directly."""
     assert "ingress" not in part(updated, "sg").inputs  # every rule is a resource of its own
     coordinator_group = f"streamr-{updated.stack}-net-coordinator-sg"
+    http_from = "0.0.0.0/0" if updated.stack == "dev" else "streamr-prod-web-alb-sg"
     assert ingress(updated) == {
         ("tcp", 1935, 1935, "0.0.0.0/0"),
-        ("tcp", 8080, 8080, "0.0.0.0/0"),
+        ("tcp", 8080, 8080, http_from),
         ("tcp", 1985, 1985, coordinator_group),
     }
     assert world_open(updated, render.API_PORT) == []
@@ -160,8 +163,10 @@ def test_outputs_give_the_ingest_and_playback_urls(updated: ProgramRun) -> None:
         assert record["zoneId"] == updated.config["streamr:hostedZoneId"]
         address = record["name"]
     assert updated.outputs["rtmpIngestUrl"] == f"rtmp://{address}/live"
-    assert updated.outputs["hlsUrlTemplate"] == f"http://{address}:8080/live/{{stream}}.m3u8"
-    assert updated.outputs["flvUrlTemplate"] == f"http://{address}:8080/live/{{stream}}.flv"
+    # With HTTPS viewers play under the coordinator's own https origin.
+    play = f"http://{address}:8080" if updated.stack == "dev" else "https://stream.example.org"
+    assert updated.outputs["hlsUrlTemplate"] == f"{play}/live/{{stream}}.m3u8"
+    assert updated.outputs["flvUrlTemplate"] == f"{play}/live/{{stream}}.flv"
 
 
 def test_stage_sizes(dev: ProgramRun, prod: ProgramRun) -> None:
