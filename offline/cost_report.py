@@ -102,6 +102,8 @@ class Report:
         has = {
             "load_balancer": bool(types & {"aws:lb/loadBalancer:LoadBalancer"}),
             "nat_gateway": "aws:ec2/natGateway:NatGateway" in types,
+            # The only listener rule: the origin's play paths (a stack with HTTPS).
+            "video_through_load_balancer": "aws:lb/listenerRule:ListenerRule" in types,
         }
         month = prices.HOURS_PER_MONTH
         watched = self.usage.streaming_hours_per_month()

@@ -26,7 +26,9 @@ class Usage:
 
     `friend_share` is the share of viewer traffic friends' edges serve; each of `friend_edges`
     pulls one copy of the stream from the origin while it is live. `alb_lcu`, `nat_gb_per_day`
-    and `log_gb_per_day` are what the platform consumes while it runs (not while paused).
+    and `log_gb_per_day` are what the platform consumes while it runs (not while paused);
+    `alb_lcu` without the origin's video, which a stack with HTTPS sends through the load balancer
+    (`usage_cost`'s `video_through_load_balancer`).
     """
 
     viewers: int = 5
@@ -106,9 +108,16 @@ def usage_cost(
     *,
     load_balancer: bool,
     nat_gateway: bool,
+    video_through_load_balancer: bool = False,
 ) -> UsageCost:
     """Usage priced for a platform running `running_hours_per_month` and streaming for
-    `streaming_hours_per_month` of them (the ALB and NAT gateway only when the plan has them)."""
+    `streaming_hours_per_month` of them (the ALB and NAT gateway only when the plan has them).
+
+    `video_through_load_balancer`: viewers play the origin through the ALB (a stack with HTTPS,
+    components/srs_origin.py). An LCU is the largest of its dimensions in each hour, and for
+    instance targets one LCU processes 1 GB an hour: while streaming the ALB bills the origin's
+    viewer GB per hour or `alb_lcu`, whichever is more. Edges pull over the mesh, not through it.
+    """
     if streaming_hours_per_month > running_hours_per_month + 1e-9:
         raise UsageError(
             f"streaming {streaming_hours_per_month:.1f} h/month exceeds the "
@@ -133,12 +142,13 @@ def usage_cost(
             f"{usage.friend_share:.0%} and {edges} edge(s) pull a copy: {origin_gb:.0f} GB from "
             f"the origin, {prices.FREE_EGRESS_GB_MONTH} GB free",
         ),
-        UsageLine(
-            "load balancer capacity units",
-            usage.alb_lcu * running_hours_per_month * table["alb_lcu_hourly"]
-            if load_balancer
-            else 0.0,
-            f"{usage.alb_lcu:g} LCU while running" if load_balancer else "no load balancer",
+        _capacity_units(
+            usage,
+            table,
+            running_hours_per_month,
+            streaming_hours_per_month,
+            load_balancer=load_balancer,
+            video=video_through_load_balancer,
         ),
         UsageLine(
             "NAT data processing",
@@ -154,6 +164,33 @@ def usage_cost(
         ),
     ]
     return UsageCost(tuple(lines), friends_saved)
+
+
+def _capacity_units(
+    usage: Usage,
+    table: dict[str, Any],
+    running_hours: float,
+    streaming_hours: float,
+    *,
+    load_balancer: bool,
+    video: bool,
+) -> UsageLine:
+    name = "load balancer capacity units"
+    if not load_balancer:
+        return UsageLine(name, 0.0, "no load balancer")
+    if not video:
+        monthly = usage.alb_lcu * running_hours * table["alb_lcu_hourly"]
+        return UsageLine(name, monthly, f"{usage.alb_lcu:g} LCU while running")
+    # 1 LCU processes 1 GB an hour (instance targets): the origin's viewers' GB per hour.
+    video_lcu = usage.viewers * (1 - usage.friend_share) * usage.gb_per_viewer_hour
+    streaming_lcu = max(usage.alb_lcu, video_lcu)
+    lcu_hours = usage.alb_lcu * (running_hours - streaming_hours) + streaming_lcu * streaming_hours
+    return UsageLine(
+        name,
+        lcu_hours * table["alb_lcu_hourly"],
+        f"{usage.alb_lcu:g} LCU while running, {streaming_lcu:.2f} while streaming (the "
+        f"origin's viewers' video through it: {video_lcu:.2f} GB/h)",
+    )
 
 
 def on_demand_running_hours(

@@ -99,6 +99,18 @@ def test_the_whole_bill_has_a_line_per_way_of_running_with_usage_on_top():
         assert line.total == pytest.approx(line.without_video + line.usage.video_egress)
 
 
+def test_with_https_the_load_balancer_carries_the_origins_viewers_and_bills_lcus_for_it():
+    """Prod (HTTPS) plays the origin through its ALB; dev plays it directly."""
+    notes = {}
+    for stack in ("dev", "prod"):
+        running = build_report(stack).bill()[0]
+        units = next(u for u in running.usage.lines if u.name == "load balancer capacity units")
+        notes[stack] = units.note
+    assert "while streaming" not in notes["dev"]
+    # 5 viewers at 3 Mbps, half of them on friends' edges: 3.375 GB/h through the ALB.
+    assert "3.38 while streaming" in notes["prod"]
+
+
 def test_make_cost_prints_the_on_demand_figures_and_takes_usage_on_the_command_line():
     result = subprocess.run(
         [

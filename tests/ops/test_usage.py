@@ -64,6 +64,33 @@ def test_capacity_units_nat_data_and_logs_bill_only_while_running_and_only_if_pr
     assert paused.total == 0
 
 
+def test_with_the_origins_video_through_the_load_balancer_its_gb_per_hour_are_the_lcus():
+    """1 LCU processes 1 GB an hour: 20 viewers at 3 Mbps, half on friends' edges, send 13.5 GB
+    an hour through the ALB while streaming; the 1 LCU of everything else while not."""
+    usage = Usage(viewers=20, friend_share=0.5, alb_lcu=1)
+    cost = usage_cost(
+        usage, TABLE, 100, 10, load_balancer=True, nat_gateway=False,
+        video_through_load_balancer=True,
+    )  # fmt: skip
+    units = line(cost, "load balancer capacity units")
+    assert units.monthly == pytest.approx((1 * 90 + 13.5 * 10) * 0.008)
+    assert "13.50 while streaming" in units.note
+    # A trickle of video below the other dimensions' LCU adds nothing.
+    trickle = Usage(viewers=1, bitrate_kbps=500, friend_share=0.5, alb_lcu=1)
+    cost = usage_cost(
+        trickle, TABLE, 100, 10, load_balancer=True, nat_gateway=False,
+        video_through_load_balancer=True,
+    )  # fmt: skip
+    assert line(cost, "load balancer capacity units").monthly == pytest.approx(100 * 0.008)
+    # Egress is the same per GB whether the ALB or the origin sends it.
+    direct = usage_cost(usage, TABLE, 100, 10, load_balancer=True, nat_gateway=False)
+    through = usage_cost(
+        usage, TABLE, 100, 10, load_balancer=True, nat_gateway=False,
+        video_through_load_balancer=True,
+    )  # fmt: skip
+    assert through.video_egress == pytest.approx(direct.video_egress)
+
+
 def test_streaming_more_hours_than_the_platform_runs_is_refused():
     with pytest.raises(UsageError, match=r"exceeds the 10\.0 h the platform runs"):
         usage_cost(Usage(), TABLE, 10, 20, load_balancer=True, nat_gateway=False)
