@@ -241,12 +241,12 @@ CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-def _chromium(javascript: bool):
+def chromium(javascript: bool = True, arguments: tuple[str, ...] = ()):
     """Headless Debian Chromium driven through its own chromedriver (nothing is downloaded).
 
     It resolves no host name and reaches only loopback, as on a machine with no network: a page
     that needs anything from elsewhere (a CDN) breaks here. Its performance log records every
-    request the pages make (see `requested_urls`)."""
+    request the pages make (see `requested_urls`). `arguments`: more command-line switches."""
     if not CHROMIUM or not CHROMEDRIVER:
         pytest.fail(
             "Debian chromium and chromium-driver are missing: run `make system-deps`", False
@@ -263,6 +263,7 @@ def _chromium(javascript: bool):
         "--disable-gpu",
         "--window-size=1280,1400",
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        *arguments,
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
@@ -285,14 +286,14 @@ def requested_urls(driver) -> list[str]:
 
 @pytest.fixture(scope="session")
 def browser():
-    driver = _chromium(javascript=True)
+    driver = chromium(javascript=True)
     yield driver
     driver.quit()
 
 
 @pytest.fixture(scope="session")
 def browser_without_javascript():
-    driver = _chromium(javascript=False)
+    driver = chromium(javascript=False)
     yield driver
     driver.quit()
 

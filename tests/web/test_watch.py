@@ -67,6 +67,54 @@ def _register(client: httpx.Client, username: str, role: str) -> dict[str, str]:
     }
 
 
+def coordinator_environment(database_url: str, origin_url: str) -> dict[str, str]:
+    """The watch page's coordinator: `origin_url` is the origin's play URL it hands out."""
+    environment = {
+        **os.environ,
+        "STREAMR_DATABASE_URL": database_url,
+        "STREAMR_TOKEN_PEPPER": "watch-pepper-0123456789abcdef0123456789abcdef",
+        "STREAMR_HOOK_SECRET": HOOK_SECRET,
+        "STREAMR_ADMIN_BOOTSTRAP_TOKEN": BOOTSTRAP,
+        "STREAMR_AUTH_RATE_LIMIT_PER_MINUTE": "1000",
+        "STREAMR_PAYOUT_CHECK_SECONDS": "0",
+        "STREAMR_ORIGIN_PLAY_URL": origin_url,
+        # The test edges listen on loopback: here loopback is "the mesh".
+        "STREAMR_MESH_PREFIXES": '["127.0.0.0/8"]',
+        "STREAMR_NODE_ONLINE_SECONDS": "3600",
+        "STREAMR_LOG_LEVEL": "WARNING",
+    }
+    environment.pop("STREAMR_REDIS_URL", None)
+    return environment
+
+
+def serve_command(port: int) -> list[str]:
+    command = [sys.executable, "-m", "streamr_coordinator", "serve", "--host", "127.0.0.1"]
+    return [*command, "--port", str(port)]
+
+
+def live_stream(client: httpx.Client) -> None:
+    """A streamer's STREAM, published at the origin (its `on_publish` hook as SRS sends it)."""
+    streamer = _register(client, "gardener", "streamer")
+    stream = client.post("/api/v1/streams", json={"name": STREAM}, headers=streamer)
+    assert stream.status_code == 201, stream.text
+    publish = client.post(
+        "/hooks/srs/on_publish",
+        headers={"Authorization": f"Bearer {HOOK_SECRET}"},
+        json={
+            "server_id": "srs-origin",
+            "service_id": "o1",
+            "action": "on_publish",
+            "client_id": "obs",
+            "ip": "203.0.113.7",
+            "vhost": "__defaultVhost__",
+            "app": "live",
+            "stream": STREAM,
+            "param": f"?key={stream.json()['stream_key']}",
+        },
+    )
+    assert publish.json() == {"code": 0}, publish.text
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     media = tmp_path_factory.mktemp("media")
@@ -85,44 +133,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         upgrade_to_head(database_url)
         port = services.free_port()
         environment = {
-            **os.environ,
-            "STREAMR_DATABASE_URL": database_url,
-            "STREAMR_TOKEN_PEPPER": "watch-pepper-0123456789abcdef0123456789abcdef",
-            "STREAMR_HOOK_SECRET": HOOK_SECRET,
-            "STREAMR_ADMIN_BOOTSTRAP_TOKEN": BOOTSTRAP,
-            "STREAMR_AUTH_RATE_LIMIT_PER_MINUTE": "1000",
-            "STREAMR_PAYOUT_CHECK_SECONDS": "0",
-            "STREAMR_ORIGIN_PLAY_URL": origin_url,
+            **coordinator_environment(database_url, origin_url),
             "STREAMR_HEADSCALE_URL": f"http://127.0.0.1:{mesh.server_address[1]}",
             "STREAMR_HEADSCALE_API_KEY": HEADSCALE_API_KEY,
-            # The test edges listen on loopback: here loopback is "the mesh".
-            "STREAMR_MESH_PREFIXES": '["127.0.0.0/8"]',
-            "STREAMR_NODE_ONLINE_SECONDS": "3600",
-            "STREAMR_LOG_LEVEL": "WARNING",
         }
-        environment.pop("STREAMR_REDIS_URL", None)
-        command = [sys.executable, "-m", "streamr_coordinator", "serve", "--host", "127.0.0.1"]
-        with serving([*command, "--port", str(port)], port, environment) as url:
+        with serving(serve_command(port), port, environment) as url:
             client = httpx.Client(base_url=url, timeout=10)
-            streamer = _register(client, "gardener", "streamer")
-            stream = client.post("/api/v1/streams", json={"name": STREAM}, headers=streamer)
-            assert stream.status_code == 201, stream.text
-            publish = client.post(
-                "/hooks/srs/on_publish",
-                headers={"Authorization": f"Bearer {HOOK_SECRET}"},
-                json={
-                    "server_id": "srs-origin",
-                    "service_id": "o1",
-                    "action": "on_publish",
-                    "client_id": "obs",
-                    "ip": "203.0.113.7",
-                    "vhost": "__defaultVhost__",
-                    "app": "live",
-                    "stream": STREAM,
-                    "param": f"?key={stream.json()['stream_key']}",
-                },
-            )
-            assert publish.json() == {"code": 0}, publish.text
+            live_stream(client)
             friend = _register(client, "shed-owner", "friend")
             node = client.post(
                 "/api/v1/nodes", json={"name": "shed-pi", "capacity_viewers": 50}, headers=friend
