@@ -8,15 +8,14 @@ version, and the auto scaling group's instance refresh replaces every instance w
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
+from components.coordinator_access import generated_secret, instance_profile, stored_secret
 from components.coordinator_image import IMAGE_CONTEXT, CoordinatorImage, CoordinatorImageArgs
 from components.coordinator_load_balancer import (
     CoordinatorLoadBalancer,
@@ -29,12 +28,6 @@ AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-
 # How long a new instance may fail its health check before the group replaces it; the boot
 # (tests/boot) must be serving well within it, and the unhealthy-targets alarm waits it out.
 HEALTH_CHECK_GRACE_SECONDS = 300
-SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-ECR_PULL_ACTIONS = [
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:BatchGetImage",
-    "ecr:GetDownloadUrlForLayer",
-]
 
 
 @dataclass
@@ -122,7 +115,7 @@ class CoordinatorService(pulumi.ComponentResource):
         )
 
         secrets = {
-            purpose: self._generated_secret(name, purpose, args.tags)
+            purpose: generated_secret(self, name, purpose, args.tags)
             for purpose in (
                 "token-pepper",
                 "hook-secret",
@@ -132,7 +125,9 @@ class CoordinatorService(pulumi.ComponentResource):
         }
         cache_secret = None
         if args.cache_auth_token is not None:
-            cache_secret = self._secret(name, "cache-auth-token", args.cache_auth_token, args.tags)
+            cache_secret = stored_secret(
+                self, name, "cache-auth-token", args.cache_auth_token, args.tags
+            )
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -140,9 +135,10 @@ class CoordinatorService(pulumi.ComponentResource):
             tags=_tagged(args.tags, f"{name}-logs"),
             opts=child,
         )
-        profile = self._instance_profile(
+        profile = instance_profile(
+            self,
             name,
-            args,
+            args.tags,
             repository_arn=image.repository_arn,
             secret_arns=[
                 *(secret.arn for secret in secrets.values()),
@@ -322,110 +318,6 @@ class CoordinatorService(pulumi.ComponentResource):
                 "loadBalancerArnSuffix": self.load_balancer_arn_suffix,
                 "targetGroupArnSuffix": self.target_group_arn_suffix,
             }
-        )
-
-    def _generated_secret(
-        self, name: str, purpose: str, tags: Mapping[str, str]
-    ) -> aws.secretsmanager.Secret:
-        # Generated once and kept in state: stable across `up`s, restarts and instances.
-        value = random.RandomPassword(
-            f"{name}-{purpose}-value",
-            length=64,
-            special=False,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return self._secret(name, purpose, value.result, tags)
-
-    def _secret(
-        self, name: str, purpose: str, value: pulumi.Input[str], tags: Mapping[str, str]
-    ) -> aws.secretsmanager.Secret:
-        child = pulumi.ResourceOptions(parent=self)
-        secret = aws.secretsmanager.Secret(
-            f"{name}-{purpose}",
-            description=f"StreamrP2P coordinator {purpose.replace('-', ' ')}",
-            tags=_tagged(tags, f"{name}-{purpose}"),
-            opts=child,
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-{purpose}-version",
-            secret_id=secret.id,
-            secret_string=pulumi.Output.secret(value),
-            opts=child,
-        )
-        return secret
-
-    def _instance_profile(
-        self,
-        name: str,
-        args: CoordinatorServiceArgs,
-        repository_arn: pulumi.Output[str],
-        secret_arns: list[pulumi.Input[str]],
-        log_group_arn: pulumi.Output[str],
-    ) -> aws.iam.InstanceProfile:
-        child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-role",
-            description="Coordinator hosts: pull its image, read its secrets, write its logs",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-            tags=_tagged(args.tags, f"{name}-role"),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "EcrLogin",
-                            "Effect": "Allow",
-                            # No resource form exists for this action.
-                            "Action": "ecr:GetAuthorizationToken",
-                            "Resource": "*",
-                        },
-                        {
-                            "Sid": "PullImage",
-                            "Effect": "Allow",
-                            "Action": ECR_PULL_ACTIONS,
-                            "Resource": repository_arn,
-                        },
-                        {
-                            "Sid": "ReadSecrets",
-                            "Effect": "Allow",
-                            "Action": "secretsmanager:GetSecretValue",
-                            "Resource": secret_arns,
-                        },
-                        {
-                            "Sid": "WriteLogs",
-                            "Effect": "Allow",
-                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                            "Resource": pulumi.Output.concat(log_group_arn, ":log-stream:*"),
-                        },
-                    ],
-                }
-            ),
-            opts=child,
-        )
-        aws.iam.RolePolicyAttachment(
-            f"{name}-ssm", role=role.name, policy_arn=SSM_MANAGED_POLICY, opts=child
-        )
-        return aws.iam.InstanceProfile(
-            f"{name}-profile",
-            role=role.name,
-            tags=_tagged(args.tags, f"{name}-profile"),
-            opts=child,
         )
 
 

@@ -14,13 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
+from components.coordinator_access import SSM_MANAGED_POLICY
 from components.coordinator_image import source_tag
 from components.coordinator_load_balancer import APP_PORT
-from components.coordinator_service import (
-    SSM_MANAGED_POLICY,
-    CoordinatorService,
-    CoordinatorServiceArgs,
-)
+from components.coordinator_service import CoordinatorService, CoordinatorServiceArgs
 from components.coordinator_user_data import UserDataSettings, render_user_data
 from offline.harness import ROOT, ProgramRun, run_component, run_program
 from stack_config import StackConfig, StackConfigError
