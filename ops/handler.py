@@ -3,14 +3,16 @@
 Configuration comes from the environment the component sets: PROJECT, STAGE, TIMEZONE, the
 schedule's PAUSE_AT, RESUME_AT and WEEKDAYS (comma-separated; all three or none: a deep pause has no
 schedule, so it can pause but not enforce), optionally RDS_WAIT_SECONDS / EC2_WAIT_SECONDS, and for
-the idle pause IDLE_PAUSE_MINUTES, COORDINATOR_URL and OPS_TOKEN_SECRET_ARN (all three or none).
+the idle pause IDLE_PAUSE_MINUTES, COORDINATOR_URL and OPS_TOKEN_SECRET_ARN (all three or none),
+and IDLE_RECORD_PARAMETER when an idle deep pause (ops/idle_deep.py) reads when it idle-paused.
 
 With an idle pause, `enforce` asks the coordinator for its activity. Outside the schedule's stop
 window (or always, without a schedule) it pauses when `ops.idle.decide_idle` says so. Inside the
 window it re-applies the pause unless the coordinator answers that the platform is in use: a
 platform woken on demand at night stays up while it is used and is paused once idle; a paused
 platform cannot answer, so what AWS restarted by itself is stopped again. It never resumes: a wake
-or the schedule's resume event does.
+or the schedule's resume event does. With IDLE_RECORD_PARAMETER, an idle pause writes its time
+there and a resume clears it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import boto3
 from ops.discovery import Clients, StackTags
 from ops.executor import RunResult, Waits, run
 from ops.idle import Activity, decide_idle, fetch_activity, validate_minutes
+from ops.idle_deep import IdlePauseRecord
 from ops.schedule import Schedule, Target
 
 ACTIONS: dict[str, tuple[Target | None, bool]] = {
@@ -48,6 +51,8 @@ class IdleSettings:
     minutes: int
     coordinator_url: str
     token_secret_arn: str
+    # Where to keep when it idle-paused, for the idle deep pause (None: nobody reads it).
+    record_parameter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class Settings:
                 _minutes(env["IDLE_PAUSE_MINUTES"]),
                 env["COORDINATOR_URL"],
                 env["OPS_TOKEN_SECRET_ARN"],
+                env.get("IDLE_RECORD_PARAMETER") or None,
             )
         return cls(StackTags(env["PROJECT"], env["STAGE"]), schedule, waits, idle)
 
@@ -109,6 +115,7 @@ def _seconds(env: Mapping[str, str], key: str, default: float) -> float:
 
 
 ActivitySource = Callable[[], Activity | None]
+IdleRecordSink = Callable[[IdlePauseRecord], None]
 
 
 def execute(
@@ -117,8 +124,10 @@ def execute(
     clients: Clients,
     now: datetime,
     activity: ActivitySource = lambda: None,
+    remember_idle_pause: IdleRecordSink = lambda _record: None,
 ) -> RunResult:
-    """Validate the event and run it; the Lambda and the tests share this path."""
+    """Validate the event and run it; the Lambda and the tests share this path. A completed idle
+    pause is remembered with its time, a completed resume clears it."""
     action = event.get("action")
     if action not in ACTIONS:
         raise ConfigError(f"event action is {action!r}; allowed values: {', '.join(ACTIONS)}")
@@ -159,6 +168,11 @@ def execute(
         progress=lambda message: print(json.dumps({"progress": message})),
     )
     result.note = note
+    if not dry_run and not result.failed:
+        if note is not None:
+            remember_idle_pause(IdlePauseRecord(now))
+        elif action == "resume":
+            remember_idle_pause(IdlePauseRecord())
     return result
 
 
@@ -186,6 +200,20 @@ def coordinator_activity(idle: IdleSettings | None, session: Any) -> ActivitySou
     return ask
 
 
+def idle_record_sink(idle: IdleSettings | None, session: Any) -> IdleRecordSink:
+    """Write the record to its SSM parameter; no parameter configured: nothing to keep."""
+    if idle is None or idle.record_parameter is None:
+        return lambda _record: None
+    parameter = idle.record_parameter
+
+    def write(record: IdlePauseRecord) -> None:
+        session.client("ssm").put_parameter(
+            Name=parameter, Value=json.dumps(record.to_json()), Type="String", Overwrite=True
+        )
+
+    return write
+
+
 def lambda_handler(event: Mapping[str, Any], _context: Any) -> dict[str, Any]:
     """Return the structured result; raise when a resource failed so Lambda retries and alarms."""
     settings = Settings.from_env(os.environ)
@@ -196,6 +224,7 @@ def lambda_handler(event: Mapping[str, Any], _context: Any) -> dict[str, Any]:
         Clients.from_session(session),
         datetime.now(UTC),
         coordinator_activity(settings.idle, session),
+        idle_record_sink(settings.idle, session),
     )
     print(result.to_json())
     if result.failed:

@@ -24,6 +24,9 @@ WakeAction = Literal["resume", "dispatch", "none"]
 # A deep un-pause is a `pulumi up` in GitHub Actions (the workflow's timeout is 60 min); a wake
 # that has not made RTMP ingest accept a connection by then is given up, so a new one may start.
 WAKE_GIVE_UP = timedelta(minutes=75)
+# The same for a deep pause the idle check dispatched (ops/idle_deep.py): until the workflow has
+# redeployed the endpoint deep-paused, the platform is "pausing" and a wake is refused.
+DEEP_PAUSE_GIVE_UP = timedelta(minutes=75)
 
 _EC2_STOPPING = {"stopping", "shutting-down"}
 
@@ -62,10 +65,17 @@ class WakeRecord:
     ready_at: datetime | None = None
     # The pause function was asked to resume for this wake (a deep wake asks once un-paused).
     resume_sent: bool = False
+    # When the idle check dispatched the pause workflow's deep pause (a wake starts a new record).
+    deep_pause_requested_at: datetime | None = None
 
     @property
     def pending(self) -> bool:
         return self.requested_at is not None and self.ready_at is None
+
+    def deep_pausing(self, now: datetime) -> bool:
+        """A dispatched deep pause has not been given up on (the caller knows it is not done)."""
+        requested = self.deep_pause_requested_at
+        return requested is not None and now - requested <= DEEP_PAUSE_GIVE_UP
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +84,7 @@ class WakeRecord:
             "requested_at": _iso(self.requested_at),
             "ready_at": _iso(self.ready_at),
             "resume_sent": self.resume_sent,
+            "deep_pause_requested_at": _iso(self.deep_pause_requested_at),
         }
 
     @classmethod
@@ -89,6 +100,7 @@ class WakeRecord:
                 _time(body.get("requested_at")),
                 _time(body.get("ready_at")),
                 body.get("resume_sent") is True,
+                _time(body.get("deep_pause_requested_at")),
             )
         except (AttributeError, TypeError, ValueError):
             return cls()
@@ -129,6 +141,8 @@ def advance(
         state: State = "pausing"
         record = replace(record, requested_at=None) if record.pending else record
         note = "a pause is in progress"
+    elif not deep and record.deep_pausing(now):
+        state, note = "pausing", "a deep pause is in progress (the pause workflow runs pulumi up)"
     elif record.pending:
         state = "running" if ready and not deep else "waking"
         note = "woken" if state == "running" else "waking: resources are starting"

@@ -10,10 +10,15 @@ A stop-paused platform is resumed by invoking the pause function with `{"action"
 dead-letter queue and alarms). A deep-paused one is un-paused by dispatching the GitHub pause
 workflow (`action: resume`) with a token from Secrets Manager.
 
+With an idle deep pause, a schedule also sends the function `{"check": "idle-deep-pause"}`: when
+the pause function's record says the platform has been idle-paused long enough (ops/idle_deep.py),
+it dispatches the same workflow with `action: pause`, once, and remembers it in its record.
+
 Environment: PROJECT, STAGE, WAKE_TOKEN_SECRET_ARN, RECORD_PARAMETER, PAUSE_FUNCTION_NAME,
 DEEP_PAUSED (true/false), optionally RTMP_HOST (the origin's address or name), and for a deep wake
 GITHUB_REPOSITORY, GITHUB_WORKFLOW, GITHUB_REF, GITHUB_TOKEN_SECRET_ARN (all four or none) and
-GITHUB_API_URL (default https://api.github.com).
+GITHUB_API_URL (default https://api.github.com); for the idle deep pause (which needs the GitHub
+workflow) IDLE_DEEP_PAUSE_HOURS and IDLE_RECORD_PARAMETER (both or none).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 import boto3
 
 from ops.discovery import Clients, StackTags, discover
+from ops.idle_deep import CHECK_EVENT, IdlePauseRecord, decide_deep_pause, validate_hours
 from ops.wake import (
     Status,
     WakeRecord,
@@ -45,6 +51,7 @@ from ops.wake_page import PAGE
 
 RTMP_PORT = 1935
 GITHUB_KEYS = ("GITHUB_REPOSITORY", "GITHUB_WORKFLOW", "GITHUB_REF", "GITHUB_TOKEN_SECRET_ARN")
+IDLE_DEEP_KEYS = ("IDLE_DEEP_PAUSE_HOURS", "IDLE_RECORD_PARAMETER")
 
 
 class ConfigError(ValueError):
@@ -67,6 +74,15 @@ class GithubDispatch:
 
 
 @dataclass(frozen=True)
+class IdleDeepPause:
+    """Deep-pause after `hours` idle-paused, as the pause function's record in `record_parameter`
+    says."""
+
+    hours: int
+    record_parameter: str
+
+
+@dataclass(frozen=True)
 class WakeSettings:
     stack: StackTags
     token_secret_arn: str
@@ -75,6 +91,7 @@ class WakeSettings:
     deep_paused: bool
     rtmp_host: str | None
     github: GithubDispatch | None
+    idle_deep: IdleDeepPause | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WakeSettings:
@@ -86,7 +103,10 @@ class WakeSettings:
             "PAUSE_FUNCTION_NAME",
             "DEEP_PAUSED",
         ]
-        if any(env.get(key) for key in GITHUB_KEYS):
+        if any(env.get(key) for key in IDLE_DEEP_KEYS):
+            # The deep pause is the GitHub workflow's: the one needs the other.
+            required += [*IDLE_DEEP_KEYS, *GITHUB_KEYS]
+        elif any(env.get(key) for key in GITHUB_KEYS):
             required += GITHUB_KEYS
         missing = [key for key in required if not env.get(key)]
         if missing:
@@ -105,6 +125,14 @@ class WakeSettings:
                 env["GITHUB_TOKEN_SECRET_ARN"],
                 api_url.rstrip("/"),
             )
+        idle_deep = None
+        if "IDLE_DEEP_PAUSE_HOURS" in required:
+            raw = env["IDLE_DEEP_PAUSE_HOURS"]
+            try:
+                hours = validate_hours(int(raw))
+            except ValueError as error:
+                raise ConfigError(f"IDLE_DEEP_PAUSE_HOURS is {raw!r}: {error}") from error
+            idle_deep = IdleDeepPause(hours, env["IDLE_RECORD_PARAMETER"])
         return cls(
             StackTags(env["PROJECT"], env["STAGE"]),
             env["WAKE_TOKEN_SECRET_ARN"],
@@ -113,6 +141,7 @@ class WakeSettings:
             env["DEEP_PAUSED"] == "true",
             env.get("RTMP_HOST") or None,
             github,
+            idle_deep,
         )
 
 
@@ -206,7 +235,7 @@ def _wake(
             )
         try:
             dispatch_workflow(settings.github, _secret(effects, settings.github.token_secret_arn),
-                              settings.stack.stage)  # fmt: skip
+                              settings.stack.stage, "resume")  # fmt: skip
         except DispatchError as error:
             _write_record(effects, settings, record)
             return _json(502, {**body, "error": str(error), "status": status.to_json()})
@@ -224,14 +253,57 @@ def _ask_for_resume(effects: Effects) -> None:
     effects.invoke_pause_function(json.dumps({"action": "resume", "dry_run": False}))
 
 
+def check_idle_deep_pause(
+    settings: WakeSettings, effects: Effects, now: datetime
+) -> dict[str, Any]:
+    """The scheduled check: dispatch the deep pause when ops/idle_deep.py says so, and remember it.
+    Raises DispatchError when GitHub refuses (nothing is remembered: the next check tries again)."""
+    if settings.idle_deep is None or settings.github is None:
+        raise ConfigError(
+            "the idle deep pause check needs IDLE_DEEP_PAUSE_HOURS, IDLE_RECORD_PARAMETER and "
+            "the GitHub workflow (GITHUB_REPOSITORY, ...)"
+        )
+    record = _read_record(effects, settings)
+    observed = observe(discover(effects.clients, settings.stack))
+    decision = decide_deep_pause(
+        _read_idle_record(effects, settings.idle_deep.record_parameter),
+        record,
+        observed,
+        settings.deep_paused,
+        now,
+        settings.idle_deep.hours,
+    )
+    if decision.dispatch:
+        token = _secret(effects, settings.github.token_secret_arn)
+        dispatch_workflow(settings.github, token, settings.stack.stage, "pause")
+        _write_record(effects, settings, replace(record, deep_pause_requested_at=now))
+    result = {
+        "check": "idle-deep-pause",
+        "dispatched": decision.dispatch,
+        "reason": decision.reason,
+    }
+    print(json.dumps(result))
+    return result
+
+
+def _read_idle_record(effects: Effects, parameter: str) -> IdlePauseRecord:
+    """The pause function's record; none (or an unreadable one) means not idle-paused."""
+    try:
+        raw = effects.ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+        return IdlePauseRecord.from_json(json.loads(raw))
+    except (effects.ssm.exceptions.ParameterNotFound, ValueError):
+        return IdlePauseRecord()
+
+
 def dispatch_workflow(
-    github: GithubDispatch, token: str, stage: str, timeout: float = 15.0
+    github: GithubDispatch, token: str, stage: str, action: str, timeout: float = 15.0
 ) -> None:
-    """Ask GitHub to run the pause workflow's resume for this stage (204 is its only yes)."""
+    """Ask GitHub to run the pause workflow's `action` (pause or resume) for this stage (204 is
+    its only yes)."""
     url = (
         f"{github.api_url}/repos/{github.repository}/actions/workflows/{github.workflow}/dispatches"
     )
-    body = {"ref": github.ref, "inputs": {"stack": stage, "action": "resume"}}
+    body = {"ref": github.ref, "inputs": {"stack": stage, "action": action}}
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked in WakeSettings
         url,
         data=json.dumps(body).encode(),
@@ -303,6 +375,10 @@ def _reply(status: int, body: str, content_type: str) -> Response:
 
 
 def lambda_handler(event: Mapping[str, Any], _context: Any) -> Response:
+    """A function URL request, or the schedule's idle deep pause check (a refusal raises, so the
+    run counts as an error and is retried)."""
     settings = WakeSettings.from_env(os.environ)
     effects = Effects.from_session(boto3.Session(), settings.pause_function_name)
+    if dict(event) == CHECK_EVENT:
+        return check_idle_deep_pause(settings, effects, datetime.now(UTC))
     return respond(event, settings, effects, datetime.now(UTC))

@@ -1,12 +1,16 @@
-"""Fixtures for the ops tests: a fresh moto account per test (see support.py)."""
+"""Fixtures for the ops tests: a fresh moto account per test (see support.py) and the stand-ins
+(stand_ins.py)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from ops.discovery import Clients
+from tests.ops.stand_ins import Coordinator, GithubStandIn, Origin
 from tests.ops.support import REGION, Account, tags
 
 
@@ -94,3 +98,25 @@ def _build(account: Account) -> None:
         MasterUsername="someone",
         ManageMasterUserPassword=True,
     )
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    stand_in = Origin()
+    yield stand_in
+    stand_in.close()
+
+
+@pytest.fixture
+def github() -> Iterator[GithubStandIn]:
+    stand_in = GithubStandIn()
+    yield stand_in
+    stand_in.server.shutdown()
+
+
+@pytest.fixture
+def coordinator() -> Iterator[Coordinator]:
+    stand_in = Coordinator()
+    yield stand_in
+    stand_in.server.shutdown()
+    stand_in.server.server_close()

@@ -5,28 +5,21 @@ tests/coordinator/test_activity.py, which also parses its answer with `ops.idle.
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from ops.handler import ConfigError, IdleSettings, Settings, execute, lambda_handler
 from ops.idle import (
-    ACTIVITY_PATH,
     MINIMUM_IDLE_PAUSE_MINUTES,
     Activity,
     decide_idle,
     fetch_activity,
 )
+from tests.ops.stand_ins import DAY, OPS_TOKEN, Coordinator
 from tests.ops.test_entry_points import ENV
 
-TOKEN = "ops-token-for-tests-0123456789abcdef"
-# Wednesday 2026-11-25 13:00 in Amsterdam: inside the dev schedule's running window.
-DAY = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+TOKEN = OPS_TOKEN
 NIGHT = datetime(2026, 11, 25, 22, 0, tzinfo=UTC)
 THRESHOLD = 30
 
@@ -58,49 +51,6 @@ def test_never_faster_than_the_configured_minimum():
     below = MINIMUM_IDLE_PAUSE_MINUTES - 1
     with pytest.raises(ValueError, match=f"is {below}; allowed values: 15 to 1440"):
         decide_idle(activity(idle_minutes=600), DAY, below)
-
-
-class Coordinator:
-    """A stand-in for the coordinator's activity endpoint, answering what the test sets."""
-
-    def __init__(self) -> None:
-        self.body: Any = {"live_streams": 0, "viewers": 0, "last_activity": DAY.isoformat()}
-        self.requests: list[str | None] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.requests.append(self.headers.get("Authorization"))
-                if self.path != ACTIVITY_PATH:
-                    self.send_error(404)
-                    return
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    self.send_error(401)
-                    return
-                payload = json.dumps(owner.body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def report(self, live: int = 0, viewers: int = 0, idle_minutes: float = 0, now=DAY) -> None:
-        last = now - timedelta(minutes=idle_minutes)
-        self.body = {"live_streams": live, "viewers": viewers, "last_activity": last.isoformat()}
-
-
-@pytest.fixture
-def coordinator() -> Iterator[Coordinator]:
-    stand_in = Coordinator()
-    yield stand_in
-    stand_in.server.shutdown()
-    stand_in.server.server_close()
 
 
 def test_fetch_reads_the_answer_and_treats_any_failure_as_no_answer(coordinator):

@@ -4,12 +4,8 @@ the status until RTMP ingest accepts, and the deep un-pause against a stand-in G
 from __future__ import annotations
 
 import json
-import socket
-import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,8 +21,8 @@ from ops.wake_handler import (
     GithubDispatch,
     WakeSettings,
     respond,
-    tcp_accepts,
 )
+from tests.ops.stand_ins import GithubStandIn, Origin
 from tests.ops.support import DEV, REGION
 
 TOKEN = "wake-token-" + "x" * 40
@@ -34,72 +30,6 @@ GITHUB_TOKEN = "github-pat-1234"
 RECORD = "/streamr/dev/wake"
 START = datetime(2026, 12, 1, 21, 0, tzinfo=UTC)
 FAST = Waits(rds=5, ec2=5, interval=0)
-
-
-class Origin:
-    """A real TCP listener standing in for the SRS origin's RTMP port, opened when asked."""
-
-    def __init__(self) -> None:
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
-        self.listener: socket.socket | None = None
-
-    def open(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", self.port))
-
-    def accepting(self, host: str) -> bool:
-        return tcp_accepts(host, self.port, timeout=1.0)
-
-    def close(self) -> None:
-        if self.listener is not None:
-            self.listener.close()
-
-
-class GithubStandIn:
-    """Plays GitHub's REST API for workflow dispatches: records each request, answers 204."""
-
-    def __init__(self, answer: int = 204) -> None:
-        self.requests: list[dict[str, Any]] = []
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                stand_in.requests.append(
-                    {
-                        "method": "POST",
-                        "path": self.path,
-                        "headers": dict(self.headers),
-                        "body": json.loads(self.rfile.read(length)),
-                    }
-                )
-                self.send_response(answer)
-                self.end_headers()
-                if answer != 204:
-                    self.wfile.write(b'{"message": "Bad credentials"}')
-
-            def log_message(self, *_args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def origin() -> Iterator[Origin]:
-    stand_in = Origin()
-    yield stand_in
-    stand_in.close()
-
-
-@pytest.fixture
-def github() -> Iterator[GithubStandIn]:
-    stand_in = GithubStandIn()
-    yield stand_in
-    stand_in.server.shutdown()
 
 
 class Endpoint:
