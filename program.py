@@ -199,6 +199,8 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
     schedule = config.pause_schedule
     # The idle pause asks the coordinator through its load balancer (absent on a deep pause).
     idle = config.idle_pause_minutes if config.load_balancer_enabled else None
+    # Deep-pause after an idle pause (the wake endpoint dispatches it); nothing to do deep-paused.
+    idle_deep = config.idle_deep_pause_hours if idle is not None else None
     pause = None
     if config.paused or schedule is not None or idle is not None:
         pause = PauseSchedule(
@@ -215,6 +217,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
                 idle_pause_minutes=idle,
                 coordinator_url=coordinator.url if idle is not None else None,
                 ops_token_secret_arn=coordinator.ops_token_secret_arn if idle is not None else None,
+                record_idle_pauses=idle_deep is not None,
                 tags=tags,
             ),
         )
@@ -256,6 +259,8 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
                 # The origin's address outlives a deep pause; while running it is where RTMP is.
                 rtmp_host=origin_address.host,
                 github_repository=config.github.repository if config.github else None,
+                idle_deep_pause_hours=idle_deep,
+                idle_record_parameter=pause.idle_record_parameter,
                 tags=tags,
             ),
         )

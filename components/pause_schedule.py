@@ -6,9 +6,11 @@ database AWS started by itself after 7 days). On a deep pause there is one sched
 holds everything paused. With an idle pause, `enforce` runs every few minutes and pauses when the
 coordinator reports no activity for `idle_pause_minutes` (inside the stop window also when it does
 not answer, i.e. is paused: a platform woken at night stays while in use); the function may then
-read the ops token's secret, and nothing else. The function may change only resources tagged with
-this stack's `Project` and `Stage`; the scheduler may only invoke the function. Failed runs are
-retried, then land in a dead-letter queue, and either raises an alarm.
+read the ops token's secret, and nothing else; for an idle deep pause it also keeps when it
+idle-paused in one SSM parameter, which the wake endpoint reads (ops/idle_deep.py). The function
+may change only resources tagged with this stack's `Project` and `Stage`; the scheduler may only
+invoke the function. Failed runs are retried, then land in a dead-letter queue, and either raises
+an alarm.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+from components.pause_permissions import function_policy, scheduler_policy, trust_policy
 
 OPS_DIR = Path(__file__).resolve().parent.parent / "ops"
 HANDLER = "ops.handler.lambda_handler"
@@ -39,8 +42,6 @@ CRON_DAYS = {
     "sat": "SAT",
     "sun": "SUN",
 }
-# Tag keys the function writes (and nothing else): the executor's bookkeeping.
-OPS_TAG_KEYS = ("streamr:paused-sizes", "streamr:paused-by-ops")
 
 
 @dataclass
@@ -64,6 +65,8 @@ class PauseScheduleArgs:
     coordinator_url: pulumi.Input[str] | None = None
     ops_token_secret_arn: pulumi.Input[str] | None = None
     idle_check_every_minutes: int = 5
+    # Keep when the idle pause happened (and clear it on resume) for the idle deep pause.
+    record_idle_pauses: bool = False
     log_retention_days: int = 30
 
 
@@ -116,108 +119,8 @@ def _cron(at: time, days: str) -> str:
     return f"cron({at.minute} {at.hour} ? * {days} *)"
 
 
-def function_policy(
-    args: PauseScheduleArgs, log_group_arn: str, queue_arn: str, partition: str, region: str,
-    account: str, ops_token_secret_arn: str | None = None,
-) -> str:  # fmt: skip
-    """What the function may do: read everything it must discover, change only this stack's."""
-    scope = f"{partition}:%s:{region}:{account}"
-    this_stack = {"aws:ResourceTag/Project": args.project, "aws:ResourceTag/Stage": args.stage}
-    this_group = {
-        "autoscaling:ResourceTag/Project": args.project,
-        "autoscaling:ResourceTag/Stage": args.stage,
-    }
-    only_ops_tags = {"ForAllValues:StringEquals": {"aws:TagKeys": list(OPS_TAG_KEYS)}}
-    statements = [
-        {
-            "Sid": "Logs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": f"{log_group_arn}:*",
-        },
-        {
-            "Sid": "DeadLetters",
-            "Effect": "Allow",
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-        },
-        {
-            # Describe calls have no resource-level permissions: discovery filters by tag itself.
-            "Sid": "Discover",
-            "Effect": "Allow",
-            "Action": [
-                "autoscaling:DescribeAutoScalingGroups",
-                "ec2:DescribeInstances",
-                "rds:DescribeDBInstances",
-            ],
-            "Resource": "*",
-        },
-        {
-            "Sid": "ScaleThisStacksGroups",
-            "Effect": "Allow",
-            "Action": "autoscaling:UpdateAutoScalingGroup",
-            "Resource": f"arn:{scope % 'autoscaling'}:autoScalingGroup:*:autoScalingGroupName/*",
-            "Condition": {"StringEquals": this_group},
-        },
-        {
-            "Sid": "TagThisStacksGroups",
-            "Effect": "Allow",
-            "Action": ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
-            "Resource": f"arn:{scope % 'autoscaling'}:autoScalingGroup:*:autoScalingGroupName/*",
-            "Condition": {"StringEquals": this_group, **only_ops_tags},
-        },
-        {
-            "Sid": "StopStartThisStacksInstances",
-            "Effect": "Allow",
-            "Action": ["ec2:StopInstances", "ec2:StartInstances"],
-            "Resource": f"arn:{scope % 'ec2'}:instance/*",
-            "Condition": {"StringEquals": this_stack},
-        },
-        {
-            "Sid": "TagThisStacksInstances",
-            "Effect": "Allow",
-            "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
-            "Resource": f"arn:{scope % 'ec2'}:instance/*",
-            "Condition": {"StringEquals": this_stack, **only_ops_tags},
-        },
-        {
-            "Sid": "StopStartThisStacksDatabases",
-            "Effect": "Allow",
-            "Action": ["rds:StopDBInstance", "rds:StartDBInstance"],
-            "Resource": f"arn:{scope % 'rds'}:db:*",
-            "Condition": {"StringEquals": this_stack},
-        },
-        {
-            "Sid": "TagThisStacksDatabases",
-            "Effect": "Allow",
-            "Action": ["rds:AddTagsToResource", "rds:RemoveTagsFromResource"],
-            "Resource": f"arn:{scope % 'rds'}:db:*",
-            "Condition": {"StringEquals": this_stack, **only_ops_tags},
-        },
-    ]
-    if ops_token_secret_arn is not None:
-        statements.append(
-            {
-                "Sid": "ReadTheOpsToken",
-                "Effect": "Allow",
-                "Action": "secretsmanager:GetSecretValue",
-                "Resource": ops_token_secret_arn,
-            }
-        )
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
-
-
-def scheduler_policy(function_arn: str, queue_arn: str) -> str:
-    """The scheduler may invoke this one function and report failed invocations, nothing else."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arn},
-                {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn},
-            ],
-        }
-    )
+def idle_record_parameter_name(project: str, stage: str) -> str:
+    return f"/{project}/{stage}/idle-pause-record"
 
 
 def ops_archive() -> pulumi.AssetArchive:
@@ -231,6 +134,8 @@ class PauseSchedule(pulumi.ComponentResource):
     function_name: pulumi.Output[str]
     function_arn: pulumi.Output[str]
     dead_letter_queue_url: pulumi.Output[str]
+    # The idle pause's record (with `record_idle_pauses`), for the wake endpoint to read.
+    idle_record_parameter: pulumi.Output[str] | None
 
     def __init__(
         self, name: str, args: PauseScheduleArgs, opts: pulumi.ResourceOptions | None = None
@@ -240,6 +145,8 @@ class PauseSchedule(pulumi.ComponentResource):
             raise ValueError(
                 "an idle pause needs idle_pause_minutes, coordinator_url and ops_token_secret_arn"
             )
+        if args.record_idle_pauses and (args.idle_pause_minutes is None or args.deep_pause):
+            raise ValueError("record_idle_pauses needs an idle pause (and no deep pause)")
         super().__init__("streamr:ops:PauseSchedule", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -262,9 +169,23 @@ class PauseSchedule(pulumi.ComponentResource):
             tags=_tagged(args.tags, f"{name}-dlq"),
             opts=child,
         )
+        idle_record = None
+        idle_record_arn = None
+        if args.record_idle_pauses:
+            parameter_name = idle_record_parameter_name(args.project, args.stage)
+            idle_record = aws.ssm.Parameter(
+                f"{name}-idle-record",
+                name=parameter_name,
+                type="String",
+                value="{}",
+                description="When the idle pause stopped the platform (the function writes it)",
+                tags=_tagged(args.tags, f"{name}-idle-record"),
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]),
+            )
+            idle_record_arn = f"arn:{partition}:ssm:{region}:{account}:parameter{parameter_name}"
         function_role = aws.iam.Role(
             f"{name}-function-role",
-            assume_role_policy=_trust("lambda.amazonaws.com"),
+            assume_role_policy=trust_policy("lambda.amazonaws.com"),
             tags=_tagged(args.tags, f"{name}-function-role"),
             opts=child,
         )
@@ -275,7 +196,15 @@ class PauseSchedule(pulumi.ComponentResource):
                 log_group.arn, dead_letters.arn, args.ops_token_secret_arn
             ).apply(
                 lambda arns: function_policy(
-                    args, arns[0], arns[1], partition, region, account, arns[2]
+                    args.project,
+                    args.stage,
+                    arns[0],
+                    arns[1],
+                    partition,
+                    region,
+                    account,
+                    arns[2],
+                    idle_record_arn,
                 )
             ),
             opts=child,
@@ -300,6 +229,8 @@ class PauseSchedule(pulumi.ComponentResource):
                 "COORDINATOR_URL": args.coordinator_url,
                 "OPS_TOKEN_SECRET_ARN": args.ops_token_secret_arn,
             }
+        if idle_record is not None:
+            environment["IDLE_RECORD_PARAMETER"] = idle_record.name
         function = aws.lambda_.Function(
             f"{name}-function",
             description=f"Pause and resume {args.project}-{args.stage} (ops/)",
@@ -326,7 +257,7 @@ class PauseSchedule(pulumi.ComponentResource):
 
         scheduler_role = aws.iam.Role(
             f"{name}-scheduler-role",
-            assume_role_policy=_trust("scheduler.amazonaws.com", account),
+            assume_role_policy=trust_policy("scheduler.amazonaws.com", account),
             tags=_tagged(args.tags, f"{name}-scheduler-role"),
             opts=child,
         )
@@ -410,21 +341,10 @@ class PauseSchedule(pulumi.ComponentResource):
         self.function_name = function.name
         self.function_arn = function.arn
         self.dead_letter_queue_url = dead_letters.url
+        self.idle_record_parameter = idle_record.name if idle_record is not None else None
         self.register_outputs(
             {"functionName": self.function_name, "deadLetterQueueUrl": self.dead_letter_queue_url}
         )
-
-
-def _trust(service: str, source_account: str | None = None) -> str:
-    statement: dict[str, Any] = {
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": "sts:AssumeRole",
-    }
-    if source_account is not None:
-        # Only schedules in this account may use the role (confused-deputy protection).
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _tagged(tags: Mapping[str, str], name: str) -> dict[str, str]:

@@ -6,6 +6,11 @@ the stack's state, read its two secrets, keep its record in one SSM parameter an
 pause function (which does the resuming); it can start or stop nothing itself. With a GitHub
 repository configured, a second secret holds a GitHub token the operator stores (fine-grained,
 Actions: write on that repository) so a deep pause can be undone through the pause workflow.
+
+With an idle deep pause, a schedule (EventBridge, every 15 minutes) asks the function to check the
+pause function's idle record and dispatch the same workflow's deep pause when the platform has been
+idle-paused long enough (ops/idle_deep.py); the function may then read that record, nothing more.
+The GitHub token stays readable by this function alone.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.pause_schedule import ops_archive
+from ops.idle_deep import CHECK_EVENT
 
 HANDLER = "ops.wake_handler.lambda_handler"
 # Looks and a dispatch only: the resume runs in the pause function.
@@ -26,6 +32,8 @@ TIMEOUT_SECONDS = 30
 # The workflow that un-pauses a deep pause (its `action: resume` input) and the branch it runs on.
 WORKFLOW = "pause.yml"
 WORKFLOW_REF = "main"
+# How often the idle deep pause is checked: a quarter of an hour late on a threshold of hours.
+IDLE_DEEP_CHECK_SCHEDULE = "rate(15 minutes)"
 
 
 @dataclass
@@ -41,13 +49,19 @@ class WakeEndpointArgs:
     rtmp_host: pulumi.Input[str] | None = None
     # owner/name: with it, a deep wake dispatches the repository's pause workflow.
     github_repository: str | None = None
+    # Deep-pause (the workflow's `action: pause`) after this many hours idle-paused, as the pause
+    # function's record in `idle_record_parameter` says; needs `github_repository`.
+    idle_deep_pause_hours: int | None = None
+    idle_record_parameter: pulumi.Input[str] | None = None
     log_retention_days: int = 30
 
 
 def function_policy(
-    log_group_arn: str, secret_arns: list[str], parameter_arn: str, pause_function_arn: str
-) -> str:
-    """Look, read its secrets, keep its record, ask the pause function to resume: nothing more."""
+    log_group_arn: str, secret_arns: list[str], parameter_arn: str, pause_function_arn: str,
+    idle_record_arn: str | None = None,
+) -> str:  # fmt: skip
+    """Look, read its secrets, keep its record, ask the pause function to resume, and for the
+    idle deep pause read the pause function's idle record: nothing more."""
     statements = [
         {
             "Sid": "Logs",
@@ -85,6 +99,15 @@ def function_policy(
             "Resource": pause_function_arn,
         },
     ]
+    if idle_record_arn is not None:
+        statements.append(
+            {
+                "Sid": "ReadTheIdlePauseRecord",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": idle_record_arn,
+            }
+        )
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
@@ -100,6 +123,14 @@ class WakeEndpoint(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: WakeEndpointArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        idle_deep = (args.idle_deep_pause_hours, args.idle_record_parameter)
+        if any(value is not None for value in idle_deep) and (
+            any(value is None for value in idle_deep) or args.github_repository is None
+        ):
+            raise ValueError(
+                "an idle deep pause needs idle_deep_pause_hours, idle_record_parameter and "
+                "github_repository"
+            )
         super().__init__("streamr:ops:WakeEndpoint", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -151,7 +182,8 @@ class WakeEndpoint(pulumi.ComponentResource):
             tags=_tagged(args.tags, f"{name}-record"),
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]),
         )
-        parameter_arn = f"arn:{partition}:ssm:{region}:{account}:parameter{parameter_name}"
+        parameter_prefix = f"arn:{partition}:ssm:{region}:{account}:parameter"
+        parameter_arn = parameter_prefix + parameter_name
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=json.dumps(
@@ -173,8 +205,19 @@ class WakeEndpoint(pulumi.ComponentResource):
             f"{name}-policy",
             role=role.id,
             policy=pulumi.Output.all(
-                log_group.arn, pulumi.Output.all(*secret_arns), args.pause_function_arn
-            ).apply(lambda v: function_policy(v[0], list(v[1]), parameter_arn, v[2])),
+                log_group.arn,
+                pulumi.Output.all(*secret_arns),
+                args.pause_function_arn,
+                args.idle_record_parameter,
+            ).apply(
+                lambda v: function_policy(
+                    v[0],
+                    list(v[1]),
+                    parameter_arn,
+                    v[2],
+                    None if v[3] is None else parameter_prefix + v[3],
+                )
+            ),
             opts=child,
         )
         environment: dict[str, pulumi.Input[str]] = {
@@ -193,6 +236,11 @@ class WakeEndpoint(pulumi.ComponentResource):
                 "GITHUB_WORKFLOW": WORKFLOW,
                 "GITHUB_REF": WORKFLOW_REF,
                 "GITHUB_TOKEN_SECRET_ARN": github_token.arn,
+            }
+        if args.idle_deep_pause_hours is not None and args.idle_record_parameter is not None:
+            environment |= {
+                "IDLE_DEEP_PAUSE_HOURS": str(args.idle_deep_pause_hours),
+                "IDLE_RECORD_PARAMETER": args.idle_record_parameter,
             }
         function = aws.lambda_.Function(
             f"{name}-function",
@@ -225,6 +273,31 @@ class WakeEndpoint(pulumi.ComponentResource):
             function_url_auth_type="NONE",
             opts=child,
         )
+
+        if args.idle_deep_pause_hours is not None:
+            check = aws.cloudwatch.EventRule(
+                f"{name}-idle-deep-check",
+                description=f"Deep-pause {args.project}-{args.stage} once idle-paused "
+                f"{args.idle_deep_pause_hours} h (ops/idle_deep.py)",
+                schedule_expression=IDLE_DEEP_CHECK_SCHEDULE,
+                tags=_tagged(args.tags, f"{name}-idle-deep-check"),
+                opts=child,
+            )
+            invoke_permission = aws.lambda_.Permission(
+                f"{name}-idle-deep-check-invoke",
+                function=function.name,
+                action="lambda:InvokeFunction",
+                principal="events.amazonaws.com",
+                source_arn=check.arn,
+                opts=child,
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-idle-deep-check-target",
+                rule=check.name,
+                arn=function.arn,
+                input=json.dumps(CHECK_EVENT),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[invoke_permission]),
+            )
 
         self.url = function_url.function_url
         self.token_secret_arn = token.arn

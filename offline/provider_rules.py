@@ -42,6 +42,7 @@ class NameRule:
 
 NAME_RULES: dict[str, NameRule] = {
     "aws:autoscaling/group:Group": NameRule("name", 255),
+    "aws:cloudwatch/eventRule:EventRule": NameRule("name", 64, r"[.\-_A-Za-z0-9]+"),
     "aws:cloudwatch/dashboard:Dashboard": NameRule(
         "dashboardName", 255, r"[A-Za-z0-9_-]+", auto_named=False
     ),

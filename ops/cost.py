@@ -75,6 +75,8 @@ FREE_TYPES = {
     "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": "free",
     "aws:scheduler/schedule:Schedule": "usage-based (free tier covers a few runs a day)",
     "aws:scheduler/scheduleGroup:ScheduleGroup": "free",
+    "aws:cloudwatch/eventRule:EventRule": "free (scheduled events; the runs are the function's)",
+    "aws:cloudwatch/eventTarget:EventTarget": "free",
     "aws:sqs/queue:Queue": "usage-based",
     "aws:ec2/volumeAttachment:VolumeAttachment": "free (the volume is priced)",
     "aws:dlm/lifecyclePolicy:LifecyclePolicy": "usage-based (snapshot storage)",

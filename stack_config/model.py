@@ -223,6 +223,8 @@ class StackConfig:
     idle_pause_minutes: int | None = None
     # An always-on wake endpoint (components/wake_endpoint.py) that un-pauses on request.
     wake_endpoint: bool = False
+    # Deep-pause after this many hours idle-paused (ops/idle_deep.py; None: never).
+    idle_deep_pause_hours: int | None = None
 
     @property
     def prefix(self) -> str:

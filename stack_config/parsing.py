@@ -21,6 +21,7 @@ from ops.idle import (
     MAXIMUM_IDLE_PAUSE_MINUTES,
     MINIMUM_IDLE_PAUSE_MINUTES,
 )
+from ops.idle_deep import MAXIMUM_IDLE_DEEP_PAUSE_HOURS, MINIMUM_IDLE_DEEP_PAUSE_HOURS
 from stack_config.model import (
     CACHE_ENGINES,
     CACHE_NODE_TYPES,
@@ -177,6 +178,7 @@ class _Parser(ValueReader):
             github=self._github(),
             idle_pause_minutes=self._idle_pause_minutes(),
             wake_endpoint=self._bool("wakeEndpoint", False),
+            idle_deep_pause_hours=self._idle_deep_pause_hours(),
         )
         if (
             config.wake_endpoint
@@ -187,6 +189,21 @@ class _Parser(ValueReader):
                 f"{key_name('wakeEndpoint')} needs a pause to undo; allowed values: false, or set "
                 f"{key_name('pauseAt')}/{key_name('resumeAt')} or {key_name('idlePauseMinutes')}"
             )
+        if config.idle_deep_pause_hours is not None:
+            # The deep pause is the pause workflow's, dispatched by the wake endpoint after an
+            # idle pause: each of these is needed.
+            needs = [
+                ("idlePauseMinutes", config.idle_pause_minutes is not None),
+                ("wakeEndpoint", config.wake_endpoint),
+                ("githubRepository", config.github is not None),
+            ]
+            for key, present in needs:
+                if not present:
+                    self.problems.append(
+                        f"{key_name('idleDeepPauseHours')} needs {key_name(key)} (the idle pause, "
+                        "the wake endpoint and the GitHub pause workflow); allowed values: unset, "
+                        f"or set idlePauseMinutes, wakeEndpoint: true and githubRepository"
+                    )
         if self.problems:
             raise StackConfigError(self.problems)
         return config
@@ -306,6 +323,16 @@ class _Parser(ValueReader):
             DEFAULT_IDLE_PAUSE_MINUTES,
             MINIMUM_IDLE_PAUSE_MINUTES,
             MAXIMUM_IDLE_PAUSE_MINUTES,
+        )
+
+    def _idle_deep_pause_hours(self) -> int | None:
+        if self.values.get("idleDeepPauseHours") in (None, ""):
+            return None
+        return self._int(
+            "idleDeepPauseHours",
+            MINIMUM_IDLE_DEEP_PAUSE_HOURS,
+            MINIMUM_IDLE_DEEP_PAUSE_HOURS,
+            MAXIMUM_IDLE_DEEP_PAUSE_HOURS,
         )
 
     def _pause_schedule(self, dev: bool) -> PauseSchedule | None:
@@ -435,6 +462,7 @@ KEYS = frozenset(
         "pauseWeekdays",
         "timezone",
         "idlePauseMinutes",
+        "idleDeepPauseHours",
         "wakeEndpoint",
         "monthlyBudgetUsd",
         "githubRepository",

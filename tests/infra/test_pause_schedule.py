@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 import pytest
 
+from components.pause_permissions import OPS_TAG_KEYS
 from components.pause_schedule import (
     EC2_WAIT_SECONDS,
     OPS_DIR,
-    OPS_TAG_KEYS,
     RDS_WAIT_SECONDS,
     TIMEOUT_SECONDS,
     PauseScheduleArgs,

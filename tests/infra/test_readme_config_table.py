@@ -52,6 +52,7 @@ GETTERS: dict[str, Callable[[StackConfig], Any]] = {
     "timezone": lambda c: c.pause_schedule.timezone,
     "monthlyBudgetUsd": lambda c: c.monthly_budget_usd,
     "idlePauseMinutes": lambda c: c.idle_pause_minutes,
+    "idleDeepPauseHours": lambda c: c.idle_deep_pause_hours,
     "wakeEndpoint": lambda c: c.wake_endpoint,
     "coordinatorMinSize": lambda c: c.coordinator.min_size,
     "coordinatorDesiredCapacity": lambda c: c.coordinator.desired_capacity,
