@@ -18,9 +18,17 @@ from ops import prices
 from ops.arguments import Parser
 from ops.cost import MODES, REFERENCE_WEEK, Estimate, estimate
 from ops.idle import DEFAULT_IDLE_PAUSE_MINUTES
+from ops.idle_deep import MINIMUM_IDLE_DEEP_PAUSE_HOURS
 from ops.schedule import Schedule
 from ops.stack_file import NAMESPACE, StackFileError, schedule_of, stack_config
-from ops.usage import Usage, UsageCost, UsageError, on_demand_running_hours, usage_cost
+from ops.usage import (
+    Usage,
+    UsageCost,
+    UsageError,
+    on_demand_running_hours,
+    on_demand_stopped_hours,
+    usage_cost,
+)
 
 MODE_TITLES = {"running": "running", "stopped": "stop-paused", "deep_paused": "deep-paused"}
 
@@ -56,11 +64,21 @@ def planned_resources(run: Any) -> list[PlannedResource]:
 @dataclass(frozen=True)
 class OnDemand:
     """Streaming `hours_per_week` in sessions of `session_hours`, idle-paused after
-    `idle_pause_minutes` (configured, or the default when the stack sets none)."""
+    `idle_pause_minutes` and deep-paused `idle_deep_pause_hours` later (each configured, or the
+    default when the stack sets none: `deep_pause_configured` says which)."""
 
     hours_per_week: float = 12.0
     session_hours: float = 3.0
     idle_pause_minutes: int = DEFAULT_IDLE_PAUSE_MINUTES
+    idle_deep_pause_hours: int = MINIMUM_IDLE_DEEP_PAUSE_HOURS
+    deep_pause_configured: bool = False
+
+    @property
+    def deep_pause_description(self) -> str:
+        hours = f"{self.idle_deep_pause_hours} h"
+        if self.deep_pause_configured:
+            return f"deep-paused {hours} after the idle pause"
+        return f"deep-paused {hours} after the idle pause (assumed: idleDeepPauseHours unset)"
 
 
 @dataclass(frozen=True)
@@ -131,14 +149,30 @@ class Report:
         )
         share = running_hours / month
         streaming = demand.hours_per_week * month / (7 * 24)
-        for idle, paused in (("stop-paused", "stopped"), ("deep-paused", "deep_paused")):
-            lines.append(
-                BillLine(
-                    f"on demand, {demand.hours_per_week:g} h of streaming a week, {idle} when idle",
-                    share * totals["running"] + (1 - share) * totals[paused],
-                    priced(running_hours, streaming),
-                )
+        stopped_share = (
+            on_demand_stopped_hours(
+                demand.hours_per_week,
+                demand.idle_pause_minutes,
+                demand.session_hours,
+                demand.idle_deep_pause_hours,
             )
+            / month
+        )
+        on_demand = f"on demand, {demand.hours_per_week:g} h of streaming a week"
+        lines += [
+            BillLine(
+                f"{on_demand}, stop-paused when idle",
+                share * totals["running"] + (1 - share) * totals["stopped"],
+                priced(running_hours, streaming),
+            ),
+            BillLine(
+                f"{on_demand}, {demand.deep_pause_description}",
+                share * totals["running"]
+                + stopped_share * totals["stopped"]
+                + (1 - share - stopped_share) * totals["deep_paused"],
+                priced(running_hours, streaming),
+            ),
+        ]
         return lines
 
     def totals(self) -> dict[str, float]:
@@ -271,7 +305,14 @@ def build_report(
     )
     deep = estimate(planned_resources(run_program(stack, overrides={"paused": True})), region)
     idle = int(config.get(f"{NAMESPACE}:idlePauseMinutes", DEFAULT_IDLE_PAUSE_MINUTES))
-    on_demand = OnDemand(hours_per_week, session_hours, idle)
+    deep_hours = config.get(f"{NAMESPACE}:idleDeepPauseHours")
+    on_demand = OnDemand(
+        hours_per_week,
+        session_hours,
+        idle,
+        int(deep_hours) if deep_hours else MINIMUM_IDLE_DEEP_PAUSE_HOURS,
+        deep_pause_configured=bool(deep_hours),
+    )
     return Report(stack, active, deep, schedule, usage or Usage(), on_demand)
 
 

@@ -2,7 +2,8 @@
 
 Pure: every figure is a function of a `Usage` (how much is streamed and watched) and the hours a
 month the platform runs, priced with `ops/prices.py`. The capacity side (instances, databases...) is
-`ops/cost.py`'s; `on_demand_running_hours` says how many hours "on demand" keeps it running.
+`ops/cost.py`'s; `on_demand_running_hours` says how many hours "on demand" keeps it running and
+`on_demand_stopped_hours` how many of the rest it waits stop-paused before the idle deep pause.
 """
 
 from __future__ import annotations
@@ -207,3 +208,21 @@ def on_demand_running_hours(
     sessions = streaming_hours_per_week / session_hours
     weekly = min(HOURS_PER_WEEK, streaming_hours_per_week + sessions * idle_pause_minutes / 60)
     return weekly * WEEKS_PER_MONTH
+
+
+def on_demand_stopped_hours(
+    streaming_hours_per_week: float,
+    idle_pause_minutes: int,
+    session_hours: float,
+    idle_deep_pause_hours: float,
+) -> float:
+    """Hours a month "on demand, deep-paused when idle" spends stop-paused: after each session's
+    idle pause, `idle_deep_pause_hours` until the deep pause (never more than the time left)."""
+    if idle_deep_pause_hours < 0:
+        raise UsageError(
+            f"idle deep pause hours is {idle_deep_pause_hours!r}; allowed values: 0 or more"
+        )
+    running = on_demand_running_hours(streaming_hours_per_week, idle_pause_minutes, session_hours)
+    sessions = streaming_hours_per_week / session_hours
+    weekly = sessions * idle_deep_pause_hours * WEEKS_PER_MONTH
+    return min(weekly, prices.HOURS_PER_MONTH - running)

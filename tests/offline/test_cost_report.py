@@ -91,8 +91,16 @@ def test_the_whole_bill_has_a_line_per_way_of_running_with_usage_on_top():
     assert on_stop.capacity == pytest.approx(
         share * totals["running"] + (1 - share) * totals["stopped"]
     )
+    # Deep-paused when idle: dev sets no idleDeepPauseHours, so the report assumes the minimum,
+    # 1 h stop-paused after each of the 4 sessions' idle pause, then deep-paused.
+    assert on_deep.name.endswith(
+        "deep-paused 1 h after the idle pause (assumed: idleDeepPauseHours unset)"
+    )
+    stopped_share = 4 / 168
     assert on_deep.capacity == pytest.approx(
-        share * totals["running"] + (1 - share) * totals["deep_paused"]
+        share * totals["running"]
+        + stopped_share * totals["stopped"]
+        + (1 - share - stopped_share) * totals["deep_paused"]
     )
     assert on_deep.without_video < on_stop.without_video < scheduled.without_video
     for line in lines:
@@ -119,7 +127,10 @@ def test_make_cost_prints_the_on_demand_figures_and_takes_usage_on_the_command_l
         ],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=300,
     )  # fmt: skip
-    assert "| on demand, 6 h of streaming a week, deep-paused when idle |" in result.stdout
+    assert (
+        "| on demand, 6 h of streaming a week, deep-paused 1 h after the idle pause"
+        in result.stdout
+    )
     assert "20 viewers x 3000 kbps" in result.stdout
     assert "| friends saved (origin egress they served) | 0.00 |" in result.stdout
 

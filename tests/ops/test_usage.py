@@ -10,6 +10,7 @@ from ops.usage import (
     Usage,
     UsageError,
     on_demand_running_hours,
+    on_demand_stopped_hours,
     usage_cost,
 )
 
@@ -111,3 +112,14 @@ def test_on_demand_runs_the_streaming_hours_plus_the_idle_time_before_each_pause
     assert on_demand_running_hours(168, 30, 3) == pytest.approx(MONTH)
     with pytest.raises(UsageError, match="allowed values: 0 to 168"):
         on_demand_running_hours(200, 30, 3)
+
+
+def test_on_demand_waits_stop_paused_after_each_idle_pause_before_the_deep_pause():
+    # 4 sessions a week, each idle pause followed by 2 h stop-paused: 8 h a week.
+    assert on_demand_stopped_hours(12, 30, 3, 2) == pytest.approx(8 * MONTH / 168)
+    assert on_demand_stopped_hours(12, 30, 3, 0) == 0
+    # Never more than the hours it does not run: a day's wait after 3-hour daily sessions.
+    running = on_demand_running_hours(84, 30, 3)
+    assert on_demand_stopped_hours(84, 30, 3, 24) == pytest.approx(MONTH - running)
+    with pytest.raises(UsageError, match="allowed values: 0 or more"):
+        on_demand_stopped_hours(12, 30, 3, -1)
