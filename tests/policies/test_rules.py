@@ -271,10 +271,25 @@ def test_https_in_prod_is_per_load_balancer_and_dev_may_serve_http() -> None:
     assert validate_stack("alb-https-in-prod", [dev_alb, HTTP_FORWARD]) == []
 
 
+# dev deep-paused when idle (issue 22): the idle record, the check's schedule and their grants.
+IDLE_DEEP_PAUSE = {
+    "idleDeepPauseHours": 2,
+    "githubRepository": "streamr/streamrp2p",
+    "stateBucket": "streamr-state",
+    "secretsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+}
+
+
 @pytest.mark.parametrize(
     ("stack", "overrides"),
-    [("dev", {}), ("prod", {}), ("dev", {"paused": True}), ("prod", {"paused": True})],
-    ids=["dev", "prod", "dev-deep-paused", "prod-deep-paused"],
+    [
+        ("dev", {}),
+        ("prod", {}),
+        ("dev", {"paused": True}),
+        ("prod", {"paused": True}),
+        ("dev", IDLE_DEEP_PAUSE),
+    ],
+    ids=["dev", "prod", "dev-deep-paused", "prod-deep-paused", "dev-idle-deep-pause"],
 )
 def test_the_programs_have_no_mandatory_violations(stack, overrides) -> None:
     violations = check(run_program(stack, overrides))
