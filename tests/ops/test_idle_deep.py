@@ -15,7 +15,7 @@ import pytest
 
 from ops.handler import IdleSettings, Settings, execute, idle_record_sink
 from ops.idle import fetch_activity
-from ops.idle_deep import IdlePauseRecord, decide_deep_pause
+from ops.idle_deep import CHECK_EVENT, IdlePauseRecord, decide_deep_pause
 from ops.wake import DEEP_PAUSE_GIVE_UP, WakeRecord
 from ops.wake_handler import (
     ConfigError,
@@ -23,11 +23,12 @@ from ops.wake_handler import (
     IdleDeepPause,
     WakeSettings,
     check_idle_deep_pause,
+    lambda_handler,
 )
 from tests.ops.stand_ins import OPS_TOKEN, Coordinator, GithubStandIn
 from tests.ops.support import DEV, REGION
 from tests.ops.test_wake import ENV as WAKE_ENV
-from tests.ops.test_wake import FAST, Endpoint
+from tests.ops.test_wake import FAST, Endpoint, stop_pause
 
 HOURS = 2
 IDLE_RECORD = "/streamr/dev/idle-pause-record"
@@ -207,6 +208,46 @@ def test_a_dispatched_deep_pause_that_never_completes_is_given_up_and_tried_agai
     assert len(github.requests) == 2
 
 
+GITHUB_ENV = {
+    "GITHUB_REPOSITORY": "o/r",
+    "GITHUB_WORKFLOW": "pause.yml",
+    "GITHUB_REF": "main",
+    "GITHUB_TOKEN_SECRET_ARN": "arn:gh",
+}
+
+
+def test_the_lambda_routes_the_schedules_event_to_the_check(account, github, monkeypatch):
+    session = boto3.Session(region_name=REGION)
+    secrets, ssm = session.client("secretsmanager"), session.client("ssm")
+    ssm.put_parameter(Name="/streamr/dev/wake-record", Value="{}", Type="String")
+    three_hours_ago = datetime.now(UTC) - timedelta(hours=3)
+    ssm.put_parameter(
+        Name=IDLE_RECORD,
+        Value=json.dumps(IdlePauseRecord(three_hours_ago).to_json()),
+        Type="String",
+    )
+    stop_pause(account)
+    for key, value in {
+        **WAKE_ENV,
+        **GITHUB_ENV,
+        "WAKE_TOKEN_SECRET_ARN": secrets.create_secret(Name="w", SecretString="t")["ARN"],
+        "GITHUB_TOKEN_SECRET_ARN": secrets.create_secret(Name="g", SecretString="gh")["ARN"],
+        "RECORD_PARAMETER": "/streamr/dev/wake-record",
+        "GITHUB_API_URL": github.url,
+        "IDLE_DEEP_PAUSE_HOURS": str(HOURS),
+        "IDLE_RECORD_PARAMETER": IDLE_RECORD,
+    }.items():
+        monkeypatch.setenv(key, value)
+
+    result = lambda_handler(dict(CHECK_EVENT), None)
+
+    assert result["dispatched"] is True
+    [request] = github.requests
+    assert request["path"] == "/repos/o/r/actions/workflows/pause.yml/dispatches"
+    assert request["body"]["inputs"] == {"stack": "dev", "action": "pause"}
+    assert request["headers"]["Authorization"] == "Bearer gh"
+
+
 NOW = T0 + timedelta(hours=5)
 IDLE = IdlePauseRecord(T0)
 
@@ -246,14 +287,6 @@ def test_an_unreadable_idle_record_is_no_record():
     assert IdlePauseRecord.from_json({"paused_at": "yesterday"}) == IdlePauseRecord()
     assert IdlePauseRecord.from_json({"paused_at": "2026-11-25T12:00:00"}) == IdlePauseRecord()
     assert IdlePauseRecord.from_json({}) == IdlePauseRecord()
-
-
-GITHUB_ENV = {
-    "GITHUB_REPOSITORY": "o/r",
-    "GITHUB_WORKFLOW": "pause.yml",
-    "GITHUB_REF": "main",
-    "GITHUB_TOKEN_SECRET_ARN": "arn:gh",
-}
 
 
 def test_settings_read_the_idle_deep_pause_from_the_environment():
