@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 
 from components.cache import Cache, CacheArgs
+from components.coordinator_access import edge_domain_of
 from components.coordinator_certificate import (
     CoordinatorCertificate,
     CoordinatorCertificateArgs,
@@ -170,6 +171,8 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             domain=config.domain,
             certificate_arn=certificate_arn,
             hosted_zone_id=zone,
+            # With its zone, friends' edges get names there and certificates for them (https).
+            edge_domain=edge_domain_of(config.domain) if zone and config.domain else None,
             access_logs=config.stage == "prod",
             mesh_url=mesh.url,
             mesh_api_key_secret_arn=mesh.api_key_secret_arn,

@@ -67,6 +67,9 @@ class CoordinatorServiceArgs:
     # the load balancer.
     certificate_arn: pulumi.Input[str] | None = None
     hosted_zone_id: str | None = None
+    # Edge names under this domain (`edge.<domain>`), whose records the coordinator writes in
+    # `hosted_zone_id` (see components/coordinator_access.py); None: no edge names.
+    edge_domain: str | None = None
     access_logs: bool = False
     # The mesh: Headscale's URL and the secret its host writes the coordinator's API key into.
     mesh_url: pulumi.Input[str] | None = None
@@ -104,6 +107,8 @@ class CoordinatorService(pulumi.ComponentResource):
                 f"coordinator sizes must satisfy min <= desired <= max, got "
                 f"{args.min_size} <= {args.desired_capacity} <= {args.max_size}"
             )
+        if args.edge_domain is not None and args.hosted_zone_id is None:
+            raise ValueError("edge names need the hosted zone their records go in (hosted_zone_id)")
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
         region = aws.get_region(opts=invoke).region
@@ -135,7 +140,7 @@ class CoordinatorService(pulumi.ComponentResource):
             tags=_tagged(args.tags, f"{name}-logs"),
             opts=child,
         )
-        profile = instance_profile(
+        profile, edge_dns_role_arn = instance_profile(
             self,
             name,
             args.tags,
@@ -147,6 +152,9 @@ class CoordinatorService(pulumi.ComponentResource):
                 args.database_secret_arn,
             ],
             log_group_arn=log_group.arn,
+            edge_names=(args.hosted_zone_id, args.edge_domain)
+            if args.edge_domain is not None and args.hosted_zone_id is not None
+            else None,
         )
 
         user_data = pulumi.Output.all(
@@ -166,6 +174,7 @@ class CoordinatorService(pulumi.ComponentResource):
             origin_publish_url=args.origin_publish_url,
             origin_play_url=args.origin_play_url,
             ops_token=secrets["ops-token"].arn if args.ops_token else None,
+            edge_dns_role_arn=edge_dns_role_arn,
         ).apply(
             lambda v: render_user_data(
                 UserDataSettings(
@@ -189,6 +198,9 @@ class CoordinatorService(pulumi.ComponentResource):
                     origin_publish_url=v["origin_publish_url"],
                     origin_play_url=v["origin_play_url"],
                     ops_token_secret_arn=v["ops_token"],
+                    edge_domain=args.edge_domain,
+                    edge_zone_id=args.hosted_zone_id if args.edge_domain else None,
+                    edge_dns_role_arn=v["edge_dns_role_arn"],
                 )
             )
         )

@@ -46,6 +46,11 @@ class UserDataSettings:
     origin_play_url: str | None = None
     # The idle pause's ops token (STREAMR_OPS_TOKEN), when the stack has an idle pause.
     ops_token_secret_arn: str | None = None
+    # Edge names: their domain, the hosted zone, and the role whose short-lived credentials the
+    # host hands the container for writing their records (it cannot reach the instance's own).
+    edge_domain: str | None = None
+    edge_zone_id: str | None = None
+    edge_dns_role_arn: str | None = None
 
 
 def render_user_data(settings: UserDataSettings) -> str:
@@ -83,6 +88,12 @@ def render_user_data(settings: UserDataSettings) -> str:
         values["ORIGIN_PLAY_URL"] = settings.origin_play_url
     if settings.ops_token_secret_arn is not None:
         values["OPS_TOKEN_SECRET_ARN"] = settings.ops_token_secret_arn
+    if settings.edge_dns_role_arn is not None:
+        values |= {
+            "EDGE_DOMAIN": settings.edge_domain,
+            "EDGE_ZONE_ID": settings.edge_zone_id,
+            "EDGE_DNS_ROLE_ARN": settings.edge_dns_role_arn,
+        }
     conf = "".join(f"{key}={shlex.quote(str(value))}\n" for key, value in values.items())
     document["write_files"].insert(
         0,

@@ -343,6 +343,35 @@ def iam_passrole(type_: str, props: Props, _config: Config) -> list[str]:
     return problems
 
 
+def route53_changes_scoped(type_: str, props: Props, _config: Config) -> list[str]:
+    """Changing DNS records is changing where the stack's names lead: a policy that allows it
+    names its hosted zones and the record names it may touch."""
+    problems = []
+    for document in _documents(type_, props):
+        for statement in policy_statements(document):
+            actions = [str(action).lower() for action in as_list(statement.get("Action"))]
+            if statement.get("Effect") != "Allow" or not any(
+                fnmatch.fnmatchcase("route53:changeresourcerecordsets", action)
+                for action in actions
+            ):
+                continue
+            if "*" in as_list(statement.get("Resource")):
+                problems.append(
+                    "route53:ChangeResourceRecordSets must name its hosted zones, not Resource '*'"
+                )
+            conditions = statement.get("Condition") or {}
+            if not any(
+                "route53:ChangeResourceRecordSetsNormalizedRecordNames" in keys
+                for operator, keys in conditions.items()
+                if operator.startswith("ForAllValues:")
+            ):
+                problems.append(
+                    "route53:ChangeResourceRecordSets must limit the record names with "
+                    "ForAllValues on route53:ChangeResourceRecordSetsNormalizedRecordNames"
+                )
+    return problems
+
+
 def required_tags(type_: str, props: Props, config: Config) -> list[str]:
     tags = tags_of(props)
     if not taggable(type_) or tags is None:
@@ -606,6 +635,9 @@ RULES: list[Rule] = [
                              "default": ["python3.12", "python3.13"]}}),
     Rule("iam-no-admin", "No IAM policy allows *:* on *", iam_no_admin),
     Rule("iam-no-passrole-on-star", "iam:PassRole names its roles", iam_passrole),
+    Rule("route53-changes-scoped",
+         "Route 53 record changes name their zones and the record names they may touch",
+         route53_changes_scoped),
     Rule("required-tags", "Taggable resources carry the stack tags", required_tags,
          schema={"keys": {"type": "array", "items": {"type": "string"},
                           "default": ["Project", "Stage", "ManagedBy"]}}),

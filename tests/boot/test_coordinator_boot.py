@@ -4,6 +4,7 @@ credential rotation do, and what it says when a secret cannot be read."""
 
 from __future__ import annotations
 
+import json
 import os
 
 from offline.harness import ProgramRun
@@ -20,11 +21,26 @@ FIRST_PASSWORD = "first-password"
 NOT_YET = 'echo "An error occurred (ResourceNotFoundException): no AWSCURRENT" >&2; exit 254'
 
 
-def aws_answers(password: str = FIRST_PASSWORD, mesh_key: str | None = "hskey-api-1") -> str:
-    """The `aws` stand-in: secrets by ARN; the mesh key's secret has no value yet when None."""
+# What `aws sts assume-role --query Credentials --output json` prints.
+ASSUMED = json.dumps(
+    {
+        "AccessKeyId": "ASIAEDGEDNS",
+        "SecretAccessKey": "edge-dns-secret",
+        "SessionToken": "edge-dns-session",
+        "Expiration": "2026-12-01T08:00:00+00:00",
+    }
+)
+
+
+def aws_answers(
+    password: str = FIRST_PASSWORD, mesh_key: str | None = "hskey-api-1", assumed: str = ASSUMED
+) -> str:
+    """The `aws` stand-in: secrets by ARN; the mesh key's secret has no value yet when None;
+    the edge DNS role's credentials."""
     mesh = f'echo "{mesh_key}"' if mesh_key is not None else NOT_YET
     return f"""
 case "$*" in
+  *sts\\ assume-role*) echo '{assumed}' ;;
   *get-secret-value*'rds!db'*) echo '{{"username": "streamr_admin", "password": "{password}"}}' ;;
   *get-secret-value*headscale-api-key*) {mesh} ;;
   *get-secret-value*) echo "value-of-$6" ;;
@@ -154,3 +170,54 @@ def test_an_unreadable_database_secret_stops_the_start_with_its_name(
     assert failed.returncode != 0
     assert "cannot read the database secret arn:aws:secretsmanager:" in failed.stderr
     assert failed.commands("docker") == []  # systemd restarts the unit in 5 s and tries again
+
+
+def test_the_container_gets_the_edge_dns_roles_credentials_and_nothing_more(
+    root: DebianRoot, prod: ProgramRun
+) -> None:
+    """Edge names (issue 23): the container cannot reach the instance's credentials (IMDS hop
+    limit 1); the host assumes the edge DNS role and keeps its credentials in a file boto3 reads
+    through `credential_process`, renewed only when 20 minutes old."""
+    boot(root, prod)
+    started = root.run(RUNNER)
+    assert started.returncode == 0, started.stderr
+    (assume,) = [call for call in started.commands("aws") if call[:2] == ["sts", "assume-role"]]
+    role = prod.named("streamr-prod-coordinator-edge-dns-role").outputs["arn"]
+    assert assume[assume.index("--role-arn") + 1] == role
+    assert assume[assume.index("--duration-seconds") + 1] == "3600"
+    credentials = root.file(f"{SECRETS}/edge-dns-credentials.json")
+    assert json.loads(credentials.read_text()) == {"Version": 1, **json.loads(ASSUMED)}
+    assert (credentials.stat().st_uid, credentials.stat().st_mode & 0o777) == (APP_UID, 0o400)
+    config = root.file("/etc/streamr/aws-config").read_text()
+    assert config == (
+        "[default]\ncredential_process = cat /run/secrets/streamr/edge-dns-credentials.json\n"
+    )
+    arguments = started.calls[started.index("docker", "run")]
+    assert "/etc/streamr/aws-config:/etc/streamr/aws-config:ro" in arguments
+    env = root.file("/run/streamr/coordinator.env").read_text()
+    assert "STREAMR_EDGE_DOMAIN=edge.stream.example.org\n" in env
+    assert "STREAMR_EDGE_ZONE_ID=Z0DOCUMENTATION0EXAMPLE\n" in env
+    assert "AWS_CONFIG_FILE=/etc/streamr/aws-config\n" in env
+    assert "edge-dns-secret" not in env
+    # The timer a minute later: the credentials are fresh, STS is not asked again.
+    again = root.run(REFRESHER)
+    assert again.returncode == 0, again.stderr
+    assert not [call for call in again.commands("aws") if call[:2] == ["sts", "assume-role"]]
+
+
+def test_without_the_edge_dns_role_the_coordinator_still_starts(
+    root: DebianRoot, prod: ProgramRun
+) -> None:
+    boot(root, prod)
+    root.behave(
+        {
+            "aws": 'case "$*" in *assume-role*) echo "AccessDenied" >&2; exit 254 ;; esac\n'
+            + aws_answers(),
+            "docker": DOCKER,
+        }
+    )
+    started = root.run(RUNNER)
+    assert started.returncode == 0, started.stderr
+    assert "cannot assume arn:aws:iam::" in started.stderr
+    assert not root.file(f"{SECRETS}/edge-dns-credentials.json").exists()
+    assert started.commands("docker")[-1][0] == "run"

@@ -343,6 +343,7 @@ def test_preview_evaluates_with_unknown_digest() -> None:
     [
         ({"certificate_arn": CERTIFICATE}, "needs the domain"),
         ({"min_size": 3, "desired_capacity": 2}, "min <= desired <= max"),
+        ({"edge_domain": "edge.stream.example.org"}, "hosted zone their records go in"),
     ],
 )
 def test_inconsistent_arguments_are_refused(overrides: dict[str, Any], message: str) -> None:

@@ -117,6 +117,22 @@ RESOURCE_CASES = [
                           "Resource": "arn:aws:iam::1:role/streamr-dev-*"})},
      {"policy": document({"Effect": "Allow", "Action": ["iam:*"], "Resource": "*"})},
      "iam:PassRole must name the roles"),
+    ("route53-changes-scoped", IAM,
+     {"policy": document({
+         "Effect": "Allow", "Action": "route53:ChangeResourceRecordSets",
+         "Resource": "arn:aws:route53:::hostedzone/Z1",
+         "Condition": {"ForAllValues:StringLike": {
+             "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["*.edge.example.com"]}}})},
+     {"policy": document({"Effect": "Allow", "Action": "route53:*", "Resource": "*"})},
+     "must limit the record names"),
+    ("route53-changes-scoped", IAM,
+     {"policy": document({"Effect": "Allow", "Action": "route53:ListHostedZones",
+                          "Resource": "*"})},
+     {"policy": document({
+         "Effect": "Allow", "Action": "route53:ChangeResourceRecordSets", "Resource": "*",
+         "Condition": {"ForAllValues:StringLike": {
+             "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["*.edge.example.com"]}}})},
+     "must name its hosted zones"),
     ("required-tags", "aws:ec2/vpc:Vpc", {"tags": TAGS}, {"tags": {"Project": "streamr"}},
      "missing required tag(s): Stage, ManagedBy"),
     ("required-tags", "aws:autoscaling/group:Group",
