@@ -292,6 +292,14 @@ def browser():
 
 
 @pytest.fixture(scope="session")
+def browser_over_https():
+    """For pages behind `tls.https_front`, whose certificate is the test's own."""
+    driver = chromium(True, ("--ignore-certificate-errors",))
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="session")
 def browser_without_javascript():
     driver = chromium(javascript=False)
     yield driver

@@ -32,6 +32,7 @@ from .accessibility import assert_accessible
 from .conftest import BOOTSTRAP, HOOK_SECRET, PASSWORD, requested_urls, save_screenshot
 from .media import Edge, flv_recording, hls_recording, running_edge, running_origin
 from .test_browser import sign_in, submit, text_of
+from .tls import https_front
 
 STREAM = "garden-cam"
 
@@ -231,6 +232,55 @@ def test_an_edge_that_never_answers_is_given_up_after_the_probe(browser, site: S
         said = _plays_from(browser, "origin")
     assert said.endswith(": no friend's edge is reachable from here.")
     assert browser.find_element(By.ID, "off-mesh").is_displayed()
+
+
+def test_an_https_page_skips_http_edges_and_says_so(
+    browser_over_https, site: Site, tmp_path: Path, screenshots: Path
+) -> None:
+    """Issue 23, prod: the coordinator is https only, and an https page may not fetch http media
+    (mixed content). The page (served over TLS here, as the load balancer serves it) does not
+    even probe an edge offered only over http: it goes to the origin at once and says why.
+    (Loopback is exempt from mixed-content blocking, so this origin still plays here; on AWS the
+    origin's http HLS is blocked too, see the README's known limits.)"""
+    with running_edge(site.edge()) as edge:
+        site.announce_edge(edge.url)
+        site.origin_requests.clear()
+        port = int(site.url.rsplit(":", 1)[1])
+        with https_front(port, tmp_path) as secure_url:
+            browser_over_https.get(f"{secure_url}/watch/{STREAM}")
+            said = _plays_from(browser_over_https, "origin")
+            help_text = text_of(browser_over_https, "local-network")
+            save_screenshot(browser_over_https, screenshots, "watch-https-origin")
+    assert said == (
+        "Playing from the origin (HLS through hls.js): this page is served over https and the "
+        "friends' edge(s) offered serve only plain http, which the browser blocks."
+    )
+    assert edge.probes == 0 and edge.tickets == []  # never asked, no ticket spent
+    assert f"/live/{STREAM}.m3u8" in site.origin_requests
+    # Not the "join the mesh" advice: being on the mesh would not help here.
+    assert browser_over_https.find_element(By.ID, "off-mesh").is_displayed() is False
+    assert "local network" in help_text
+
+
+def test_an_https_page_plays_from_an_edge_serving_https(
+    browser_over_https, site: Site, tmp_path: Path
+) -> None:
+    """An edge that serves TLS (on AWS: for its edge name, see coordinator/README.md) is played
+    from the https page like any other: probed, then HTTP-FLV through mpegts.js."""
+    with running_edge(site.edge()) as edge:
+        edge_port = int(edge.url.rsplit(":", 1)[1])
+        page_port = int(site.url.rsplit(":", 1)[1])
+        (tmp_path / "edge").mkdir()
+        (tmp_path / "page").mkdir()
+        with (
+            https_front(edge_port, tmp_path / "edge") as edge_url,
+            https_front(page_port, tmp_path / "page") as page_url,
+        ):
+            site.announce_edge(edge_url)
+            browser_over_https.get(f"{page_url}/watch/{STREAM}")
+            said = _plays_from(browser_over_https, "edge")
+    assert said == f"Playing from a friend's edge (node {site.node['id']})."
+    assert edge.probes >= 1 and len(edge.tickets) == 1
 
 
 # A browser without Media Source Extensions (Safari on iPhones before iOS 17.1): neither mpegts.js

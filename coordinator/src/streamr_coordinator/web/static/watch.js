@@ -12,6 +12,9 @@
   const source = document.getElementById("source");
   const offMesh = document.getElementById("off-mesh");
   const failedEdges = new Set(); // node ids that failed or stalled during this visit
+  // An https page may not fetch http: media (mixed content: the browser blocks it), so such an
+  // edge is never tried from one; edges with an edge name and a certificate offer https: URLs.
+  const secure = location.protocol === "https:";
   let current = null; // {kind, node, teardown}
   let watchdog = null;
   let generation = 0; // bumps on every switch, so late events of an old player are ignored
@@ -146,7 +149,9 @@
       }, 10000);
       return;
     }
-    const edges = plan.edges.filter((edge) => !failedEdges.has(edge.node_id));
+    const offered = plan.edges.filter((edge) => !failedEdges.has(edge.node_id));
+    const edges = offered.filter((edge) => !secure || edge.flv_url.startsWith("https:"));
+    const blocked = offered.length - edges.length;
     const canPlayEdges = Boolean(window.mpegts && window.mpegts.isSupported());
     if (edges.length && canPlayEdges) {
       say("none", `Checking ${edges.length} friend's edge(s)…`);
@@ -166,6 +171,9 @@
     }
     let why = previous;
     if (!why && !plan.edges.length) why = "no friend's edge has room";
+    else if (!why && blocked && !edges.length) {
+      why = `this page is served over https and the friends' edge(s) offered serve only plain http, which the browser blocks`;
+    }
     else if (!why && !canPlayEdges) {
       why = "this browser cannot play from friends' edges (it has no Media Source Extensions)";
     } else if (!why) why = "no friend's edge is reachable from here";
