@@ -232,6 +232,25 @@ def test_when_route53_refuses_the_announcement_nothing_is_stored(
     assert sql("SELECT play_base_url, tls_port FROM nodes") == [(None, None)]
 
 
+def test_when_route53_refuses_the_removal_the_node_stays_to_be_removed_again(
+    settings: Settings, route53: Zone, sql
+) -> None:
+    """As with the mesh: the record first, so a failed removal leaves nothing half done."""
+    missing_zone = settings.model_copy(
+        update={"edge_domain": DOMAIN, "edge_zone_id": "Z0000000000000NOZONE"}
+    )
+    with TestClient(create_app(missing_zone)) as client:
+        api = Api(client, hook_secret=HOOK_SECRET, bootstrap_token=BOOTSTRAP)
+        friend = api.account("friend")
+        node = api.node(friend, "den")
+        sql("UPDATE nodes SET play_base_url = 'http://100.64.0.7:8080'")
+        refused = client.delete(f"/api/v1/nodes/{node['id']}", headers=friend.auth)
+        assert refused.status_code == 502
+        assert "NoSuchHostedZone" in refused.json()["detail"]
+    assert sql("SELECT count(*) FROM nodes") == [(1,)]
+    assert _records(route53) == {}
+
+
 def test_settings_need_both_edge_keys_or_neither(settings: Settings) -> None:
     fields = settings.model_dump()
     for only in ({"edge_domain": DOMAIN}, {"edge_zone_id": "Z123"}):
