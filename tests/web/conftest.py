@@ -293,7 +293,7 @@ def browser():
 
 @pytest.fixture(scope="session")
 def browser_over_https():
-    """For pages behind `tls.https_front`, whose certificate is the test's own."""
+    """For pages behind `devenv/load_balancer.py`, whose certificate each run makes anew."""
     driver = chromium(True, ("--ignore-certificate-errors",))
     yield driver
     driver.quit()

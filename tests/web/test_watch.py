@@ -22,7 +22,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 from streamr_coordinator.migrate import upgrade_to_head
 
 from bench.coordinator_hooks import serving
-from devenv import services
+from devenv import load_balancer, services
 from scripts import vendor_player_libs as vendor
 from tests.coordinator.test_mesh_client import API_KEY as HEADSCALE_API_KEY
 from tests.coordinator.test_mesh_client import FakeHeadscale
@@ -32,7 +32,6 @@ from .accessibility import assert_accessible
 from .conftest import BOOTSTRAP, HOOK_SECRET, PASSWORD, requested_urls, save_screenshot
 from .media import Edge, flv_recording, hls_recording, running_edge, running_origin
 from .test_browser import sign_in, submit, text_of
-from .tls import https_front
 
 STREAM = "garden-cam"
 
@@ -235,19 +234,19 @@ def test_an_edge_that_never_answers_is_given_up_after_the_probe(browser, site: S
 
 
 def test_an_https_page_skips_http_edges_and_says_so(
-    browser_over_https, site: Site, tmp_path: Path, screenshots: Path
+    browser_over_https, site: Site, screenshots: Path
 ) -> None:
     """Issue 23, prod: the coordinator is https only, and an https page may not fetch http media
-    (mixed content). The page (served over TLS here, as the load balancer serves it) does not
-    even probe an edge offered only over http: it goes to the origin at once and says why.
-    (Loopback is exempt from mixed-content blocking, so this origin still plays here; on AWS the
-    origin's http HLS is blocked too, see the README's known limits.)"""
+    (mixed content). The page (served over TLS here by devenv/load_balancer.py, as the load
+    balancer serves it) does not even probe an edge offered only over http: it goes to the
+    origin at once and says why.
+    (Loopback is exempt from mixed-content blocking, so this origin plays here over http; on AWS
+    the origin is reached under the page's own https origin, see test_watch_https.py.)"""
     with running_edge(site.edge()) as edge:
         site.announce_edge(edge.url)
         site.origin_requests.clear()
-        port = int(site.url.rsplit(":", 1)[1])
-        with https_front(port, tmp_path) as secure_url:
-            browser_over_https.get(f"{secure_url}/watch/{STREAM}")
+        with load_balancer.running((), site.url) as front:
+            browser_over_https.get(f"{front.url}/watch/{STREAM}")
             said = _plays_from(browser_over_https, "origin")
             help_text = text_of(browser_over_https, "local-network")
             save_screenshot(browser_over_https, screenshots, "watch-https-origin")
@@ -262,23 +261,17 @@ def test_an_https_page_skips_http_edges_and_says_so(
     assert "local network" in help_text
 
 
-def test_an_https_page_plays_from_an_edge_serving_https(
-    browser_over_https, site: Site, tmp_path: Path
-) -> None:
+def test_an_https_page_plays_from_an_edge_serving_https(browser_over_https, site: Site) -> None:
     """An edge that serves TLS (on AWS: for its edge name, see coordinator/README.md) is played
     from the https page like any other: probed, then HTTP-FLV through mpegts.js."""
-    with running_edge(site.edge()) as edge:
-        edge_port = int(edge.url.rsplit(":", 1)[1])
-        page_port = int(site.url.rsplit(":", 1)[1])
-        (tmp_path / "edge").mkdir()
-        (tmp_path / "page").mkdir()
-        with (
-            https_front(edge_port, tmp_path / "edge") as edge_url,
-            https_front(page_port, tmp_path / "page") as page_url,
-        ):
-            site.announce_edge(edge_url)
-            browser_over_https.get(f"{page_url}/watch/{STREAM}")
-            said = _plays_from(browser_over_https, "edge")
+    with (
+        running_edge(site.edge()) as edge,
+        load_balancer.running((), edge.url) as edge_front,
+        load_balancer.running((), site.url) as page_front,
+    ):
+        site.announce_edge(edge_front.url)
+        browser_over_https.get(f"{page_front.url}/watch/{STREAM}")
+        said = _plays_from(browser_over_https, "edge")
     assert said == f"Playing from a friend's edge (node {site.node['id']})."
     assert edge.probes >= 1 and len(edge.tickets) == 1
 
