@@ -27,6 +27,7 @@ from .db import (
     unavailable_reason,
 )
 from .domain.invites import InviteRefused
+from .domain.last_seen import flush_at_shutdown, run_last_seen_flush
 from .domain.liveness import run_sweeper
 from .domain.mesh import mesh_problem
 from .domain.payouts import run_scheduler
@@ -69,7 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for loop, every in (
                 (run_scheduler, settings.payout_check_seconds),
                 (run_sweeper, settings.sweep_seconds),
-                (run_revocation_watch, settings.token_cache_seconds),
+                (
+                    run_revocation_watch,
+                    settings.token_cache_seconds or settings.node_token_cache_seconds,
+                ),
+                (run_last_seen_flush, settings.last_seen_flush_seconds),
             )
             if every
         ]
@@ -80,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await flush_at_shutdown(ctx)
             if mesh is not None:
                 await mesh.aclose()
             await cache.close()

@@ -21,8 +21,8 @@ LOCAL_COUNTERS_MAX = 10_000
 
 # Token cache entries are "user:role:node:expires". Presence is refreshed only for an entry that
 # is a live node token, so a forged token can never mark a node online. One call serves a batch of
-# heartbeats: per key, the entry ('' when the cache can't vouch) and whether the throttled durable
-# write is due (1) or not (0).
+# heartbeats: per key, the entry ('' when the cache can't vouch) and whether the node just came
+# online (1: it had no presence) or not (0).
 _HEARTBEAT_LUA = """
 local answers = {}
 for _, key in ipairs(KEYS) do
@@ -30,10 +30,11 @@ for _, key in ipairs(KEYS) do
     local node, expires
     if entry then node, expires = string.match(entry, '^%d+:%a+:(%d+):([%d%.]+)$') end
     if node and tonumber(expires) > tonumber(ARGV[1]) then
-        redis.call('SET', 'node:online:' .. node, '1', 'EX', ARGV[2])
-        local due = redis.call('SET', 'node:seen-written:' .. node, '1', 'EX', ARGV[3], 'NX')
+        local presence = 'node:online:' .. node
+        local arrived = redis.call('EXISTS', presence) == 0
+        redis.call('SET', presence, '1', 'EX', ARGV[2])
         answers[#answers + 1] = entry
-        answers[#answers + 1] = due and 1 or 0
+        answers[#answers + 1] = arrived and 1 or 0
     else
         answers[#answers + 1] = ''
         answers[#answers + 1] = 0
@@ -46,10 +47,6 @@ HeartbeatAnswer = tuple[str, bool] | None
 
 def presence_key(node_id: int) -> str:
     return f"node:online:{node_id}"
-
-
-def _written_key(node_id: int) -> str:
-    return f"node:seen-written:{node_id}"
 
 
 class Cache:
@@ -70,7 +67,7 @@ class Cache:
             self._client.register_script(_HEARTBEAT_LUA) if self._client is not None else None
         )
         self._local_counts: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
-        self._local_written: dict[int, float] = {}
+        self._local_beats: dict[int, float] = {}  # node → its last beat here, while Redis is away
         self._heartbeats: list[tuple[str, asyncio.Future[HeartbeatAnswer]]] = []
         self._heartbeat_sends: set[asyncio.Task[None]] = set()
 
@@ -142,13 +139,12 @@ class Cache:
             self._failed(error)
             return None
 
-    async def node_heartbeat(
-        self, token_key: str, online_seconds: int, write_every: int
-    ) -> HeartbeatAnswer:
+    async def node_heartbeat(self, token_key: str, online_seconds: int) -> HeartbeatAnswer:
         """If `token_key` caches a live node token, refresh that node's presence.
 
-        Returns (cached token entry, durable write due) or None when the cache can't vouch for the
-        token (not cached, not a node token, expired, or no Redis): then ask PostgreSQL.
+        Returns (cached token entry, whether the node just came online) or None when the cache
+        can't vouch for the token (not cached, not a node token, expired, or no Redis): then ask
+        PostgreSQL.
 
         Heartbeats that arrive together (in one turn of the event loop) share one Redis round
         trip: under load that is most of what a heartbeat would otherwise cost.
@@ -159,12 +155,12 @@ class Cache:
         self._heartbeats.append((token_key, answer))
         if len(self._heartbeats) == 1:  # the first of a batch sends it, after the others join
             self._heartbeat_sends.add(
-                task := asyncio.create_task(self._send_heartbeats(online_seconds, write_every))
+                task := asyncio.create_task(self._send_heartbeats(online_seconds))
             )
             task.add_done_callback(self._heartbeat_sends.discard)
         return await answer
 
-    async def _send_heartbeats(self, online_seconds: int, write_every: int) -> None:
+    async def _send_heartbeats(self, online_seconds: int) -> None:
         batch, self._heartbeats = self._heartbeats, []
         client = self._available()
         answers: list[HeartbeatAnswer] = [None] * len(batch)
@@ -172,12 +168,12 @@ class Cache:
             if client is not None:
                 flat = await self._heartbeat_script(
                     keys=[key for key, _ in batch],
-                    args=[time.time(), online_seconds, write_every],
+                    args=[time.time(), online_seconds],
                     client=client,
                 )
                 answers = [
-                    (entry, bool(due)) if entry else None
-                    for entry, due in zip(flat[::2], flat[1::2], strict=True)
+                    (entry, bool(arrived)) if entry else None
+                    for entry, arrived in zip(flat[::2], flat[1::2], strict=True)
                 ]
         except (RedisError, OSError) as error:
             self._failed(error)
@@ -186,26 +182,26 @@ class Cache:
                 if not waiting.done():
                     waiting.set_result(answer)
 
-    async def mark_present(self, node_id: int, online_seconds: int, write_every: int) -> bool:
-        """Refresh a node's presence; True when the throttled durable write is due. Without Redis
-        the throttle is this process's own, so an outage does not make every heartbeat a write."""
+    async def mark_present(self, node_id: int, online_seconds: int) -> bool:
+        """Refresh a node's presence; True when it just came online (it had none). Without Redis
+        this process's own memory of beats decides, so an outage costs one write-through per
+        node and process, not one per heartbeat."""
         client = self._available()
         if client is not None:
             try:
                 async with client.pipeline(transaction=False) as pipe:
+                    pipe.exists(presence_key(node_id))
                     pipe.set(presence_key(node_id), "1", ex=online_seconds)
-                    pipe.set(_written_key(node_id), "1", ex=write_every, nx=True)
-                    _, due = await pipe.execute()
-                return bool(due)
+                    present, _ = await pipe.execute()
+                return not present
             except (RedisError, OSError) as error:
                 self._failed(error)
         now = time.monotonic()
-        if len(self._local_written) > LOCAL_COUNTERS_MAX:
-            self._local_written.clear()
-        if now - self._local_written.get(node_id, -write_every) < write_every:
-            return False
-        self._local_written[node_id] = now
-        return True
+        if len(self._local_beats) > LOCAL_COUNTERS_MAX:
+            self._local_beats.clear()
+        previous = self._local_beats.get(node_id)
+        self._local_beats[node_id] = now
+        return previous is None or now - previous > online_seconds
 
     async def hit(self, key: str, window_seconds: int) -> int:
         """Count one event in the current fixed window; returns the count so far."""

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     node_token_ttl_days: int = Field(default=90, ge=1, le=365)
     node_online_seconds: int = Field(default=90, ge=10, le=3600)
     token_cache_seconds: int = Field(default=30, ge=0, le=300)
+    # A node token is looked up at every heartbeat (heartbeat_seconds): cached
+    # longer, so most beats find it (revocation is immediate anyway: domain/revocations.py).
+    node_token_cache_seconds: int = Field(default=300, ge=0, le=3600)
+    # How often each instance writes the heartbeats it holds to nodes.last_seen (at most half a
+    # beat, so a crash that loses one flush leaves the node online: domain/last_seen.py).
+    last_seen_flush_seconds: int = Field(default=5, ge=1, le=1200)
 
     trusted_proxies: list[str] = Field(default_factory=list)
     auth_rate_limit_per_minute: int = Field(default=20, ge=1, le=10_000)
@@ -154,6 +160,19 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _flush_within_half_a_beat(self) -> Settings:
+        """A crash loses one flush: last_seen is then two beats and one flush old, which must stay
+        inside the online window (three beats) with room for late beats."""
+        most = self.heartbeat_seconds // 2
+        if self.last_seen_flush_seconds > most:
+            raise ValueError(
+                f"STREAMR_LAST_SEEN_FLUSH_SECONDS must be at most {most} (half a heartbeat "
+                "interval, STREAMR_NODE_ONLINE_SECONDS / 6), so a crash cannot make a node "
+                "look offline"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _report_bounds(self) -> Settings:
         if self.report_min_seconds > self.report_max_seconds:
             raise ValueError(
@@ -199,6 +218,11 @@ class Settings(BaseSettings):
             f"postgresql+psycopg://{credentials}@{self.database_host}:{self.database_port}"
             f"/{self.database_name}?sslmode={self.database_sslmode}"
         )
+
+    @property
+    def heartbeat_seconds(self) -> int:
+        """How often a node beats: three beats per online window, so one lost beat is harmless."""
+        return self.node_online_seconds // 3
 
     @cached_property
     def proxy_networks(self) -> list[IPv4Network | IPv6Network]:

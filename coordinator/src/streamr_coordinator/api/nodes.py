@@ -73,9 +73,7 @@ async def heartbeat(request: Request) -> JSONResponse:
         )
     if principal.node_id is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "requires a node token")
-    return JSONResponse(
-        {"online": True, "next_heartbeat_seconds": ctx.settings.node_online_seconds // 3}
-    )
+    return JSONResponse({"online": True, "next_heartbeat_seconds": ctx.settings.heartbeat_seconds})
 
 
 @router.post(

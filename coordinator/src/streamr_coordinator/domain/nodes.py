@@ -1,23 +1,18 @@
-"""Friend nodes: presence from heartbeats (Redis with a TTL, PostgreSQL `last_seen` as the
-durable copy, written at most every few seconds per node) and online status derived from both."""
+"""Friend nodes: presence from heartbeats (Redis with a TTL; PostgreSQL's `last_seen` as the
+durable copy, written in batches by each process: see `last_seen`) and online status from both."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import text
 
 from ..cache import presence_key
 from ..context import AppContext
 from ..models import FULL_TRUST, Node
 from ..schemas import NodeOut
 from ..security import keyed_hash
-from . import tokens
+from . import last_seen, tokens
 from .edge_names import edge_name
 from .tokens import Principal
-
-# PostgreSQL's last_seen may lag Redis by at most this much.
-LAST_SEEN_WRITE_EVERY_SECONDS = 15
 
 
 async def heartbeat(ctx: AppContext, token: str) -> Principal | None:
@@ -25,34 +20,31 @@ async def heartbeat(ctx: AppContext, token: str) -> Principal | None:
 
     The hot path is one Redis round trip, shared by the heartbeats that arrive together, that
     checks the cached token and refreshes presence; PostgreSQL is asked only when Redis cannot
-    vouch for the token, and `last_seen` is written at most every LAST_SEEN_WRITE_EVERY_SECONDS
-    per node.
+    vouch for the token. The beat goes to this process's `last_seen` buffer, except when the
+    node just came online: then it is written at once, so routing sees it online now.
     """
     now = datetime.now(UTC)
     token_hash = keyed_hash(ctx.pepper, token)
     online_for = ctx.settings.node_online_seconds
     scripted = (
-        await ctx.cache.node_heartbeat(
-            tokens.cache_key(token_hash), online_for, LAST_SEEN_WRITE_EVERY_SECONDS
-        )
+        await ctx.cache.node_heartbeat(tokens.cache_key(token_hash), online_for)
         if tokens.cache_trusted(ctx, token_hash)
         else None
     )
+    arrived: bool | None = None  # whether the node just came online (None: not known yet)
     if scripted is not None:
-        entry, due = scripted
+        entry, arrived = scripted
         principal = tokens.from_cache_entry(entry, token_hash, now)
     else:
         principal = await tokens.authenticate(ctx, token)
-        if principal is None or principal.node_id is None:
-            return principal
-        due = await ctx.cache.mark_present(
-            principal.node_id, online_for, LAST_SEEN_WRITE_EVERY_SECONDS
-        )
-    if principal is not None and due:
-        async with ctx.soft_engine.begin() as connection:
-            await connection.execute(
-                text("UPDATE nodes SET last_seen = now() WHERE id = :id"), {"id": principal.node_id}
-            )
+    if principal is None or principal.node_id is None:
+        return principal
+    if arrived is None:
+        arrived = await ctx.cache.mark_present(principal.node_id, online_for)
+    if arrived:
+        await last_seen.write_through(ctx, principal.node_id, now)
+    else:
+        ctx.last_seen.note(principal.node_id, now)
     return principal
 
 

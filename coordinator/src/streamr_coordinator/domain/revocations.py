@@ -22,14 +22,15 @@ from ..db import log_failure
 
 if TYPE_CHECKING:
     from ..context import AppContext
+    from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 # A cached lookup counts only if this process read the revocations this recently.
 STALE_AFTER_SECONDS = 5.0
-# Revocations older than this can have no cache entry left (entries live at most
-# STREAMR_TOKEN_CACHE_SECONDS, written at most this long after the lookup began).
+# Revocations older than the longest cache entry's life plus this can have no entry left (entries
+# are written at most this long after the lookup began).
 MARGIN_SECONDS = 60
 # Rows older than a day are of no use to anybody; removed every PRUNE_EVERY polls.
 PRUNE_EVERY = 3600
@@ -67,14 +68,15 @@ class RevocationWatch:
         )
 
 
-def window_seconds(cache_seconds: int) -> int:
-    return cache_seconds + MARGIN_SECONDS
+def window_seconds(settings: Settings) -> int:
+    """How far back revocations matter: while a cache entry made before one may still live."""
+    return max(settings.token_cache_seconds, settings.node_token_cache_seconds) + MARGIN_SECONDS
 
 
 async def run_revocation_watch(ctx: AppContext) -> None:
     """Read the recent revocations every POLL_SECONDS (one indexed query), forever. A failure is
     logged once when it starts (no stack trace when the database is just unreachable)."""
-    window = window_seconds(ctx.settings.token_cache_seconds)
+    window = window_seconds(ctx.settings)
     polls = 0
     failing = False
     while True:

@@ -90,7 +90,9 @@ async def authenticate(ctx: AppContext, token: str) -> Principal | None:
     if row is None:
         return None
     user_id, role, node_id, expires_at, scope = row
-    ttl = min(ctx.settings.token_cache_seconds, int((expires_at - now).total_seconds()))
+    settings = ctx.settings
+    cache_for = settings.node_token_cache_seconds if node_id else settings.token_cache_seconds
+    ttl = min(cache_for, int((expires_at - now).total_seconds()))
     # A scoped token is used a few times at most: it is not cached (the entry has no scope).
     if ttl > 0 and scope is None:
         value = f"{user_id}:{role}:{node_id or ''}:{expires_at.timestamp()}"
@@ -112,6 +114,6 @@ async def revoke(ctx: AppContext, session: AsyncSession, *conditions) -> None:
     if hashes:
         await session.execute(insert(TokenRevocation), [{"token_hash": h} for h in hashes])
     await session.commit()
-    keep = window_seconds(ctx.settings.token_cache_seconds)
+    keep = window_seconds(ctx.settings)
     ctx.revocations.revoked_here(hashes, keep, time.monotonic())
     await ctx.cache.delete(*(cache_key(token_hash) for token_hash in hashes))
