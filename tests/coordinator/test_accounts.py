@@ -7,10 +7,13 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from argon2 import extract_parameters, profiles
 from fastapi.testclient import TestClient
 from streamr_coordinator import cache as cache_module
+from streamr_coordinator import security
 from streamr_coordinator.app import create_app
 
+from .conftest import PRODUCTION_PASSWORDS
 from .support import PASSWORD, Api
 
 
@@ -22,6 +25,18 @@ def test_passwords_and_tokens_are_stored_only_as_hashes(api: Api, sql) -> None:
     hashes = [row[0] for row in sql("SELECT token_hash FROM api_tokens")]
     assert len(hashes) == 1 and len(hashes[0]) == 32
     assert friend.token.encode() not in hashes[0]
+
+
+def test_passwords_are_hashed_at_argon2s_recommended_cost(
+    api: Api, sql, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coordinator's own hasher (the other tests use a cheap one): argon2id at RFC 9106's
+    low-memory profile, 64 MiB, 3 passes, 4 lanes, and a login verifies against it."""
+    monkeypatch.setattr(security, "_passwords", PRODUCTION_PASSWORDS)
+    friend = api.account("friend")
+    (stored_password,) = sql("SELECT password_hash FROM users WHERE id = :id", id=friend.id)[0]
+    assert extract_parameters(stored_password) == profiles.RFC_9106_LOW_MEMORY
+    assert api.login(friend.username)
 
 
 def test_token_works_on_a_restarted_instance_and_on_a_replica(api: Api, settings) -> None:
