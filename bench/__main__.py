@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["coordinator_hooks", "payouts", "reporter_accuracy"]
+BENCHMARKS = ["coordinator_hooks", "cpu_per_request", "payouts", "reporter_accuracy"]
 
 
 def main(names: list[str]) -> None:

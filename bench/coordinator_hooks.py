@@ -36,6 +36,7 @@ SECRET = "bench-hook-secret-0123456789abcdef0123456789"
 
 @contextmanager
 def serving(command: list[str], port: int, environment: dict[str, str]):
+    """Run a server until the block ends; yields its base URL and process id."""
     process = subprocess.Popen(
         command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -49,7 +50,7 @@ def serving(command: list[str], port: int, environment: dict[str, str]):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"server did not start: {process.stderr.read()}") from None
                 time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -186,11 +187,11 @@ def main() -> None:
             "1",
         ]
         results: dict[str, dict] = {}
-        with serving(hello_cmd, hello_port, environment) as hello:
+        with serving(hello_cmd, hello_port, environment) as (hello, _):
             results["hello-world GET (wrk)"] = wrk(f"{hello}/hello")
             hello_get = [open_loop.Request("GET", "/hello", {})]
             results["hello-world GET @200/s"] = at_rate(hello, hello_get)
-        with serving(coordinator_cmd, coordinator_port, environment) as coordinator:
+        with serving(coordinator_cmd, coordinator_port, environment) as (coordinator, _):
             publishes, node_tokens = seed_accounts(coordinator)
             beats = [{"headers": {"Authorization": f"Bearer {token}"}} for token in node_tokens]
             warm_up(f"{coordinator}/api/v1/node/heartbeat", beats)
@@ -230,6 +231,7 @@ def at_rate(base: str, requests: list[open_loop.Request]) -> dict[str, float]:
         "p50_ms": figures.p50_ms,
         "p99_ms": figures.p99_ms,
         "errors": figures.errors,
+        "late": figures.late_starts,
     }
 
 
@@ -237,7 +239,11 @@ def report(results: dict[str, dict]) -> None:
     baseline = results["hello-world GET (wrk)"]["rps"]
     hello_p99 = results["hello-world GET @200/s"]["p99_ms"]
     print(describe_machine())
-    print(f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs hello':>10}")
+    print("late: requests the open-loop client itself started > 1 ms after their schedule")
+    print(
+        f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs hello':>10}"
+        f"{'late':>6}"
+    )
     for name, figures in results.items():
         if "(wrk)" in name:
             ratio = f"{figures['rps'] / baseline:.0%}"
@@ -246,6 +252,7 @@ def report(results: dict[str, dict]) -> None:
         print(
             f"{name:<26}{figures['rps']:>10.0f}{figures['p50_ms']:>9.2f}"
             f"{figures['p99_ms']:>9.2f}{figures['errors']:>8}{ratio:>10}"
+            f"{figures.get('late', ''):>6}"
         )
     heartbeat_ratio = results["heartbeat (wrk)"]["rps"] / baseline
     print(

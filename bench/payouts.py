@@ -180,11 +180,16 @@ WHERE name LIKE 'bench-%';
 """
 
 
-def _report_batches(node_tokens: list[str], node_ids: list[int], streams: list[str], size: int):
-    """Distinct batches (so nothing is a duplicate) of `size` 10-second reports per node."""
+def report_batches(
+    node_tokens: list[str], node_ids: list[int], streams: list[str], size: int, at_least: int = 0
+):
+    """Distinct batches (so nothing is a duplicate) of `size` 10-second reports per node, inside
+    the last 50 minutes; at least `at_least` of them, and more than a wrk run sends."""
     variants = []
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=50)
-    rounds = max(2, 48 // size)  # more distinct batches than a run sends
+    rounds = max(2, 48 // size, -(-at_least // len(node_ids)))
+    if rounds * size * 10 > 45 * 60:
+        raise ValueError(f"{at_least} distinct batches of {size} do not fit in the last 50 min")
     for round_number in range(rounds):
         for token, node_id, stream in zip(node_tokens, node_ids, streams, strict=True):
             first = start + timedelta(seconds=10 * size * round_number)
@@ -232,9 +237,9 @@ def _ingest_figures(pg: services.Postgres, cache_url: str) -> dict[str, dict]:
     serve = [python, "-m", "streamr_coordinator", "serve", "--host", "127.0.0.1"]
     serve += ["--port", str(port), "--workers", "1"]
     results: dict[str, dict] = {}
-    with serving(hello_cmd, hello_port, environment) as hello:
+    with serving(hello_cmd, hello_port, environment) as (hello, _):
         results["hello-world GET"] = wrk(f"{hello}/hello")
-    with serving(serve, port, environment) as coordinator:
+    with serving(serve, port, environment) as (coordinator, _):
         publishes, node_tokens = seed_accounts(coordinator)
         rows = pg.psql("SELECT id FROM nodes ORDER BY id", "ingest").split()
         node_ids = [int(row) for row in rows]
@@ -244,7 +249,7 @@ def _ingest_figures(pg: services.Postgres, cache_url: str) -> dict[str, dict]:
         pg.psql(RELAYING, "ingest")
         for size in BATCH_SIZES:
             pg.psql("TRUNCATE contribution_reports", "ingest")
-            variants = _report_batches(node_tokens, node_ids, streams, size)
+            variants = report_batches(node_tokens, node_ids, streams, size)
             figures = wrk(f"{coordinator}/", "POST", variants)
             stored = int(pg.psql("SELECT count(*) FROM contribution_reports", "ingest"))
             figures["reports_per_s"] = stored / DURATION_SECONDS

@@ -231,7 +231,7 @@ def coordinator() -> Iterator[Seeded]:
         }
         environment.pop("STREAMR_REDIS_URL", None)
         command = [sys.executable, "-m", "streamr_coordinator", "serve", "--host", "127.0.0.1"]
-        with serving([*command, "--port", str(port)], port, environment) as url:
+        with serving([*command, "--port", str(port)], port, environment) as (url, _):
             seeded = Seeded(url, database_url)
             _seed(seeded)
             yield seeded

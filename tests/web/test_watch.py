@@ -137,7 +137,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "STREAMR_HEADSCALE_URL": f"http://127.0.0.1:{mesh.server_address[1]}",
             "STREAMR_HEADSCALE_API_KEY": HEADSCALE_API_KEY,
         }
-        with serving(serve_command(port), port, environment) as url:
+        with serving(serve_command(port), port, environment) as (url, _):
             client = httpx.Client(base_url=url, timeout=10)
             live_stream(client)
             friend = _register(client, "shed-owner", "friend")
