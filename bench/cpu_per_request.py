@@ -1,7 +1,8 @@
 """CPU per request on the hot paths, as a multiple of hello-world's, in one run.
 
-What is measured is CPU time (user + system, from /proc) charged to the server's processes
-while `bench.open_loop` sends a fixed RATE of requests, not wall time or requests/s: other work
+What is measured is CPU time (the scheduler's count, from /proc) charged to the server's
+processes while `bench.open_loop` sends a fixed RATE of requests, less what they spend idle over
+the same time (measured first, with no requests), not wall time or requests/s: other work
 on a shared machine delays a request but charges none of its CPU here, so these ratios survive a
 loaded machine better than throughput does (caches and clock speed still vary: the load average
 is printed before and after). Below saturation on purpose (`BENCH_RATE`, 50 requests/s): under
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +40,7 @@ RATE = int(os.environ.get("BENCH_RATE", "50"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 HEARTBEAT_SECONDS = 30  # the coordinator's default: STREAMR_NODE_ONLINE_SECONDS (90) / 3
 BEATING_NODES = RATE * HEARTBEAT_SECONDS
+IDLE_SECONDS = 10
 _TICKS = os.sysconf("SC_CLK_TCK")
 PEPPER = "bench-pepper-0123456789abcdef0123456789abcdef"
 
@@ -67,20 +70,37 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
+def _cpu(pids: list[int]) -> float:
+    return sum(tree_cpu_seconds(pid) for pid in pids)
+
+
+def idle_rates(server: int, backends: list[int]) -> tuple[float, float]:
+    """CPU seconds per second that the server and the backends spend with no requests at all
+    (timers, the coordinator's once-a-second revocation read): not any request's cost."""
+    began, server_before, backends_before = time.monotonic(), _cpu([server]), _cpu(backends)
+    time.sleep(IDLE_SECONDS)
+    elapsed = time.monotonic() - began
+    return (_cpu([server]) - server_before) / elapsed, (_cpu(backends) - backends_before) / elapsed
+
+
 def measure(
-    base: str, requests: list[open_loop.Request], server: int, backends: list[int]
+    base: str,
+    requests: list[open_loop.Request],
+    server: int,
+    backends: list[int],
+    idle: tuple[float, float],
 ) -> dict[str, float]:
-    """RATE requests a second for SECONDS; CPU per request of the server and of the backends."""
-
-    def cpu(pids: list[int]) -> float:
-        return sum(tree_cpu_seconds(pid) for pid in pids)
-
-    server_before, backends_before = cpu([server]), cpu(backends)
+    """RATE requests a second for SECONDS; CPU per request of the server and of the backends,
+    beyond what they spend idle over the same time."""
+    began, server_before, backends_before = time.monotonic(), _cpu([server]), _cpu(backends)
     figures = open_loop.run(base, requests, RATE, SECONDS)
+    elapsed = time.monotonic() - began
     sent = RATE * SECONDS
+    server_spent = _cpu([server]) - server_before - idle[0] * elapsed
+    backends_spent = _cpu(backends) - backends_before - idle[1] * elapsed
     return {
-        "server_us": (cpu([server]) - server_before) / sent * 1e6,
-        "backends_us": (cpu(backends) - backends_before) / sent * 1e6,
+        "server_us": server_spent / sent * 1e6,
+        "backends_us": backends_spent / sent * 1e6,
         "p50_ms": figures.p50_ms,
         "p99_ms": figures.p99_ms,
         "errors": figures.errors,
@@ -137,11 +157,13 @@ def main() -> None:
         print(describe_machine())
         results: dict[str, dict[str, float]] = {}
         with serving(hello_cmd, hello_port, environment) as (hello, server):
+            idle = idle_rates(server, backends)
             results["hello-world GET"] = measure(
-                hello, [open_loop.Request("GET", "/hello", {})], server, backends
+                hello, [open_loop.Request("GET", "/hello", {})], server, backends, idle
             )
         with serving(serve, port, environment) as (coordinator, server):
             publishes, node_tokens = seed_accounts(coordinator)
+            idle = idle_rates(server, backends)
             beats = [
                 open_loop.Request("POST", "/api/v1/node/heartbeat", bearer(token))
                 for token in seed_beating_nodes(pg)
@@ -149,7 +171,7 @@ def main() -> None:
             # Every node beats once (its first beat: a token lookup, coming online), and a beat
             # interval later the measured beats begin, in the same order.
             open_loop.run(coordinator, beats, RATE, HEARTBEAT_SECONDS)
-            results["node heartbeat"] = measure(coordinator, beats, server, backends)
+            results["node heartbeat"] = measure(coordinator, beats, server, backends, idle)
             node_ids = [
                 int(row)
                 for row in pg.psql("SELECT id FROM nodes ORDER BY id", services.DATABASE).split()
@@ -168,12 +190,12 @@ def main() -> None:
                     for batch in batches
                 ]
                 results[f"reports, batch of {size}"] = measure(
-                    coordinator, requests, server, backends
+                    coordinator, requests, server, backends, idle
                 )
             relayed = bearer(SECRET)
             hook = "/hooks/srs/on_publish"
             published = [open_loop.post_json(hook, body, relayed) for body in publishes]
-            results["on_publish"] = measure(coordinator, published, server, backends)
+            results["on_publish"] = measure(coordinator, published, server, backends, idle)
             plays = [
                 open_loop.post_json(
                     "/hooks/srs/on_play",
@@ -182,7 +204,7 @@ def main() -> None:
                 )
                 for i, body in enumerate(publishes * (RATE * SECONDS // len(publishes) + 1))
             ]
-            results["on_play"] = measure(coordinator, plays, server, backends)
+            results["on_play"] = measure(coordinator, plays, server, backends, idle)
         print(describe_machine())
         report(results, lambda name: name == "hello-world GET")
 
@@ -200,13 +222,13 @@ def report(results: dict[str, dict[str, float]], is_baseline: Callable[[str], bo
     )
     print(
         f"{'path':<22}{'server µs':>10}{'vs hello':>9}{'db µs':>8}"
-        f"{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}{'late':>6}"
+        f"{'p50 ms':>10}{'p99 ms':>10}{'errors':>7}{'late':>6}"
     )
     for name, figures in results.items():
         print(
             f"{name:<22}{figures['server_us']:>10.0f}"
             f"{figures['server_us'] / baseline['server_us']:>8.1f}x{figures['backends_us']:>8.0f}"
-            f"{figures['p50_ms']:>8.2f}{figures['p99_ms']:>8.2f}"
+            f"{figures['p50_ms']:>10.1f}{figures['p99_ms']:>10.1f}"
             f"{figures['errors']:>7.0f}{figures['late']:>6.0f}"
         )
 
