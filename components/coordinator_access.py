@@ -26,17 +26,39 @@ ECR_PULL_ACTIONS = [
 ]
 
 
-def generated_secret(
-    parent: pulumi.Resource, name: str, purpose: str, tags: Mapping[str, str]
-) -> aws.secretsmanager.Secret:
-    # Generated once and kept in state: stable across `up`s, restarts and instances.
+# The one secret holding, as a JSON object, the values only the coordinator hosts (and the
+# operator) read; each party that reads a value too (the SRS origin the hook secret, the idle
+# pause the ops token) gets a secret of its own. Secrets Manager bills per secret.
+HOST_SECRETS = "host-secrets"
+
+
+def generated_value(parent: pulumi.Resource, name: str, purpose: str) -> pulumi.Output[str]:
+    """A value generated once and kept in state: stable across `up`s, restarts and instances.
+    Its resource name is its identity: renamed, a deployed stack would get a new value (a new
+    token pepper invalidates every stored token hash)."""
     value = random.RandomPassword(
         f"{name}-{purpose}-value",
         length=64,
         special=False,
         opts=pulumi.ResourceOptions(parent=parent),
     )
-    return stored_secret(parent, name, purpose, value.result, tags)
+    return value.result
+
+
+def generated_secret(
+    parent: pulumi.Resource, name: str, purpose: str, tags: Mapping[str, str]
+) -> aws.secretsmanager.Secret:
+    return stored_secret(parent, name, purpose, generated_value(parent, name, purpose), tags)
+
+
+def host_secrets(
+    parent: pulumi.Resource,
+    name: str,
+    values: Mapping[str, pulumi.Input[str]],
+    tags: Mapping[str, str],
+) -> aws.secretsmanager.Secret:
+    """One secret for `values` (JSON key -> value), which only the coordinator hosts read."""
+    return stored_secret(parent, name, HOST_SECRETS, pulumi.Output.json_dumps(dict(values)), tags)
 
 
 def stored_secret(

@@ -15,7 +15,12 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.coordinator_access import generated_secret, instance_profile, stored_secret
+from components.coordinator_access import (
+    generated_secret,
+    generated_value,
+    host_secrets,
+    instance_profile,
+)
 from components.coordinator_image import IMAGE_CONTEXT, CoordinatorImage, CoordinatorImageArgs
 from components.coordinator_load_balancer import (
     CoordinatorLoadBalancer,
@@ -119,20 +124,26 @@ class CoordinatorService(pulumi.ComponentResource):
             opts=child,
         )
 
+        # Values others read too have a secret each (least privilege): the hook secret (the SRS
+        # origin), the ops token (the idle pause). The rest share one (host_secrets).
         secrets = {
             purpose: generated_secret(self, name, purpose, args.tags)
-            for purpose in (
-                "token-pepper",
-                "hook-secret",
-                "admin-token",
-                *(["ops-token"] if args.ops_token else []),
-            )
+            for purpose in ("hook-secret", *(["ops-token"] if args.ops_token else []))
         }
-        cache_secret = None
-        if args.cache_auth_token is not None:
-            cache_secret = stored_secret(
-                self, name, "cache-auth-token", args.cache_auth_token, args.tags
-            )
+        hosts_only = host_secrets(
+            self,
+            name,
+            {
+                "token_pepper": generated_value(self, name, "token-pepper"),
+                "admin_token": generated_value(self, name, "admin-token"),
+                **(
+                    {"cache_auth_token": args.cache_auth_token}
+                    if args.cache_auth_token is not None
+                    else {}
+                ),
+            },
+            args.tags,
+        )
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -146,8 +157,8 @@ class CoordinatorService(pulumi.ComponentResource):
             args.tags,
             repository_arn=image.repository_arn,
             secret_arns=[
+                hosts_only.arn,
                 *(secret.arn for secret in secrets.values()),
-                *([cache_secret.arn] if cache_secret is not None else []),
                 *([args.mesh_api_key_secret_arn] if args.mesh_api_key_secret_arn else []),
                 args.database_secret_arn,
             ],
@@ -163,12 +174,10 @@ class CoordinatorService(pulumi.ComponentResource):
             database_host=args.database_address,
             database_port=args.database_port,
             database_secret_arn=args.database_secret_arn,
-            pepper=secrets["token-pepper"].arn,
+            host_secrets=hosts_only.arn,
             hook=secrets["hook-secret"].arn,
-            admin=secrets["admin-token"].arn,
             cache_host=args.cache_address,
             cache_port=args.cache_port,
-            cache_secret_arn=cache_secret.arn if cache_secret is not None else None,
             mesh_url=args.mesh_url,
             mesh_api_key_secret_arn=args.mesh_api_key_secret_arn,
             origin_publish_url=args.origin_publish_url,
@@ -185,14 +194,13 @@ class CoordinatorService(pulumi.ComponentResource):
                     database_port=int(v["database_port"]),
                     database_name=args.database_name,
                     database_secret_arn=v["database_secret_arn"],
-                    token_pepper_secret_arn=v["pepper"],
+                    host_secrets_arn=v["host_secrets"],
                     hook_secret_arn=v["hook"],
-                    admin_token_secret_arn=v["admin"],
                     trusted_proxies=[args.vpc_cidr],
                     web_concurrency=args.web_concurrency,
                     cache_host=v["cache_host"],
                     cache_port=v["cache_port"],
-                    cache_secret_arn=v["cache_secret_arn"],
+                    cache=args.cache_auth_token is not None,
                     mesh_url=v["mesh_url"],
                     mesh_api_key_secret_arn=v["mesh_api_key_secret_arn"],
                     origin_publish_url=v["origin_publish_url"],

@@ -31,15 +31,16 @@ class UserDataSettings:
     database_port: int
     database_name: str
     database_secret_arn: str
-    token_pepper_secret_arn: str
+    # One secret, a JSON object: token_pepper, admin_token and, with a cache, cache_auth_token.
+    host_secrets_arn: str
     hook_secret_arn: str
-    admin_token_secret_arn: str
     trusted_proxies: Sequence[str]
     web_concurrency: int
     port: int = APP_PORT
     cache_host: str | None = None
     cache_port: int | None = None
-    cache_secret_arn: str | None = None
+    # With a cache, its auth token is the host secrets' `cache_auth_token`.
+    cache: bool = False
     mesh_url: str | None = None
     mesh_api_key_secret_arn: str | None = None
     origin_publish_url: str | None = None
@@ -64,19 +65,14 @@ def render_user_data(settings: UserDataSettings) -> str:
         "DATABASE_PORT": settings.database_port,
         "DATABASE_NAME": settings.database_name,
         "DATABASE_SECRET_ARN": settings.database_secret_arn,
-        "TOKEN_PEPPER_SECRET_ARN": settings.token_pepper_secret_arn,
+        "HOST_SECRETS_ARN": settings.host_secrets_arn,
         "HOOK_SECRET_ARN": settings.hook_secret_arn,
-        "ADMIN_TOKEN_SECRET_ARN": settings.admin_token_secret_arn,
         "TRUSTED_PROXIES": json.dumps(list(settings.trusted_proxies)),
         "WEB_CONCURRENCY": settings.web_concurrency,
         "PORT": settings.port,
     }
-    if settings.cache_secret_arn is not None:
-        values |= {
-            "CACHE_HOST": settings.cache_host,
-            "CACHE_PORT": settings.cache_port,
-            "CACHE_SECRET_ARN": settings.cache_secret_arn,
-        }
+    if settings.cache:
+        values |= {"CACHE_HOST": settings.cache_host, "CACHE_PORT": settings.cache_port}
     if settings.mesh_api_key_secret_arn is not None:
         values |= {
             "HEADSCALE_URL": settings.mesh_url,

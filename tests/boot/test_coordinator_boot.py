@@ -32,8 +32,19 @@ ASSUMED = json.dumps(
 )
 
 
+# The one secret of the values only the hosts read, as the program stores it (a JSON object).
+HOST_SECRETS = {
+    "token_pepper": "pepper-0123456789",
+    "admin_token": "admin-0123456789",
+    "cache_auth_token": "cache-0123456789",
+}
+
+
 def aws_answers(
-    password: str = FIRST_PASSWORD, mesh_key: str | None = "hskey-api-1", assumed: str = ASSUMED
+    password: str = FIRST_PASSWORD,
+    mesh_key: str | None = "hskey-api-1",
+    assumed: str = ASSUMED,
+    host_secrets: dict[str, str] = HOST_SECRETS,
 ) -> str:
     """The `aws` stand-in: secrets by ARN; the mesh key's secret has no value yet when None;
     the edge DNS role's credentials."""
@@ -43,6 +54,7 @@ case "$*" in
   *sts\\ assume-role*) echo '{assumed}' ;;
   *get-secret-value*'rds!db'*) echo '{{"username": "streamr_admin", "password": "{password}"}}' ;;
   *get-secret-value*headscale-api-key*) {mesh} ;;
+  *get-secret-value*coordinator-host-secrets*) echo '{json.dumps(host_secrets)}' ;;
   *get-secret-value*) echo "value-of-$6" ;;
   *ecr\\ get-login-password*) echo "ecr-password" ;;
 esac
@@ -104,6 +116,45 @@ def test_the_service_reads_its_secrets_then_pulls_and_runs_the_image_by_digest(
     assert (password.stat().st_uid, password.stat().st_mode & 0o777) == (APP_UID, 0o400)
     assert root.file(f"{SECRETS}/headscale-api-key").read_text() == "hskey-api-1\n"
     assert oct(root.file("/run/streamr/coordinator.env").stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_values_only_the_hosts_read_come_from_one_secret_by_key(
+    root: DebianRoot, prod: ProgramRun
+) -> None:
+    """The token pepper, the admin token and the cache's auth token share one secret (a JSON
+    object); the hook secret, which the SRS origin reads too, keeps its own."""
+    boot(root, prod)
+    started = root.run(RUNNER)
+    assert started.returncode == 0, started.stderr
+    read = [
+        call[call.index("--secret-id") + 1]
+        for call in started.commands("aws")
+        if call[:2] == ["secretsmanager", "get-secret-value"]
+    ]
+    host_secrets = prod.named("streamr-prod-coordinator-host-secrets").outputs["arn"]
+    hook = prod.named("streamr-prod-coordinator-hook-secret").outputs["arn"]
+    database, mesh = prod.outputs["databaseSecretArn"], prod.outputs["headscaleApiKeySecretArn"]
+    assert sorted(read) == sorted([database, mesh, host_secrets, hook])
+    env = root.file("/run/streamr/coordinator.env").read_text().splitlines()
+    assert "STREAMR_TOKEN_PEPPER=pepper-0123456789" in env
+    assert "STREAMR_ADMIN_BOOTSTRAP_TOKEN=admin-0123456789" in env
+    assert f"STREAMR_HOOK_SECRET=value-of-{hook}" in env
+    cache = prod.one("aws:elasticache/replicationGroup:ReplicationGroup").outputs
+    address = f"{cache['primaryEndpointAddress']}:{cache['port']}"
+    assert f"STREAMR_REDIS_URL=rediss://:cache-0123456789@{address}/0" in env
+
+
+def test_a_value_missing_from_the_host_secrets_stops_the_start_with_its_key(
+    root: DebianRoot, prod: ProgramRun
+) -> None:
+    boot(root, prod)
+    root.behave({"aws": aws_answers(host_secrets={"token_pepper": "pepper-0123456789"})})
+    failed = root.run(RUNNER)
+    assert failed.returncode != 0
+    host_secrets = prod.named("streamr-prod-coordinator-host-secrets").outputs["arn"]
+    assert f"no admin_token in {host_secrets}" in failed.stderr
+    assert failed.commands("docker") == []  # systemd restarts the unit in 5 s and tries again
+    assert not root.file("/run/streamr/coordinator.env").exists()
 
 
 def test_no_boot_wait_comes_near_the_health_check_grace(root: DebianRoot, prod: ProgramRun) -> None:

@@ -21,7 +21,7 @@ from components.coordinator_service import CoordinatorService, CoordinatorServic
 from components.coordinator_user_data import UserDataSettings, render_user_data
 from offline.harness import ROOT, ProgramRun, run_component, run_program
 from stack_config import StackConfig, StackConfigError
-from tests.infra.support import rule_set, world_open
+from tests.infra.support import evaluated, rule_set, world_open
 
 TAGS = {"Project": "streamr", "Stage": "prod", "ManagedBy": "pulumi"}
 DB_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-abc-123456"
@@ -151,7 +151,7 @@ def test_the_role_reads_exactly_its_secrets_pulls_its_repo_and_writes_its_logs(
     )
     assert not any(a.startswith("ecr:Put") for a in statements["PullImage"]["Action"])
     secrets = {r.outputs["arn"] for r in run.of_type("aws:secretsmanager/secret:Secret")}
-    assert len(secrets) == 4  # pepper, hook secret, admin token, cache auth token
+    assert len(secrets) == 2  # the host secrets (pepper, admin and cache tokens), hook secret
     assert set(statements["ReadSecrets"]["Resource"]) == secrets | {DB_SECRET}
     assert statements["ReadSecrets"]["Action"] == "secretsmanager:GetSecretValue"
     log_group = run.one("aws:cloudwatch/logGroup:LogGroup").outputs["arn"]
@@ -166,23 +166,58 @@ def test_the_role_reads_exactly_its_secrets_pulls_its_repo_and_writes_its_logs(
 
 
 def test_generated_secrets_are_random_resources_kept_in_secrets_manager(run: ProgramRun) -> None:
-    passwords = run.of_type("random:index/randomPassword:RandomPassword")
-    assert {p.name for p in passwords} == {
+    passwords = {p.name: p for p in run.of_type("random:index/randomPassword:RandomPassword")}
+    assert set(passwords) == {
         "coord-token-pepper-value",
         "coord-hook-secret-value",
         "coord-admin-token-value",
     }
-    assert all(p.inputs["length"] >= 32 for p in passwords)
+    assert all(p.inputs["length"] >= 32 for p in passwords.values())
     versions = run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert len(versions) == 4
+    assert len(versions) == 2
     assert all("secretString" in v.secret_inputs for v in versions)
     hook = run.named("coord-hook-secret")
     assert run.outputs["hookSecretArn"] == hook.outputs["arn"]
+    hook_version = run.named("coord-hook-secret-version").inputs
+    assert hook_version["secretId"] == hook.id
+    assert hook_version["secretString"] == passwords["coord-hook-secret-value"].outputs["result"]
+    # What only the hosts read shares one secret, a JSON object with a key per value.
+    shared = run.named("coord-host-secrets")
+    version = run.named("coord-host-secrets-version").inputs
+    assert version["secretId"] == shared.id
+    assert json.loads(version["secretString"]) == {
+        "token_pepper": passwords["coord-token-pepper-value"].outputs["result"],
+        "admin_token": passwords["coord-admin-token-value"].outputs["result"],
+        "cache_auth_token": "cache-token-value",
+    }
+    assert shared.inputs["description"] == "StreamrP2P coordinator host secrets"
     # Values reach instances only through Secrets Manager, never the user data.
     text = user_data(run)
-    for password in passwords:
+    for password in passwords.values():
         assert password.outputs["result"] not in text
     assert "cache-token-value" not in text
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_merging_the_host_secrets_kept_every_generated_values_resource(stack: str) -> None:
+    """The values' `random.RandomPassword` resources keep the URNs they had when each value had
+    a secret of its own (before the host secrets), so a deployed stack keeps its values: a new
+    token pepper would invalidate every stored token hash, a new admin token the operator's."""
+    run = evaluated(stack)
+    service_urn = f"urn:pulumi:{stack}::streamr::streamr:coordinator:CoordinatorService"
+    passwords = {
+        purpose: f"{service_urn}$random:index/randomPassword:RandomPassword"
+        f"::streamr-{stack}-coordinator-{purpose}-value"
+        for purpose in ("token-pepper", "admin-token", "hook-secret")
+    }
+    by_urn = {r.urn: r for r in run.resources}
+    assert set(passwords.values()) <= set(by_urn)
+    version = run.named(f"streamr-{stack}-coordinator-host-secrets-version")
+    assert json.loads(version.inputs["secretString"]) == {
+        "token_pepper": by_urn[passwords["token-pepper"]].outputs["result"],
+        "admin_token": by_urn[passwords["admin-token"]].outputs["result"],
+        "cache_auth_token": run.named(f"streamr-{stack}-cache-auth-token").outputs["result"],
+    }
 
 
 def test_the_group_refreshes_instances_on_every_template_change(run: ProgramRun) -> None:
@@ -219,9 +254,8 @@ def test_a_new_image_digest_is_new_user_data() -> None:
         database_port=5432,
         database_name="streamr",
         database_secret_arn=DB_SECRET,
-        token_pepper_secret_arn="arn:p",
+        host_secrets_arn="arn:s",
         hook_secret_arn="arn:h",
-        admin_token_secret_arn="arn:a",
         trusted_proxies=["10.0.0.0/16"],
         web_concurrency=2,
     )
@@ -327,10 +361,12 @@ def test_without_nat_instances_sit_in_public_subnets_with_addresses() -> None:
     assert group["vpcZoneIdentifiers"] == ["subnet-public-a", "subnet-public-b"]
 
 
-def test_without_a_cache_there_is_no_cache_secret() -> None:
+def test_without_a_cache_there_is_no_cache_token() -> None:
     run = service(cache_address=None, cache_port=None, cache_auth_token=None)
-    assert len(run.of_type("aws:secretsmanager/secret:Secret")) == 3
-    assert "CACHE_SECRET_ARN" not in settings_file(run)
+    assert len(run.of_type("aws:secretsmanager/secret:Secret")) == 2
+    shared = json.loads(run.named("coord-host-secrets-version").inputs["secretString"])
+    assert set(shared) == {"token_pepper", "admin_token"}
+    assert "CACHE_HOST" not in settings_file(run)
 
 
 def test_preview_evaluates_with_unknown_digest() -> None:
@@ -466,9 +502,11 @@ def test_the_program_gives_the_role_the_rds_managed_and_mesh_secrets(updated: Pr
     readable = next(s for s in statements if s["Sid"] == "ReadSecrets")["Resource"]
     assert updated.outputs["databaseSecretArn"] in readable
     assert updated.outputs["headscaleApiKeySecretArn"] in readable
-    # pepper, hook, admin token, cache token, mesh API key, database; dev's idle pause: ops token.
+    # host secrets (pepper, admin and cache tokens), hook, mesh API key, database; dev's idle
+    # pause: the ops token.
     idle = updated.stack == "dev"
-    assert len(readable) == 6 + idle
+    assert len(readable) == 4 + idle
+    assert updated.named(f"{prefix}-host-secrets").outputs["arn"] in readable
     ops_token = f"{prefix}-ops-token"
     assert any(r.name == ops_token for r in updated.resources) is idle
     conf = settings_file(updated)
