@@ -182,6 +182,8 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             tags=tags,
         ),
     )
+    # Its token pepper, admin token and cache auth token (JSON keys; README: "Deploying for real").
+    outputs["coordinatorSecretsArn"] = coordinator.host_secrets_arn
     monitoring = Monitoring(
         f"{config.prefix}-monitoring",
         MonitoringArgs(

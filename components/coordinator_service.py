@@ -96,6 +96,9 @@ class CoordinatorService(pulumi.ComponentResource):
     url: pulumi.Output[str] | None
     # Its entrance (None on a deep pause): the SRS origin adds its viewers' rule to it.
     load_balancer: CoordinatorLoadBalancer | None
+    # The values only its hosts (and the operator) read: token_pepper, admin_token and, with a
+    # cache, cache_auth_token, in one secret (JSON).
+    host_secrets_arn: pulumi.Output[str]
     hook_secret_arn: pulumi.Output[str]
     ops_token_secret_arn: pulumi.Output[str] | None
     autoscaling_group_name: pulumi.Output[str]
@@ -325,6 +328,7 @@ class CoordinatorService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desired_capacity"]),
         )
 
+        self.host_secrets_arn = hosts_only.arn
         self.hook_secret_arn = secrets["hook-secret"].arn
         self.ops_token_secret_arn = secrets["ops-token"].arn if args.ops_token else None
         self.autoscaling_group_name = group.name
@@ -332,6 +336,7 @@ class CoordinatorService(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "url": self.url,
+                "hostSecretsArn": self.host_secrets_arn,
                 "hookSecretArn": self.hook_secret_arn,
                 "autoscalingGroupName": self.autoscaling_group_name,
                 "logGroupName": self.log_group_name,

@@ -506,7 +506,9 @@ def test_the_program_gives_the_role_the_rds_managed_and_mesh_secrets(updated: Pr
     # pause: the ops token.
     idle = updated.stack == "dev"
     assert len(readable) == 4 + idle
-    assert updated.named(f"{prefix}-host-secrets").outputs["arn"] in readable
+    host_secrets = updated.named(f"{prefix}-host-secrets").outputs["arn"]
+    assert updated.outputs["coordinatorSecretsArn"] == host_secrets
+    assert host_secrets in readable
     ops_token = f"{prefix}-ops-token"
     assert any(r.name == ops_token for r in updated.resources) is idle
     conf = settings_file(updated)

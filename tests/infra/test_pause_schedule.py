@@ -324,7 +324,9 @@ def test_the_idle_pause_asks_the_coordinator_with_the_ops_token_it_alone_may_rea
     template = dev.one("aws:ec2/launchTemplate:LaunchTemplate").inputs
     user_data = base64.b64decode(template["userData"]).decode()
     assert f"OPS_TOKEN_SECRET_ARN={secret}" in user_data
-    assert 'STREAMR_OPS_TOKEN=$(secret "$OPS_TOKEN_SECRET_ARN")' in user_data
+    # A secret of its own, not in the host secrets: the idle pause may read it and nothing more.
+    assert 'ops_token="$(secret "$OPS_TOKEN_SECRET_ARN")"' in user_data
+    assert "STREAMR_OPS_TOKEN=$ops_token" in user_data
 
 
 def test_an_idle_pause_without_a_schedule_is_one_frequent_enforcement() -> None:

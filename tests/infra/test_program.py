@@ -30,6 +30,7 @@ EXPECTED_OUTPUTS = {
     "databaseAddress",
     "databasePort",
     "databaseSecretArn",
+    "coordinatorSecretsArn",
     "cacheAddress",
     "cachePort",
     "headscaleUrl",

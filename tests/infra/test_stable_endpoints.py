@@ -46,6 +46,7 @@ INTERNAL = frozenset(
         "databaseAddress",
         "databasePort",
         "databaseSecretArn",
+        "coordinatorSecretsArn",
         "cacheAddress",
         "cachePort",
         "headscaleApiKeySecretArn",
