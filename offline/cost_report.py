@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from offline.harness import run_program
+from offline.harness import ProgramFailed, run_program
 from ops import prices
 from ops.arguments import Parser
 from ops.cost import MODES, REFERENCE_WEEK, Estimate, estimate
@@ -29,6 +29,7 @@ from ops.usage import (
     on_demand_stopped_hours,
     usage_cost,
 )
+from stack_config import StackConfigError
 
 MODE_TITLES = {"running": "running", "stopped": "stop-paused", "deep_paused": "deep-paused"}
 
@@ -106,6 +107,8 @@ class Report:
     schedule: Schedule | None
     usage: Usage = field(default_factory=Usage)
     on_demand: OnDemand = field(default_factory=OnDemand)
+    # Config keys priced on top of the stack file (`--set`), named in the title.
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
     def bill(self) -> list[BillLine]:
         """Running, paused, on the configured schedule and on demand, each with its usage.
@@ -199,7 +202,8 @@ class Report:
     def markdown(self) -> str:
         totals = self.totals()
         lines = [
-            f"# Monthly cost: {self.stack} ({self.active.region})",
+            f"# Monthly cost: {self.stack} ({self.active.region})"
+            + "".join(f", {key}={value}" for key, value in self.overrides.items()),
             "",
             "On-demand USD, 730 h/month, prices from `ops/prices.py` (source and date there). "
             "Capacity only; usage is priced under *The whole bill*.",
@@ -296,14 +300,21 @@ def build_report(
     usage: Usage | None = None,
     hours_per_week: float = OnDemand.hours_per_week,
     session_hours: float = OnDemand.session_hours,
+    overrides: Mapping[str, str] | None = None,
 ) -> Report:
-    config = stack_config(stack)
+    """`overrides`: config keys (bare ones in the `streamr:` namespace) as if in the stack file."""
+    overrides = dict(overrides or {})
+    config = stack_config(stack, overrides)
     region = config.get("aws:region", "eu-west-1")
     schedule = schedule_of(config)
     active = estimate(
-        planned_resources(run_program(stack)), region, schedule, week_start=REFERENCE_WEEK
+        planned_resources(run_program(stack, overrides=overrides)),
+        region,
+        schedule,
+        week_start=REFERENCE_WEEK,
     )
-    deep = estimate(planned_resources(run_program(stack, overrides={"paused": True})), region)
+    paused = run_program(stack, overrides={**overrides, "paused": True})
+    deep = estimate(planned_resources(paused), region)
     idle = int(config.get(f"{NAMESPACE}:idlePauseMinutes", DEFAULT_IDLE_PAUSE_MINUTES))
     deep_hours = config.get(f"{NAMESPACE}:idleDeepPauseHours")
     on_demand = OnDemand(
@@ -313,7 +324,7 @@ def build_report(
         int(deep_hours) if deep_hours else MINIMUM_IDLE_DEEP_PAUSE_HOURS,
         deep_pause_configured=bool(deep_hours),
     )
-    return Report(stack, active, deep, schedule, usage or Usage(), on_demand)
+    return Report(stack, active, deep, schedule, usage or Usage(), on_demand, overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -343,16 +354,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--session-hours", type=float, default=OnDemand.session_hours,
         help=f"on demand: hours one streaming session lasts (default {OnDemand.session_hours:g})",
     )  # fmt: skip
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="price the stack with this config key as if in its stack file (bare keys are "
+        f"{NAMESPACE}:; repeatable), e.g. --set githubRepository=you/streamr",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    overrides = parser.key_values("--set", args.set)
     try:
         usage = Usage(**{item.name: getattr(args, item.name) for item in fields(Usage)})
-        report = build_report(args.stack, usage, args.on_demand_hours, args.session_hours)
+        report = build_report(
+            args.stack, usage, args.on_demand_hours, args.session_hours, overrides
+        )
         report.bill()
     except UsageError as error:
         parser.error(str(error))
     except StackFileError as error:
         print(f"make cost: {error}", file=sys.stderr)
         return 2
+    except ProgramFailed as failure:
+        # A stack file or `--set` the program refuses (as `pulumi preview` would).
+        if isinstance(failure.__cause__, StackConfigError):
+            print(f"make cost: {failure}", file=sys.stderr)
+            return 2
+        raise
     sys.stdout.write(report.markdown())
     return 0
 

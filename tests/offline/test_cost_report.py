@@ -10,6 +10,7 @@ import pytest
 
 from offline.cost_report import build_report, planned_resources
 from offline.harness import run_program
+from ops import prices
 from ops.cost import MODES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,3 +143,51 @@ def test_make_cost_names_a_usage_parameter_out_of_range():
     )  # fmt: skip
     assert result.returncode == 2
     assert "friend_share is 2.0; allowed values: 0 to 1" in result.stderr
+
+
+# dev as it would be with the deploy workflow and a hosted zone (issue 22's stable endpoints): keys
+# its stack file cannot hold without an operator's repository, bucket, key and zone.
+WITH_ZONE = {
+    "githubRepository": "streamer/streamr",
+    "stateBucket": "streamer-pulumi-state",
+    "secretsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-0000-4000-8000-123456789abc",
+    "idleDeepPauseHours": "1",
+    "domain": "stream.streamer.net",
+    "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+}
+
+
+def test_make_cost_prices_config_keys_set_on_the_command_line():
+    dev, zoned = build_report("dev"), build_report("dev", overrides=WITH_ZONE)
+    # The deep pause releases the SRS origin's address (the zone keeps its name); the wake
+    # endpoint gains the GitHub token's secret.
+    address = prices.PUBLIC_IPV4_HOURLY * 730
+    assert zoned.totals()["deep_paused"] == pytest.approx(
+        dev.totals()["deep_paused"] - address + prices.SECRET_MONTHLY
+    )
+    assert "streamr-dev-wake-github-token" in {item.name for item in zoned.deep.items}
+    markdown = zoned.markdown()
+    assert markdown.startswith(
+        "# Monthly cost: dev (eu-west-1), githubRepository=streamer/streamr, "
+    )
+    assert "domain=stream.streamer.net, hostedZoneId=Z0123456789ABCDEFGHIJ\n" in markdown
+    # Set, the key is no longer assumed.
+    (on_demand,) = [line for line in zoned.bill() if "deep-paused 1 h after" in line.name]
+    assert "assumed" not in on_demand.name
+
+
+def test_make_cost_names_a_malformed_or_refused_setting():
+    malformed = subprocess.run(
+        [sys.executable, "-m", "offline.cost_report", "--set", "githubRepository"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert malformed.returncode == 2
+    assert "--set expects KEY=VALUE, got 'githubRepository'" in malformed.stderr
+    refused = subprocess.run(
+        [sys.executable, "-m", "offline.cost_report", "--set", "githubRepository=a/b"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "make cost: " in refused.stderr
+    assert "streamr:stateBucket is required when streamr:githubRepository is set" in refused.stderr
+    assert "Traceback" not in refused.stderr
