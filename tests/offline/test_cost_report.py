@@ -136,13 +136,27 @@ def test_make_cost_prints_the_on_demand_figures_and_takes_usage_on_the_command_l
     assert "| friends saved (origin egress they served) | 0.00 |" in result.stdout
 
 
-def test_make_cost_names_a_usage_parameter_out_of_range():
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--friend-share", "2"], "friend_share is 2.0; allowed values: 0 to 1"),
+        (["--set", "githubRepository"], "--set expects KEY=VALUE, got 'githubRepository'"),
+        (
+            ["--set", "githubRepository=a/b"],
+            "make cost: 2 problems in the stack configuration:\n"
+            "  - streamr:stateBucket is required when streamr:githubRepository is set",
+        ),
+    ],
+    ids=["usage-out-of-range", "set-without-value", "set-refused-by-the-config"],
+)
+def test_make_cost_names_a_bad_argument(arguments: list[str], message: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "offline.cost_report", "--friend-share", "2"],
+        [sys.executable, "-m", "offline.cost_report", *arguments],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "friend_share is 2.0; allowed values: 0 to 1" in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # dev as it would be with the deploy workflow and a hosted zone (issue 22's stable endpoints): keys
@@ -174,20 +188,3 @@ def test_make_cost_prices_config_keys_set_on_the_command_line():
     # Set, the key is no longer assumed.
     (on_demand,) = [line for line in zoned.bill() if "deep-paused 1 h after" in line.name]
     assert "assumed" not in on_demand.name
-
-
-def test_make_cost_names_a_malformed_or_refused_setting():
-    malformed = subprocess.run(
-        [sys.executable, "-m", "offline.cost_report", "--set", "githubRepository"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert malformed.returncode == 2
-    assert "--set expects KEY=VALUE, got 'githubRepository'" in malformed.stderr
-    refused = subprocess.run(
-        [sys.executable, "-m", "offline.cost_report", "--set", "githubRepository=a/b"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert refused.returncode == 2
-    assert "make cost: " in refused.stderr
-    assert "streamr:stateBucket is required when streamr:githubRepository is set" in refused.stderr
-    assert "Traceback" not in refused.stderr
