@@ -45,7 +45,7 @@ class WakeEndpointArgs:
     # The stack is deep-paused: a wake dispatches the pause workflow instead of resuming.
     deep_paused: bool
     tags: Mapping[str, str]
-    # The SRS origin's address (or `live.<domain>`): "running" once it accepts RTMP.
+    # The SRS origin's address (or `live.<domain>`): "running" once it answers an RTMP connect.
     rtmp_host: pulumi.Input[str] | None = None
     # owner/name: with it, a deep wake dispatches the repository's pause workflow.
     github_repository: str | None = None

@@ -1,11 +1,11 @@
 """Go live on demand: what a wake request does and what the status says, as pure functions of time.
 
 The wake endpoint (ops/wake_handler.py) observes this stack's resources, remembers the last wake in
-a small record (when it was asked for, when RTMP ingest first accepted a connection after it) and
-decides here. A stop-paused platform is resumed by the pause function; a deep-paused one has no
-load balancer or origin to start, so the wake asks the GitHub pause workflow to un-pause it. A wake
-while a pause is in progress is refused (409) rather than fighting it; a wake of a running or
-already waking platform changes nothing.
+a small record (when it was asked for, when RTMP ingest first answered an RTMP `connect` after it,
+ops/rtmp_probe.py) and decides here. A stop-paused platform is resumed by the pause function; a
+deep-paused one has no load balancer or origin to start, so the wake asks the GitHub pause
+workflow to un-pause it. A wake while a pause is in progress is refused (409) rather than fighting
+it; a wake of a running or already waking platform changes nothing.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ops.decision import Resource
+from ops.rtmp_probe import Readiness
 
 Observed = Literal["running", "stopped", "stopping", "starting", "mixed"]
 State = Literal["paused", "pausing", "waking", "running"]
 WakeAction = Literal["resume", "dispatch", "none"]
 
 # A deep un-pause is a `pulumi up` in GitHub Actions (the workflow's timeout is 60 min); a wake
-# that has not made RTMP ingest accept a connection by then is given up, so a new one may start.
+# that has not made RTMP ingest ready by then is given up, so a new one may start.
 WAKE_GIVE_UP = timedelta(minutes=75)
 # The same for a deep pause the idle check dispatched (ops/idle_deep.py): until the workflow has
 # redeployed the endpoint deep-paused, the platform is "pausing" and a wake is refused.
@@ -111,7 +112,7 @@ class Status:
     state: State
     since: datetime
     deep_paused: bool
-    rtmp_accepting: bool | None
+    rtmp_ready: bool | None
     wake_seconds: float | None
     note: str
 
@@ -120,23 +121,25 @@ class Status:
             "state": self.state,
             "since": _iso(self.since),
             "deep_paused": self.deep_paused,
-            "rtmp_accepting": self.rtmp_accepting,
+            "rtmp_ready": self.rtmp_ready,
             "wake_seconds": self.wake_seconds,
             "note": self.note,
         }
 
 
 def advance(
-    record: WakeRecord, observed: Observed, rtmp_accepting: bool | None, deep: bool, now: datetime
+    record: WakeRecord, observed: Observed, rtmp: Readiness | None, deep: bool, now: datetime
 ) -> tuple[WakeRecord, Status]:
-    """The state now and the record to keep. `rtmp_accepting` is None when no origin is known.
+    """The state now and the record to keep. `rtmp` is None when no origin is known (or the
+    compute is not up, so it was not asked).
 
-    Running means the compute is up and RTMP ingest accepts a connection (when there is an origin
-    to ask); the first look that sees it ends a pending wake and fixes how long the wake took.
+    Running means the compute is up and RTMP ingest is ready: the origin answered the handshake
+    and a `connect` to the live app with success (when there is an origin to ask). The first look
+    that sees it ends a pending wake and fixes how long the wake took.
     """
     if record.pending and record.requested_at and now - record.requested_at > WAKE_GIVE_UP:
         record = replace(record, requested_at=None)
-    ready = observed == "running" and rtmp_accepting is not False
+    ready = observed == "running" and (rtmp is None or rtmp.ready)
     if observed == "stopping":
         state: State = "pausing"
         record = replace(record, requested_at=None) if record.pending else record
@@ -169,8 +172,12 @@ def advance(
     wake_seconds = None
     if state == "running" and record.requested_at is not None and record.ready_at is not None:
         wake_seconds = round((record.ready_at - record.requested_at).total_seconds(), 1)
-        note = f"running; the last wake took {wake_seconds:.0f} s until RTMP ingest accepted"
-    return record, Status(state, since, deep, rtmp_accepting, wake_seconds, note)
+        note = f"running; the last wake took {wake_seconds:.0f} s until RTMP ingest was ready"
+    if state == "waking" and observed == "running" and rtmp is not None and not rtmp.ready:
+        note = f"waking: resources run, RTMP ingest not ready ({rtmp.reason})"
+    return record, Status(
+        state, since, deep, None if rtmp is None else rtmp.ready, wake_seconds, note
+    )
 
 
 @dataclass(frozen=True)

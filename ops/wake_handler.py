@@ -15,7 +15,8 @@ the pause function's record says the platform has been idle-paused long enough (
 it dispatches the same workflow with `action: pause`, once, and remembers it in its record.
 
 Environment: PROJECT, STAGE, WAKE_TOKEN_SECRET_ARN, RECORD_PARAMETER, PAUSE_FUNCTION_NAME,
-DEEP_PAUSED (true/false), optionally RTMP_HOST (the origin's address or name), and for a deep wake
+DEEP_PAUSED (true/false), optionally RTMP_HOST (the origin's address or name: "running" once it
+answers an RTMP connect, ops/rtmp_probe.py), and for a deep wake
 GITHUB_REPOSITORY, GITHUB_WORKFLOW, GITHUB_REF, GITHUB_TOKEN_SECRET_ARN (all four or none) and
 GITHUB_API_URL (default https://api.github.com); for the idle deep pause (which needs the GitHub
 workflow) IDLE_DEEP_PAUSE_HOURS and IDLE_RECORD_PARAMETER (both or none).
@@ -26,7 +27,6 @@ from __future__ import annotations
 import hmac
 import json
 import os
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -38,6 +38,7 @@ import boto3
 
 from ops.discovery import Clients, StackTags, discover
 from ops.idle_deep import CHECK_EVENT, IdlePauseRecord, decide_deep_pause, validate_hours
+from ops.rtmp_probe import Readiness, probe
 from ops.wake import (
     Status,
     WakeRecord,
@@ -49,7 +50,6 @@ from ops.wake import (
 )
 from ops.wake_page import PAGE
 
-RTMP_PORT = 1935
 GITHUB_KEYS = ("GITHUB_REPOSITORY", "GITHUB_WORKFLOW", "GITHUB_REF", "GITHUB_TOKEN_SECRET_ARN")
 IDLE_DEEP_KEYS = ("IDLE_DEEP_PAUSE_HOURS", "IDLE_RECORD_PARAMETER")
 
@@ -147,14 +147,14 @@ class WakeSettings:
 
 @dataclass(frozen=True)
 class Effects:
-    """Where the endpoint touches the world: AWS clients, the origin's port and GitHub."""
+    """Where the endpoint touches the world: AWS clients, the origin's RTMP ingest and GitHub."""
 
     clients: Clients
     secrets: Any
     ssm: Any
     # Deliver the pause function's event (JSON) asynchronously.
     invoke_pause_function: Callable[[str], None]
-    rtmp_accepting: Callable[[str], bool]
+    rtmp_readiness: Callable[[str], Readiness]
 
     @classmethod
     def from_session(cls, session: Any, pause_function_name: str) -> Effects:
@@ -170,17 +170,8 @@ class Effects:
             session.client("secretsmanager"),
             session.client("ssm"),
             invoke,
-            tcp_accepts,
+            probe,
         )
-
-
-def tcp_accepts(host: str, port: int = RTMP_PORT, timeout: float = 3.0) -> bool:
-    """Whether `host` accepts a TCP connection on `port` (RTMP ingest is listening)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 Response = dict[str, Any]
@@ -203,7 +194,7 @@ def respond(
     rtmp = None
     observed = observe(discover(effects.clients, settings.stack))
     if settings.rtmp_host is not None and observed == "running":
-        rtmp = effects.rtmp_accepting(settings.rtmp_host)
+        rtmp = effects.rtmp_readiness(settings.rtmp_host)
     record, status = advance(record, observed, rtmp, settings.deep_paused, now)
     if resume_still_needed(record, observed, settings.deep_paused):
         _ask_for_resume(effects)

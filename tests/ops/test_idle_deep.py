@@ -165,7 +165,7 @@ def test_a_wake_after_the_idle_pause_is_not_disturbed_and_clears_it(
     assert platform.call("POST", "/wake")[1]["action"] == "resume"
     assert platform.idle_record() == IdlePauseRecord()
 
-    # Waking (RTMP ingest not yet accepting), then running: never deep-paused.
+    # Waking (RTMP ingest not ready yet), then running: never deep-paused.
     assert platform.check(hours_later=HOURS + 1.1)["reason"] == "a wake is in progress"
     origin.open()
     assert platform.call("GET", "/status")[1]["state"] == "running"

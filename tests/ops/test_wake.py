@@ -1,5 +1,6 @@
 """The wake endpoint end to end against moto: token, stop-paused resume, no-op, pause in progress,
-the status until RTMP ingest accepts, and the deep un-pause against a stand-in GitHub API."""
+the status until RTMP ingest answers a connect (a replayed real SRS answer), and the deep un-pause
+against a stand-in GitHub API."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from ops.wake_handler import (
     WakeSettings,
     respond,
 )
-from tests.ops.stand_ins import GithubStandIn, Origin
+from tests.ops.stand_ins import GithubStandIn, Origin, command_answer
 from tests.ops.support import DEV, REGION
 
 TOKEN = "wake-token-" + "x" * 40
@@ -57,7 +58,7 @@ class Endpoint:
             else GithubDispatch("streamr/streamrp2p", "pause.yml", "main", github_arn, github_url),
         )
         self.effects = Effects(
-            account.clients, self.secrets, self.ssm, self.deliver, origin.accepting
+            account.clients, self.secrets, self.ssm, self.deliver, origin.readiness
         )
 
     def deliver(self, payload: str) -> None:
@@ -89,7 +90,7 @@ def stop_pause(account) -> None:
     )  # fmt: skip
 
 
-def test_a_wake_resumes_a_stop_paused_platform_and_times_it_until_rtmp_accepts(account, origin):
+def test_a_wake_resumes_a_stop_paused_platform_and_times_it_until_rtmp_is_ready(account, origin):
     endpoint = Endpoint(account, origin)
     stop_pause(account)
     assert endpoint.call("GET", "/status")[1]["state"] == "paused"
@@ -105,17 +106,28 @@ def test_a_wake_resumes_a_stop_paused_platform_and_times_it_until_rtmp_accepts(a
     assert account.db_state("streamr-dev-db") == "available"
     assert account.asg_sizes("streamr-prod-coordinator") == (1, 2, 4)
 
-    # Everything runs, but RTMP ingest does not accept yet: still waking, since the wake.
+    # Everything runs, but RTMP ingest refuses connections yet: still waking, since the wake.
     endpoint.now = START + timedelta(minutes=2)
     status, body = endpoint.call("GET", "/status")
     assert (status, body["state"], body["since"]) == (200, "waking", START.isoformat())
-    assert body["rtmp_accepting"] is False and body["wake_seconds"] is None
+    assert body["rtmp_ready"] is False and body["wake_seconds"] is None
+    assert "RTMP ingest not ready (RTMP port: Connection refused)" in body["note"]
 
+    # Accepting a connection is not enough: a connect answered with _error is still waking.
+    recorded = origin.answer
+    origin.answer = command_answer("_error", "NetConnection.Connect.Rejected")
     origin.open()
+    endpoint.now = START + timedelta(minutes=3)
+    body = endpoint.call("GET", "/status")[1]
+    assert (body["state"], body["rtmp_ready"]) == ("waking", False)
+    assert "RTMP connect answered _error NetConnection.Connect.Rejected" in body["note"]
+
+    # What real SRS 6 answers (the recording): running, timed until then.
+    origin.answer = recorded
     endpoint.now = START + timedelta(minutes=4, seconds=30)
     body = endpoint.call("GET", "/status")[1]
     assert body["state"] == "running"
-    assert body["rtmp_accepting"] is True
+    assert body["rtmp_ready"] is True
     assert body["wake_seconds"] == 270.0
     assert body["since"] == endpoint.now.isoformat()
 
