@@ -263,6 +263,8 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
                 deep_paused=config.paused,
                 # The origin's address outlives a deep pause; while running it is where RTMP is.
                 rtmp_host=origin_address.host,
+                # None while deep-paused (no load balancer): nothing to ask until un-paused.
+                coordinator_url=coordinator.url,
                 github_repository=config.github.repository if config.github else None,
                 idle_deep_pause_hours=idle_deep,
                 idle_record_parameter=pause.idle_record_parameter,

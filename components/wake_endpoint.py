@@ -47,6 +47,8 @@ class WakeEndpointArgs:
     tags: Mapping[str, str]
     # The SRS origin's address (or `live.<domain>`): "running" once it answers an RTMP connect.
     rtmp_host: pulumi.Input[str] | None = None
+    # The coordinator's URL: "running" then also needs its /ready (SRS's on_publish asks it).
+    coordinator_url: pulumi.Input[str] | None = None
     # owner/name: with it, a deep wake dispatches the repository's pause workflow.
     github_repository: str | None = None
     # Deep-pause (the workflow's `action: pause`) after this many hours idle-paused, as the pause
@@ -230,6 +232,8 @@ class WakeEndpoint(pulumi.ComponentResource):
         }
         if args.rtmp_host is not None:
             environment["RTMP_HOST"] = args.rtmp_host
+        if args.coordinator_url is not None:
+            environment["COORDINATOR_URL"] = args.coordinator_url
         if github_token is not None and args.github_repository is not None:
             environment |= {
                 "GITHUB_REPOSITORY": args.github_repository,

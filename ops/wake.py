@@ -23,7 +23,7 @@ State = Literal["paused", "pausing", "waking", "running"]
 WakeAction = Literal["resume", "dispatch", "none"]
 
 # A deep un-pause is a `pulumi up` in GitHub Actions (the workflow's timeout is 60 min); a wake
-# that has not made RTMP ingest ready by then is given up, so a new one may start.
+# that has not made ingest ready by then is given up, so a new one may start.
 WAKE_GIVE_UP = timedelta(minutes=75)
 # The same for a deep pause the idle check dispatched (ops/idle_deep.py): until the workflow has
 # redeployed the endpoint deep-paused, the platform is "pausing" and a wake is refused.
@@ -112,7 +112,7 @@ class Status:
     state: State
     since: datetime
     deep_paused: bool
-    rtmp_ready: bool | None
+    ingest_ready: bool | None
     wake_seconds: float | None
     note: str
 
@@ -121,25 +121,26 @@ class Status:
             "state": self.state,
             "since": _iso(self.since),
             "deep_paused": self.deep_paused,
-            "rtmp_ready": self.rtmp_ready,
+            "ingest_ready": self.ingest_ready,
             "wake_seconds": self.wake_seconds,
             "note": self.note,
         }
 
 
 def advance(
-    record: WakeRecord, observed: Observed, rtmp: Readiness | None, deep: bool, now: datetime
+    record: WakeRecord, observed: Observed, ingest: Readiness | None, deep: bool, now: datetime
 ) -> tuple[WakeRecord, Status]:
-    """The state now and the record to keep. `rtmp` is None when no origin is known (or the
+    """The state now and the record to keep. `ingest` is None when no origin is known (or the
     compute is not up, so it was not asked).
 
-    Running means the compute is up and RTMP ingest is ready: the origin answered the handshake
-    and a `connect` to the live app with success (when there is an origin to ask). The first look
-    that sees it ends a pending wake and fixes how long the wake took.
+    Running means the compute is up and ingest is ready: the origin answered the RTMP handshake
+    and a `connect` to the live app with success, and the coordinator its on_publish hook asks is
+    ready when the endpoint knows it (ops/wake_handler.py). The first look that sees it ends a
+    pending wake and fixes how long the wake took.
     """
     if record.pending and record.requested_at and now - record.requested_at > WAKE_GIVE_UP:
         record = replace(record, requested_at=None)
-    ready = observed == "running" and (rtmp is None or rtmp.ready)
+    ready = observed == "running" and (ingest is None or ingest.ready)
     if observed == "stopping":
         state: State = "pausing"
         record = replace(record, requested_at=None) if record.pending else record
@@ -172,12 +173,11 @@ def advance(
     wake_seconds = None
     if state == "running" and record.requested_at is not None and record.ready_at is not None:
         wake_seconds = round((record.ready_at - record.requested_at).total_seconds(), 1)
-        note = f"running; the last wake took {wake_seconds:.0f} s until RTMP ingest was ready"
-    if state == "waking" and observed == "running" and rtmp is not None and not rtmp.ready:
-        note = f"waking: resources run, RTMP ingest not ready ({rtmp.reason})"
-    return record, Status(
-        state, since, deep, None if rtmp is None else rtmp.ready, wake_seconds, note
-    )
+        note = f"running; the last wake took {wake_seconds:.0f} s until ingest was ready"
+    if state == "waking" and observed == "running" and ingest is not None and not ingest.ready:
+        note = f"waking: resources run, ingest not ready ({ingest.reason})"
+    ready_now = None if ingest is None else ingest.ready
+    return record, Status(state, since, deep, ready_now, wake_seconds, note)
 
 
 @dataclass(frozen=True)

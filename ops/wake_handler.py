@@ -16,7 +16,9 @@ it dispatches the same workflow with `action: pause`, once, and remembers it in 
 
 Environment: PROJECT, STAGE, WAKE_TOKEN_SECRET_ARN, RECORD_PARAMETER, PAUSE_FUNCTION_NAME,
 DEEP_PAUSED (true/false), optionally RTMP_HOST (the origin's address or name: "running" once it
-answers an RTMP connect, ops/rtmp_probe.py), and for a deep wake
+answers an RTMP connect, ops/rtmp_probe.py) and COORDINATOR_URL (then "running" also needs the
+coordinator's `/ready` to answer 200: SRS's on_publish hook asks the coordinator, which looks the
+stream key up in PostgreSQL), and for a deep wake
 GITHUB_REPOSITORY, GITHUB_WORKFLOW, GITHUB_REF, GITHUB_TOKEN_SECRET_ARN (all four or none) and
 GITHUB_API_URL (default https://api.github.com); for the idle deep pause (which needs the GitHub
 workflow) IDLE_DEEP_PAUSE_HOURS and IDLE_RECORD_PARAMETER (both or none).
@@ -92,6 +94,7 @@ class WakeSettings:
     rtmp_host: str | None
     github: GithubDispatch | None
     idle_deep: IdleDeepPause | None = None
+    coordinator_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WakeSettings:
@@ -125,6 +128,11 @@ class WakeSettings:
                 env["GITHUB_TOKEN_SECRET_ARN"],
                 api_url.rstrip("/"),
             )
+        coordinator_url = env.get("COORDINATOR_URL") or None
+        if coordinator_url is not None and not coordinator_url.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"COORDINATOR_URL is {coordinator_url!r}; it must start with https:// or http://"
+            )
         idle_deep = None
         if "IDLE_DEEP_PAUSE_HOURS" in required:
             raw = env["IDLE_DEEP_PAUSE_HOURS"]
@@ -142,6 +150,7 @@ class WakeSettings:
             env.get("RTMP_HOST") or None,
             github,
             idle_deep,
+            None if coordinator_url is None else coordinator_url.rstrip("/"),
         )
 
 
@@ -155,6 +164,7 @@ class Effects:
     # Deliver the pause function's event (JSON) asynchronously.
     invoke_pause_function: Callable[[str], None]
     rtmp_readiness: Callable[[str], Readiness]
+    coordinator_readiness: Callable[[str], Readiness]
 
     @classmethod
     def from_session(cls, session: Any, pause_function_name: str) -> Effects:
@@ -171,7 +181,21 @@ class Effects:
             session.client("ssm"),
             invoke,
             probe,
+            coordinator_ready,
         )
+
+
+def coordinator_ready(url: str, timeout: float = 3.0) -> Readiness:
+    """Whether the coordinator that SRS's on_publish hook asks answers `GET /ready` with 200 (its
+    database is reachable, so it can check a stream key)."""
+    try:
+        with urllib.request.urlopen(f"{url}/ready", timeout=timeout) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except OSError as error:
+        return Readiness(False, f"coordinator /ready: {getattr(error, 'reason', error)}")
+    return Readiness(status == 200, f"coordinator /ready answered {status}")
 
 
 Response = dict[str, Any]
@@ -191,11 +215,9 @@ def respond(
     if refusal is not None:
         return refusal
     remembered = record = _read_record(effects, settings)
-    rtmp = None
     observed = observe(discover(effects.clients, settings.stack))
-    if settings.rtmp_host is not None and observed == "running":
-        rtmp = effects.rtmp_readiness(settings.rtmp_host)
-    record, status = advance(record, observed, rtmp, settings.deep_paused, now)
+    ingest = _ingest_readiness(settings, effects) if observed == "running" else None
+    record, status = advance(record, observed, ingest, settings.deep_paused, now)
     if resume_still_needed(record, observed, settings.deep_paused):
         _ask_for_resume(effects)
         record = replace(record, resume_sent=True)
@@ -204,6 +226,17 @@ def respond(
             _write_record(effects, settings, record)
         return _json(200, status.to_json())
     return _wake(settings, effects, record, status, now)
+
+
+def _ingest_readiness(settings: WakeSettings, effects: Effects) -> Readiness | None:
+    """Whether a publish would go through: RTMP ingest answers a connect and (when its URL is
+    known) the coordinator its on_publish hook asks is ready. None without an origin to ask."""
+    if settings.rtmp_host is None:
+        return None
+    rtmp = effects.rtmp_readiness(settings.rtmp_host)
+    if rtmp.ready and settings.coordinator_url is not None:
+        return effects.coordinator_readiness(settings.coordinator_url)
+    return rtmp
 
 
 def _wake(

@@ -108,6 +108,9 @@ def test_the_wake_url_survives_a_deep_pause(dev: ProgramRun, deep: ProgramRun) -
     address = dev.named("streamr-dev-srs-address-eip").outputs["publicIp"]
     assert environment(dev)["RTMP_HOST"] == address
     assert environment(deep)["RTMP_HOST"] == environment(dev)["RTMP_HOST"]
+    # A publish also needs the coordinator (on_publish): asked while it has a load balancer.
+    assert environment(dev)["COORDINATOR_URL"] == dev.outputs["coordinatorUrl"]
+    assert "COORDINATOR_URL" not in environment(deep)
 
 
 def test_without_a_repository_there_is_no_github_token_or_dispatch(dev: ProgramRun) -> None:

@@ -144,15 +144,25 @@ class GithubStandIn:
 
 
 class Coordinator:
-    """A stand-in for the coordinator's activity endpoint, answering what the test sets."""
+    """A stand-in for the coordinator's activity endpoint and `/ready`, answering what the test
+    sets."""
 
     def __init__(self) -> None:
         self.body: Any = {"live_streams": 0, "viewers": 0, "last_activity": DAY.isoformat()}
+        self.ready_status = 200
         self.requests: list[str | None] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if self.path == "/ready":
+                    ok = owner.ready_status == 200
+                    answer = json.dumps({"status": "ok" if ok else "failed"}).encode()
+                    self.send_response(owner.ready_status)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(answer)
+                    return
                 owner.requests.append(self.headers.get("Authorization"))
                 if self.path != ACTIVITY_PATH:
                     self.send_error(404)

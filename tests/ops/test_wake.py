@@ -21,6 +21,7 @@ from ops.wake_handler import (
     Effects,
     GithubDispatch,
     WakeSettings,
+    coordinator_ready,
     respond,
 )
 from tests.ops.stand_ins import GithubStandIn, Origin, command_answer
@@ -58,8 +59,9 @@ class Endpoint:
             else GithubDispatch("streamr/streamrp2p", "pause.yml", "main", github_arn, github_url),
         )
         self.effects = Effects(
-            account.clients, self.secrets, self.ssm, self.deliver, origin.readiness
-        )
+            account.clients, self.secrets, self.ssm, self.deliver, origin.readiness,
+            coordinator_ready,
+        )  # fmt: skip
 
     def deliver(self, payload: str) -> None:
         """What Lambda does with the asynchronous event: run the pause function's handler."""
@@ -110,8 +112,8 @@ def test_a_wake_resumes_a_stop_paused_platform_and_times_it_until_rtmp_is_ready(
     endpoint.now = START + timedelta(minutes=2)
     status, body = endpoint.call("GET", "/status")
     assert (status, body["state"], body["since"]) == (200, "waking", START.isoformat())
-    assert body["rtmp_ready"] is False and body["wake_seconds"] is None
-    assert "RTMP ingest not ready (RTMP port: Connection refused)" in body["note"]
+    assert body["ingest_ready"] is False and body["wake_seconds"] is None
+    assert "ingest not ready (RTMP port: Connection refused)" in body["note"]
 
     # Accepting a connection is not enough: a connect answered with _error is still waking.
     recorded = origin.answer
@@ -119,7 +121,7 @@ def test_a_wake_resumes_a_stop_paused_platform_and_times_it_until_rtmp_is_ready(
     origin.open()
     endpoint.now = START + timedelta(minutes=3)
     body = endpoint.call("GET", "/status")[1]
-    assert (body["state"], body["rtmp_ready"]) == ("waking", False)
+    assert (body["state"], body["ingest_ready"]) == ("waking", False)
     assert "RTMP connect answered _error NetConnection.Connect.Rejected" in body["note"]
 
     # What real SRS 6 answers (the recording): running, timed until then.
@@ -127,7 +129,7 @@ def test_a_wake_resumes_a_stop_paused_platform_and_times_it_until_rtmp_is_ready(
     endpoint.now = START + timedelta(minutes=4, seconds=30)
     body = endpoint.call("GET", "/status")[1]
     assert body["state"] == "running"
-    assert body["rtmp_ready"] is True
+    assert body["ingest_ready"] is True
     assert body["wake_seconds"] == 270.0
     assert body["since"] == endpoint.now.isoformat()
 
@@ -135,6 +137,29 @@ def test_a_wake_resumes_a_stop_paused_platform_and_times_it_until_rtmp_is_ready(
     endpoint.now += timedelta(minutes=10)
     later = endpoint.call("GET", "/status")[1]
     assert (later["wake_seconds"], later["since"]) == (270.0, body["since"])
+
+
+def test_running_also_needs_the_coordinator_ready_when_its_url_is_known(
+    account, origin, coordinator
+):
+    """SRS's on_publish hook asks the coordinator: RTMP answering alone is not a publish."""
+    endpoint = Endpoint(account, origin)
+    origin.open()
+
+    endpoint.settings = replace(endpoint.settings, coordinator_url="http://127.0.0.1:9")
+    body = endpoint.call("GET", "/status")[1]
+    assert (body["state"], body["ingest_ready"]) == ("waking", False)
+    assert "ingest not ready (coordinator /ready: [Errno 111] Connection refused)" in body["note"]
+
+    endpoint.settings = replace(endpoint.settings, coordinator_url=coordinator.url)
+    coordinator.ready_status = 503
+    body = endpoint.call("GET", "/status")[1]
+    assert (body["state"], body["ingest_ready"]) == ("waking", False)
+    assert "ingest not ready (coordinator /ready answered 503)" in body["note"]
+
+    coordinator.ready_status = 200
+    body = endpoint.call("GET", "/status")[1]
+    assert (body["state"], body["ingest_ready"]) == ("running", True)
 
 
 def test_a_wake_while_running_changes_nothing(account, origin):
@@ -322,6 +347,7 @@ def test_settings_are_read_from_the_environment():
         {
             **ENV,
             "RTMP_HOST": "203.0.113.7",
+            "COORDINATOR_URL": "https://streamr.example/",
             "GITHUB_REPOSITORY": "o/r",
             "GITHUB_WORKFLOW": "pause.yml",
             "GITHUB_REF": "main",
@@ -329,6 +355,7 @@ def test_settings_are_read_from_the_environment():
         }
     )
     assert settings.rtmp_host == "203.0.113.7" and not settings.deep_paused
+    assert settings.coordinator_url == "https://streamr.example"
     assert settings.github == GithubDispatch("o/r", "pause.yml", "main", "arn:gh")
 
 
@@ -338,6 +365,7 @@ def test_settings_are_read_from_the_environment():
         ({"PAUSE_FUNCTION_NAME": ""}, "missing environment variable(s): PAUSE_FUNCTION_NAME"),
         ({"DEEP_PAUSED": "yes"}, "DEEP_PAUSED is 'yes'; allowed values: true, false"),
         ({"GITHUB_REPOSITORY": "o/r"}, "GITHUB_WORKFLOW, GITHUB_REF, GITHUB_TOKEN_SECRET_ARN"),
+        ({"COORDINATOR_URL": "streamr.example"}, "COORDINATOR_URL is 'streamr.example'; it must"),
     ],
 )
 def test_settings_errors_name_the_variable(change, message):
