@@ -17,6 +17,7 @@ import pytest
 import redis as redis_client
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from streamr_coordinator.api.deps import get_session
 from streamr_coordinator.app import create_app
 from streamr_coordinator.domain.tokens import cache_key
 from streamr_coordinator.security import keyed_hash
@@ -196,6 +197,28 @@ def test_postgres_restart_under_load_answers_503_with_retry_after_and_loses_no_r
     assert reporter.acknowledged <= stored, reporter.acknowledged - stored
     traces = [r for r in quiet_logs.records if r.exc_info or "Traceback" in r.getMessage()]
     assert traces == [], [f"{r.name}: {r.getMessage()}" for r in traces]
+
+
+def test_a_request_session_whose_connection_died_closes_quietly(settings: Settings, sql) -> None:
+    """Seen in CI during the restart above: PostgreSQL went away after a handler had answered, the
+    request session's closing rollback failed on the dead connection, and as the response had
+    started already the error escaped as "Exception in ASGI application". Closing must drop the
+    dead connection instead (the answer was decided; nothing is left half-done by a rollback that
+    cannot run)."""
+    with TestClient(create_app(settings)) as client:
+        ctx = client.app.state.ctx
+
+        async def a_request_outlived_by_its_connection() -> int:
+            sessions = get_session(ctx)
+            session = await anext(sessions)
+            backend = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            sql("SELECT pg_terminate_backend(:backend)", backend=backend)
+            with pytest.raises(StopAsyncIteration):
+                await anext(sessions)  # the dependency's teardown
+            async with ctx.sessions() as fresh:  # the pool hands out a live connection next
+                return (await fresh.execute(text("SELECT 1"))).scalar_one()
+
+        assert client.portal.call(a_request_outlived_by_its_connection) == 1
 
 
 def _wait(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from ipaddress import ip_address
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..context import AppContext
@@ -16,6 +18,7 @@ from ..domain.tokens import Principal, authenticate
 from ..models import Role
 from ..schemas import INT64_MAX, ErrorOut
 
+log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="a session token or, for nodes, a node token")
 
 
@@ -28,8 +31,18 @@ Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 
 async def get_session(ctx: Ctx) -> AsyncIterator[AsyncSession]:
-    async with ctx.sessions() as session:
+    session = ctx.sessions()
+    try:
         yield session
+    finally:
+        try:
+            await session.close()
+        except DBAPIError as error:
+            # PostgreSQL went away after the handler had answered: the closing rollback cannot
+            # run, and the answer (perhaps already sent) stands. Drop the dead connection rather
+            # than raise once the response has started.
+            log.warning("database connection lost closing a request's session: %s", error.orig)
+            await session.invalidate()
 
 
 Session = Annotated[AsyncSession, Depends(get_session)]
