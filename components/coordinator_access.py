@@ -18,6 +18,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.iam import assumed_by
+
 SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 ECR_PULL_ACTIONS = [
     "ecr:BatchCheckLayerAvailability",
@@ -99,18 +101,7 @@ def instance_profile(
     role = aws.iam.Role(
         f"{name}-role",
         description="Coordinator hosts: pull its image, read its secrets, write its logs",
-        assume_role_policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "ec2.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
+        assume_role_policy=assumed_by("ec2.amazonaws.com"),
         tags=_tagged(tags, f"{name}-role"),
         opts=child,
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import assumed_by
 from headscale import cloud_init, render
 
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
@@ -100,7 +101,7 @@ class HeadscaleHost(pulumi.ComponentResource):
 
         role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=_assumed_by("ec2.amazonaws.com"),
+            assume_role_policy=assumed_by("ec2.amazonaws.com"),
             tags=_tagged(args.tags, f"{name}-role"),
             opts=child,
         )
@@ -220,7 +221,7 @@ class HeadscaleHost(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             f"{name}-dlm-role",
-            assume_role_policy=_assumed_by("dlm.amazonaws.com"),
+            assume_role_policy=assumed_by("dlm.amazonaws.com"),
             tags=_tagged(args.tags, f"{name}-dlm-role"),
             opts=child,
         )
@@ -259,17 +260,6 @@ def _settings(args: HeadscaleHostArgs, public_ip: str) -> render.HeadscaleSettin
         public_ipv4=public_ip,
         acme_email=args.acme_email or "",
         magic_dns_base_domain=args.magic_dns_base_domain,
-    )
-
-
-def _assumed_by(service: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-            ],
-        }
     )
 
 

@@ -4,7 +4,6 @@ as pure functions of the stack's names and ARNs."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 # Tag keys the function writes (and nothing else): the executor's bookkeeping.
 OPS_TAG_KEYS = ("streamr:paused-sizes", "streamr:paused-by-ops")
@@ -122,15 +121,3 @@ def scheduler_policy(function_arn: str, queue_arn: str) -> str:
             ],
         }
     )
-
-
-def trust_policy(service: str, source_account: str | None = None) -> str:
-    statement: dict[str, Any] = {
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": "sts:AssumeRole",
-    }
-    if source_account is not None:
-        # Only schedules in this account may use the role (confused-deputy protection).
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})

@@ -24,7 +24,8 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.pause_permissions import function_policy, scheduler_policy, trust_policy
+from components.iam import assumed_by
+from components.pause_permissions import function_policy, scheduler_policy
 
 OPS_DIR = Path(__file__).resolve().parent.parent / "ops"
 HANDLER = "ops.handler.lambda_handler"
@@ -185,7 +186,7 @@ class PauseSchedule(pulumi.ComponentResource):
             idle_record_arn = f"arn:{partition}:ssm:{region}:{account}:parameter{parameter_name}"
         function_role = aws.iam.Role(
             f"{name}-function-role",
-            assume_role_policy=trust_policy("lambda.amazonaws.com"),
+            assume_role_policy=assumed_by("lambda.amazonaws.com"),
             tags=_tagged(args.tags, f"{name}-function-role"),
             opts=child,
         )
@@ -257,7 +258,7 @@ class PauseSchedule(pulumi.ComponentResource):
 
         scheduler_role = aws.iam.Role(
             f"{name}-scheduler-role",
-            assume_role_policy=trust_policy("scheduler.amazonaws.com", account),
+            assume_role_policy=assumed_by("scheduler.amazonaws.com", account),
             tags=_tagged(args.tags, f"{name}-scheduler-role"),
             opts=child,
         )

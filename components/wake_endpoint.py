@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.iam import assumed_by
 from components.pause_schedule import ops_archive
 from ops.idle_deep import CHECK_EVENT
 
@@ -188,18 +189,7 @@ class WakeEndpoint(pulumi.ComponentResource):
         parameter_arn = parameter_prefix + parameter_name
         role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=assumed_by("lambda.amazonaws.com"),
             tags=_tagged(args.tags, f"{name}-role"),
             opts=child,
         )
