@@ -334,6 +334,7 @@ def main() -> None:
             f"{volume}: PostgreSQL CPU, cycle / bare scan in one process: "
             f"{cycle[CYCLE][2] / cycle[BARE_SERIAL][2]:.3f}x"
         )
+    print(f"PostgreSQL CPU, cycle at 3.6 M / at 0.36 M: {large[CYCLE][2] / small[CYCLE][2]:.2f}x")
     _target(
         "3.6 M: cycle <= 0.1x the bare scan", f"{cycle_s / bare_s:.3f}x", cycle_s <= 0.1 * bare_s
     )
