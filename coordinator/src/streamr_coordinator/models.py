@@ -362,13 +362,13 @@ class PayoutRecipient(Base):
     like the ledger; a statement trigger refuses a ledger entry without its recipient row."""
 
     __tablename__ = "payout_recipients"
-    __table_args__ = (Index("ix_payout_recipients_user_id", "user_id"),)
 
-    period_start: Mapped[datetime] = mapped_column(
-        ForeignKey("payout_periods.period_start", ondelete="RESTRICT"), primary_key=True
-    )
+    # User first: the primary key is also what a user's deletion looks them up by.
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="RESTRICT"), primary_key=True
+    )
+    period_start: Mapped[datetime] = mapped_column(
+        ForeignKey("payout_periods.period_start", ondelete="RESTRICT"), primary_key=True
     )
 
 

@@ -63,10 +63,10 @@ def upgrade() -> None:
             name=op.f("fk_payout_recipients_user_id_users"),
             ondelete="RESTRICT",
         ),
-        sa.PrimaryKeyConstraint("period_start", "user_id", name=op.f("pk_payout_recipients")),
+        # User first: a user's deletion asks whether any row holds them (a period's deletion is
+        # refused before its foreign key is asked), so one index serves both.
+        sa.PrimaryKeyConstraint("user_id", "period_start", name=op.f("pk_payout_recipients")),
     )
-    # A user's deletion asks whether any row holds them.
-    op.create_index("ix_payout_recipients_user_id", "payout_recipients", ["user_id"])
     op.execute("""
         INSERT INTO payout_recipients (period_start, user_id)
         SELECT DISTINCT period_start, user_id FROM ledger_entries
@@ -110,5 +110,4 @@ def downgrade() -> None:
         ["id"],
         ondelete="RESTRICT",
     )
-    op.drop_index("ix_payout_recipients_user_id", table_name="payout_recipients")
     op.drop_table("payout_recipients")
