@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 from streamr_coordinator.app import create_app
 from streamr_coordinator.domain import payouts
@@ -169,6 +171,8 @@ def test_the_ledger_is_append_only(paid_world, sql) -> None:
         "UPDATE ledger_entries SET amount_minor = amount_minor + 1",
         "DELETE FROM ledger_entries",
         "DELETE FROM payout_periods",
+        "DELETE FROM payout_recipients",
+        "UPDATE payout_recipients SET user_id = user_id",
     ):
         with pytest.raises(DBAPIError, match="append-only"):
             sql(statement)
@@ -176,12 +180,100 @@ def test_the_ledger_is_append_only(paid_world, sql) -> None:
 
 def test_a_paid_user_is_never_deleted(paid_world, sql) -> None:
     _, _, alice, _, _, _ = paid_world
-    with pytest.raises(DBAPIError, match="fk_ledger_entries_user_id_users"):
+    with pytest.raises(DBAPIError, match="fk_payout_recipients_user_id_users"):
         sql("DELETE FROM users WHERE id = :id", id=alice.friend.id)
     unpaid = sql(
         "INSERT INTO users (username, password_hash, role) VALUES ('u', 'x', 'friend') RETURNING id"
     )
     assert sql("DELETE FROM users WHERE id = :id", id=unpaid[0][0]) == 1
+
+
+def test_a_ledger_entry_needs_its_recipient_row(paid_world, sql) -> None:
+    _, stream, alice, bob, start, _ = paid_world
+    stranger = sql(
+        "INSERT INTO users (username, password_hash, role) VALUES ('s', 'x', 'friend') RETURNING id"
+    )[0][0]
+    entry = (
+        "INSERT INTO ledger_entries (period_start, stream_id, node_id, user_id, verified_bytes, "
+        "trust_bp, amount_minor) VALUES (:start, :stream, :node, :user, 1, 1, 1)"
+    )
+    for period, user in ((start, stranger), (start - HOUR, alice.friend.id)):
+        with pytest.raises(DBAPIError, match="ledger_entries_recipient"):
+            sql(entry, start=period, stream=stream["id"], node=-1, user=user)
+    sql(entry, start=start, stream=stream["id"], node=-1, user=bob.friend.id)
+
+
+ORPHANS = (
+    "SELECT count(*) FROM ledger_entries e WHERE NOT EXISTS "
+    "(SELECT FROM users u WHERE u.id = e.user_id)"
+)
+
+
+@pytest.mark.parametrize("isolation", ["READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"])
+@pytest.mark.parametrize("first", ["payer", "deleter"])
+def test_a_user_deleted_while_being_paid_never_leaves_an_entry_without_its_user(
+    database_url: str, sql, isolation: str, first: str
+) -> None:
+    """Two connections race: one pays a user (recipient row and ledger entry, as the cycle
+    does), the other deletes that user. The second to act waits for the first; whichever
+    commits, the other fails, and no entry is left whose user is gone."""
+    start = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    sql("INSERT INTO users (id, username, password_hash, role) VALUES (7, 'f', 'x', 'friend')")
+    sql(
+        "INSERT INTO payout_periods (period_start, period_end) VALUES (:s, :s + interval '1 h')",
+        s=start,
+    )
+    engine = create_engine(database_url, isolation_level=isolation.replace(" ", "_"))
+
+    def pay(connection) -> None:
+        connection.execute(
+            text("INSERT INTO payout_recipients (period_start, user_id) VALUES (:s, 7)"),
+            {"s": start},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO ledger_entries (period_start, stream_id, node_id, user_id, "
+                "verified_bytes, trust_bp, amount_minor) VALUES (:s, 1, 1, 7, 1, 1, 1)"
+            ),
+            {"s": start},
+        )
+
+    def delete(connection) -> None:
+        connection.execute(text("DELETE FROM users WHERE id = 7"))
+
+    actions = {"payer": pay, "deleter": delete}
+    second = "deleter" if first == "payer" else "payer"
+    outcome: dict[str, BaseException | None] = {}
+
+    def act_second() -> None:
+        try:
+            with engine.begin() as connection:
+                actions[second](connection)
+            outcome[second] = None
+        except DBAPIError as error:
+            outcome[second] = error
+
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("SELECT 1"))  # the snapshot of a repeatable read starts here
+            actions[first](connection)
+            waiter = threading.Thread(target=act_second)
+            waiter.start()
+            deadline = time.monotonic() + 10
+            while not sql(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            ):
+                assert time.monotonic() < deadline, "the second connection never waited"
+                time.sleep(0.02)
+        waiter.join(timeout=10)
+    finally:
+        engine.dispose()
+    assert isinstance(outcome[second], DBAPIError)
+    assert sql(ORPHANS) == [(0,)]
+    paid = sql("SELECT count(*) FROM ledger_entries")[0][0]
+    user_left = sql("SELECT count(*) FROM users WHERE id = 7")[0][0]
+    assert (paid, user_left) == ((1, 1) if first == "payer" else (0, 0))
 
 
 def test_due_periods_start_after_the_last_paid_one_and_wait_for_the_grace() -> None:

@@ -356,29 +356,41 @@ class PayoutPeriod(Base):
     computed_at: Mapped[datetime] = _now()
 
 
+class PayoutRecipient(Base):
+    """A user paid in a period: what holds the user (no deletion while paid) and the period for
+    the ledger, one row per (period, user) instead of one foreign key check per entry. Append-only
+    like the ledger; a statement trigger refuses a ledger entry without its recipient row."""
+
+    __tablename__ = "payout_recipients"
+
+    # User first: the primary key is also what a user's deletion looks them up by.
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), primary_key=True
+    )
+    period_start: Mapped[datetime] = mapped_column(
+        ForeignKey("payout_periods.period_start", ondelete="RESTRICT"), primary_key=True
+    )
+
+
 class LedgerEntry(Base):
     """A credit to a node's owner for relaying a stream in a period. Append-only (a trigger refuses
     UPDATE and DELETE); balances and histories are sums over these rows.
 
     Stream and node ids are kept as plain values, not foreign keys, so deleting a node or a stream
-    never rewrites what was paid.
+    never rewrites what was paid. The user and the period are held through `payout_recipients`.
     """
 
     __tablename__ = "ledger_entries"
     __table_args__ = (
-        UniqueConstraint("period_start", "stream_id", "node_id", name="uq_ledger_entries_share"),
         CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
         Index("ix_ledger_entries_user_period", "user_id", "period_start"),
         Index("ix_ledger_entries_stream_period", "stream_id", "period_start"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    period_start: Mapped[datetime] = mapped_column(
-        ForeignKey("payout_periods.period_start", ondelete="RESTRICT")
-    )
-    stream_id: Mapped[int] = mapped_column(BigInteger)
-    node_id: Mapped[int] = mapped_column(BigInteger)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    stream_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    node_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
     verified_bytes: Mapped[int] = mapped_column(BigInteger)
     trust_bp: Mapped[int] = mapped_column(Integer)
     amount_minor: Mapped[int] = mapped_column(BigInteger)

@@ -145,7 +145,7 @@ async def stream_payouts(
 
 
 _PERIODS = text("""
-SELECT p.period_start, p.period_end, p.computed_at, count(DISTINCT e.stream_id), count(e.id),
+SELECT p.period_start, p.period_end, p.computed_at, count(DISTINCT e.stream_id), count(e.node_id),
     coalesce(sum(e.amount_minor), 0)
 FROM payout_periods p LEFT JOIN ledger_entries e USING (period_start)
 GROUP BY p.period_start

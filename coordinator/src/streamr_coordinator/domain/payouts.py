@@ -7,7 +7,8 @@ A deleted stream is only marked deleted, so its accepted contributions are paid 
 A period holds the reports *received* in it. Their verified bytes are summed per (period, stream,
 node) as they are stored (`payout_totals`, kept by triggers in the same transaction), so paying a
 period reads one row per contributing (stream, node), however many reports there were. Paying it
-is one SQL statement that inserts the period's row and every ledger entry of every stream
+is one SQL statement that inserts the period's row, a `payout_recipients` row per paid user
+(what holds the user and the period for the ledger) and every ledger entry of every stream
 together; the period's primary key makes a second run (another instance, a retry) insert nothing.
 The cycle takes the payout lock exclusively, which waits for report batches still being written
 (they hold it shared), so no report lands in a period after it was paid.
@@ -37,29 +38,28 @@ log = logging.getLogger("streamr.payouts")
 # At most this many periods are paid per check, so a long outage is caught up in steps.
 MAX_PERIODS_PER_CHECK = 48
 
+# `payout_totals` holds one row per (stream, node) for the period: the totals are grouped by the
+# period length the cycle pays (`set_payout_period_seconds` regroups what is unpaid when it
+# changes), so they are read as they are, without grouping again; were a (stream, node) there
+# twice, the ledger's primary key would refuse the period rather than pay it twice.
 _PAY_PERIOD = text("""
 WITH period AS (
     INSERT INTO payout_periods (period_start, period_end) VALUES (:period_start, :period_end)
     ON CONFLICT DO NOTHING
-    RETURNING period_start, period_end
-), contribution AS (
-    SELECT t.stream_id, t.node_id, sum(t.verified_bytes) AS verified_bytes
-    FROM payout_totals t JOIN period p
-      ON t.period_start >= p.period_start AND t.period_start < p.period_end
-    GROUP BY t.stream_id, t.node_id
+    RETURNING period_start
 ), pool AS (
-    SELECT DISTINCT ON (sp.stream_id) sp.stream_id, sp.pool_minor
-    FROM stream_pools sp
-    WHERE sp.stream_id IN (SELECT stream_id FROM contribution)
-      AND sp.effective_from <= :period_start
-    ORDER BY sp.stream_id, sp.effective_from DESC
+    SELECT DISTINCT ON (stream_id) stream_id, pool_minor
+    FROM stream_pools
+    WHERE effective_from <= :period_start
+    ORDER BY stream_id, effective_from DESC
 ), weighted AS (
-    SELECT c.stream_id, c.node_id, n.owner_id, c.verified_bytes, n.trust_bp,
-        pool.pool_minor::numeric AS pool, c.verified_bytes * n.trust_bp AS weight
-    FROM contribution c
-    JOIN nodes n ON n.id = c.node_id
-    JOIN pool ON pool.stream_id = c.stream_id
-    WHERE c.verified_bytes > 0 AND n.trust_bp > 0 AND pool.pool_minor > 0
+    SELECT t.stream_id, t.node_id, n.owner_id, t.verified_bytes, n.trust_bp,
+        pool.pool_minor::numeric AS pool, t.verified_bytes::numeric * n.trust_bp AS weight
+    FROM payout_totals t
+    JOIN nodes n ON n.id = t.node_id
+    JOIN pool ON pool.stream_id = t.stream_id
+    WHERE t.period_start >= :period_start AND t.period_start < :period_end
+      AND t.verified_bytes > 0 AND n.trust_bp > 0 AND pool.pool_minor > 0
 ), floored AS (
     SELECT w.*,
         div(w.pool * w.weight, sum(w.weight) OVER per_stream) AS base,
@@ -72,6 +72,9 @@ WITH period AS (
         row_number() OVER (PARTITION BY f.stream_id ORDER BY f.remainder DESC, f.node_id)
             AS remainder_rank
     FROM floored f
+), recipients AS (
+    INSERT INTO payout_recipients (period_start, user_id)
+    SELECT DISTINCT p.period_start, r.owner_id FROM ranked r CROSS JOIN period p
 ), entries AS (
     INSERT INTO ledger_entries
         (period_start, stream_id, node_id, user_id, verified_bytes, trust_bp, amount_minor)

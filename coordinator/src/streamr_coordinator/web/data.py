@@ -206,7 +206,7 @@ async def payout_periods(session: AsyncSession, user_id: int | None = None, limi
     """Paid periods, oldest first (for charts), with totals: everyone's, or one friend's."""
     rows = await session.execute(
         text("""
-SELECT p.period_start, p.period_end, count(e.id), coalesce(sum(e.amount_minor), 0)
+SELECT p.period_start, p.period_end, count(e.node_id), coalesce(sum(e.amount_minor), 0)
 FROM payout_periods p
 LEFT JOIN ledger_entries e ON e.period_start = p.period_start
     AND (CAST(:user_id AS bigint) IS NULL OR e.user_id = CAST(:user_id AS bigint))
