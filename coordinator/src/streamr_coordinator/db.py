@@ -32,13 +32,18 @@ def make_engine(settings: Settings, *, durable: bool = True) -> AsyncEngine:
     No pre-ping: it would cost a round trip per checkout; a connection that died is discarded
     on its first error instead (`pool_recycle` keeps them fresh).
 
+    No overflow: a burst beyond the pool waits for a pooled connection (a few milliseconds)
+    rather than opening one (a TCP and authentication handshake) that is closed again as soon as
+    it is returned; those handshakes were the hooks' tail at 200 requests/s. A pool exhausted for
+    `pool_timeout` seconds is answered 503 (see `database_unavailable`).
+
     With a password file, every new connection reads the password then: after a rotation, open
     connections keep working and the next ones log in with the new password.
     """
     engine = create_async_engine(
         settings.sqlalchemy_url,
         pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
+        max_overflow=0,
         pool_recycle=1800,
         connect_args={} if durable else {"options": "-c synchronous_commit=off"},
     )
