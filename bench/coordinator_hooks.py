@@ -48,7 +48,10 @@ def serving(command: list[str], port: int, environment: dict[str, str]):
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start: {process.stderr.read()}") from None
+                    # Killed first: reading the stderr of a live server would wait for it forever.
+                    process.kill()
+                    _, errors = process.communicate()
+                    raise RuntimeError(f"server did not start: {errors.decode()}") from None
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
