@@ -272,7 +272,7 @@ def report(results: dict[str, dict]) -> None:
     print(f"@{RATE}/s: h2load, a connection per request; (python): bench.open_loop at {RATE}/s")
     print("late: requests the Python client itself started > 1 ms after their schedule")
     print(
-        f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs hello':>10}"
+        f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs hello':>12}"
         f"{'late':>6}"
     )
     for name, figures in results.items():
@@ -285,7 +285,7 @@ def report(results: dict[str, dict]) -> None:
             ratio = f"{figures['p99_ms'] / hello_p99:.1f}x p99"
         print(
             f"{name:<26}{figures['rps']:>10.0f}{figures['p50_ms']:>9.2f}"
-            f"{figures['p99_ms']:>9.2f}{figures['errors']:>8}{ratio:>10}"
+            f"{figures['p99_ms']:>9.2f}{figures['errors']:>8}{ratio:>12}"
             f"{figures.get('late', ''):>6}"
         )
     heartbeat_ratio = results["heartbeat (wrk)"]["rps"] / baseline
