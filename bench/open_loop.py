@@ -74,17 +74,30 @@ async def _run(host: str, port: int, payloads: list[bytes], rate: int, seconds: 
 
     async def one(payload: bytes, scheduled: float) -> None:
         nonlocal errors
-        writer = None
-        try:
-            connection = idle.pop() if idle else await asyncio.open_connection(host, port)
-            reader, writer = connection
-            writer.write(payload)
-            status = await _read_response(reader)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            errors += 1
-            if writer is not None:  # broken mid-answer: never reused
-                writer.close()
-            return
+        # A kept-alive connection the server closed while it sat idle (uvicorn's keep-alive
+        # timeout is 5 s) fails at once: the request is sent again on a new connection, as any
+        # HTTP client does, and its latency still counts from the schedule.
+        reusing = bool(idle)
+        while True:
+            writer = None
+            try:
+                connection = idle.pop() if reusing else await asyncio.open_connection(host, port)
+                reader, writer = connection
+                writer.write(payload)
+                status = await _read_response(reader)
+                break
+            except (OSError, asyncio.IncompleteReadError, ValueError) as error:
+                if writer is not None:  # broken: never reused
+                    writer.close()
+                closed_while_idle = reusing and isinstance(
+                    error, ConnectionResetError | asyncio.IncompleteReadError
+                )
+                if not closed_while_idle or (
+                    isinstance(error, asyncio.IncompleteReadError) and error.partial
+                ):
+                    errors += 1
+                    return
+                reusing = False
         latencies.append(time.perf_counter() - scheduled)
         if not 200 <= status < 300:
             errors += 1

@@ -104,3 +104,16 @@ def test_the_python_client_sends_every_request_and_counts_refusals(server: str) 
     assert 0 < figures.p50_ms <= figures.p99_ms <= figures.max_ms
     denied = open_loop.run(server, [open_loop.Request("GET", "/deny", {})], RATE, 1)
     assert denied.errors == RATE
+
+
+def test_the_python_client_resends_on_a_new_connection_when_an_idle_one_was_closed(
+    server: str,
+) -> None:
+    """The server closes kept-alive connections idle for 0.1 s (uvicorn: 5 s); at 4 requests/s
+    every pooled connection is closed when reused: each request is sent again, not an error."""
+    _Handler.timeout = 0.1
+    try:
+        figures = open_loop.run(server, [open_loop.Request("GET", "/hello", {})], 4, 2)
+    finally:
+        _Handler.timeout = None
+    assert figures.errors == 0
