@@ -2,8 +2,10 @@
 
 Both apps run as one uvicorn worker (`streamr-coordinator serve` for the coordinator, with its JSON
 access log on, as in production) on real PostgreSQL and Redis; the load comes from elsewhere: wrk
-(closed loop, 32 connections) for throughput, and `bench.open_loop` at a fixed 200 requests/s for
-latency (measured from each request's scheduled start, so queueing is not hidden).
+(closed loop, 32 connections) for throughput, and open-loop clients at a fixed 200 requests/s for
+latency: h2load (compiled, a connection per request as SRS makes them; the targets use its
+figures) and `bench.open_loop` (Python, latency from each request's scheduled start) beside it, so
+that a client that is itself the bottleneck shows as a gap between the two on hello-world.
 Targets: heartbeats >= 50 % of hello-world requests/s; on_publish and on_play p99 at 200 requests/s
 <= 2x hello-world's p99 at the same rate.
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 import httpx
 from streamr_coordinator.migrate import upgrade_to_head
 
-from bench import open_loop
+from bench import h2load, open_loop
 from bench.machine import describe_machine
 from devenv import services
 
@@ -48,7 +50,10 @@ def serving(command: list[str], port: int, environment: dict[str, str]):
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start: {process.stderr.read()}") from None
+                    # Killed first: reading the stderr of a live server would wait for it forever.
+                    process.kill()
+                    _, errors = process.communicate()
+                    raise RuntimeError(f"server did not start: {errors.decode()}") from None
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
@@ -189,8 +194,9 @@ def main() -> None:
         results: dict[str, dict] = {}
         with serving(hello_cmd, hello_port, environment) as (hello, _):
             results["hello-world GET (wrk)"] = wrk(f"{hello}/hello")
+            results["hello-world GET @200/s"] = h2load_at_rate(f"{hello}/hello")
             hello_get = [open_loop.Request("GET", "/hello", {})]
-            results["hello-world GET @200/s"] = at_rate(hello, hello_get)
+            results["hello-world GET (python)"] = at_rate(hello, hello_get)
         with serving(coordinator_cmd, coordinator_port, environment) as (coordinator, _):
             publishes, node_tokens = seed_accounts(coordinator)
             beats = [{"headers": {"Authorization": f"Bearer {token}"}} for token in node_tokens]
@@ -202,17 +208,29 @@ def main() -> None:
             json_body = {"Content-Type": "application/json", **relayed}
             calls = [{"headers": json_body, "body": json.dumps(body)} for body in publishes]
             results["on_publish (wrk)"] = wrk(f"{coordinator}{hook}", "POST", calls)
+            results["on_publish @200/s"] = h2load_at_rate(
+                f"{coordinator}{hook}", json_body, json.dumps(publishes[0]).encode()
+            )
             published = [open_loop.post_json(hook, body, relayed) for body in publishes]
-            results["on_publish @200/s"] = at_rate(coordinator, published)
+            results["on_publish (python)"] = at_rate(coordinator, published)
             # Viewers of the origin: every play is a new connection, so a new viewer session.
             play = "/hooks/srs/on_play"
+            # h2load sends one body: an HLS viewer's play, which upserts its session every time
+            # (a new RTMP client_id per request would need a body per request).
+            hls_play = publishes[0] | {
+                "action": "on_play",
+                "stream": f"{publishes[0]['stream']}.m3u8",
+            }
+            results["on_play @200/s"] = h2load_at_rate(
+                f"{coordinator}{play}", json_body, json.dumps(hls_play).encode()
+            )
             plays = [
                 open_loop.post_json(
                     play, body | {"action": "on_play", "client_id": f"v{i}"}, relayed
                 )
                 for i, body in enumerate(publishes * (RATE * DURATION_SECONDS // STREAMS + 1))
             ]
-            results["on_play @200/s"] = at_rate(coordinator, plays)
+            results["on_play (python)"] = at_rate(coordinator, plays)
     report(results)
 
 
@@ -235,23 +253,39 @@ def at_rate(base: str, requests: list[open_loop.Request]) -> dict[str, float]:
     }
 
 
+def h2load_at_rate(
+    url: str, headers: dict[str, str] | None = None, body: bytes | None = None
+) -> dict[str, float]:
+    figures = h2load.run(url, RATE, DURATION_SECONDS, headers, body)
+    return {
+        "rps": figures.rate,
+        "p50_ms": figures.p50_ms,
+        "p99_ms": figures.p99_ms,
+        "errors": figures.errors,
+    }
+
+
 def report(results: dict[str, dict]) -> None:
     baseline = results["hello-world GET (wrk)"]["rps"]
     hello_p99 = results["hello-world GET @200/s"]["p99_ms"]
     print(describe_machine())
-    print("late: requests the open-loop client itself started > 1 ms after their schedule")
+    print(f"@{RATE}/s: h2load, a connection per request; (python): bench.open_loop at {RATE}/s")
+    print("late: requests the Python client itself started > 1 ms after their schedule")
     print(
-        f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs hello':>10}"
+        f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs hello':>12}"
         f"{'late':>6}"
     )
     for name, figures in results.items():
         if "(wrk)" in name:
             ratio = f"{figures['rps'] / baseline:.0%}"
+        elif "(python)" in name:
+            python_p99 = results["hello-world GET (python)"]["p99_ms"]
+            ratio = f"{figures['p99_ms'] / python_p99:.1f}x p99"
         else:
             ratio = f"{figures['p99_ms'] / hello_p99:.1f}x p99"
         print(
             f"{name:<26}{figures['rps']:>10.0f}{figures['p50_ms']:>9.2f}"
-            f"{figures['p99_ms']:>9.2f}{figures['errors']:>8}{ratio:>10}"
+            f"{figures['p99_ms']:>9.2f}{figures['errors']:>8}{ratio:>12}"
             f"{figures.get('late', ''):>6}"
         )
     heartbeat_ratio = results["heartbeat (wrk)"]["rps"] / baseline

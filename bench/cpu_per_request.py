@@ -47,8 +47,8 @@ PEPPER = "bench-pepper-0123456789abcdef0123456789abcdef"
 
 def tree_cpu_seconds(root: int) -> float:
     """CPU time of `root`, its descendants and all their threads (the scheduler's nanosecond
-    count), plus what their exited children used (PostgreSQL's backends come and go with the
-    coordinator's overflow connections; the kernel counts those in clock ticks)."""
+    count), plus what their exited children used (a PostgreSQL backend that ended during the
+    run, e.g. a connection recycled; the kernel counts those in clock ticks)."""
     parents: dict[int, int] = {}
     reaped: dict[int, int] = {}
     for entry in Path("/proc").iterdir():

