@@ -196,7 +196,7 @@ def test_two_processes_flushing_at_once_never_move_last_seen_back(settings: Sett
         for _ in range(2):
             engine = make_engine(settings, durable=False)
             contexts.append(
-                AppContext(settings, engine, engine, make_sessionmaker(engine), Cache(None))
+                AppContext(settings, engine, engine, engine, make_sessionmaker(engine), Cache(None))
             )
         try:
             for round_ in range(20):

@@ -22,6 +22,8 @@ class AppContext:
     engine: AsyncEngine
     # Async-commit pool for soft state on the hot paths (hooks, heartbeats): see db.make_engine.
     soft_engine: AsyncEngine
+    # Durable, every statement its own transaction: report ingest (one function call a batch).
+    autocommit_engine: AsyncEngine
     sessions: async_sessionmaker
     cache: Cache
     mesh: HeadscaleClient | None = None  # None: no Headscale configured

@@ -24,10 +24,14 @@ from .settings import Settings
 RETRY_AFTER_SECONDS = 5
 
 
-def make_engine(settings: Settings, *, durable: bool = True) -> AsyncEngine:
+def make_engine(
+    settings: Settings, *, durable: bool = True, autocommit: bool = False
+) -> AsyncEngine:
     """A pool of connections. `durable=False` commits asynchronously (no WAL flush wait): for
     state that is soft or re-reported anyway (live flags, viewer sessions, last_seen), where a
     database crash may lose the last fraction of a second but never corrupts anything.
+    `autocommit=True`: every statement commits by itself, set once per connection rather than
+    at each checkout (as `autocommit()` does): for hot work that is one statement.
 
     No pre-ping: it would cost a round trip per checkout; a connection that died is discarded
     on its first error instead (`pool_recycle` keeps them fresh).
@@ -41,6 +45,7 @@ def make_engine(settings: Settings, *, durable: bool = True) -> AsyncEngine:
         max_overflow=settings.database_pool_size,
         pool_recycle=1800,
         connect_args={} if durable else {"options": "-c synchronous_commit=off"},
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     if settings.database_password_file is not None:
 
