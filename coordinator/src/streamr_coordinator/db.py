@@ -31,7 +31,10 @@ def make_engine(
     state that is soft or re-reported anyway (live flags, viewer sessions, last_seen), where a
     database crash may lose the last fraction of a second but never corrupts anything.
     `autocommit=True`: every statement commits by itself, set once per connection rather than
-    at each checkout (as `autocommit()` does): for hot work that is one statement.
+    at each checkout (as `autocommit()` does): for hot work that is one statement. Such a pool
+    has no overflow: a connection opened for a burst and closed after one use would cost more
+    than waiting for a pooled one (a new PostgreSQL backend, and `ingest_reports` compiled and
+    planned again in it).
 
     No pre-ping: it would cost a round trip per checkout; a connection that died is discarded
     on its first error instead (`pool_recycle` keeps them fresh).
@@ -42,7 +45,7 @@ def make_engine(
     engine = create_async_engine(
         settings.sqlalchemy_url,
         pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
+        max_overflow=0 if autocommit else settings.database_pool_size,
         pool_recycle=1800,
         connect_args={} if durable else {"options": "-c synchronous_commit=off"},
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
