@@ -6,7 +6,8 @@ the same time (measured first, with no requests), not wall time or requests/s: o
 on a shared machine delays a request but charges none of its CPU here, so these ratios survive a
 loaded machine better than throughput does (caches and clock speed still vary: the load average
 is printed before and after). Below saturation on purpose (`BENCH_RATE`, 50 requests/s): under
-overload heartbeats that arrive together share one Redis round trip, which would flatter them.
+overload, queueing (waits for a pooled connection, requests read together) changes what a
+request costs.
 
 Paths: hello-world GET (its own uvicorn, the baseline), node heartbeats in production's steady
 state (RATE x 30 s nodes, each beating every 30 s: each node's measured beat comes one beat
