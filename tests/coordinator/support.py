@@ -157,7 +157,10 @@ def srs_event(action: str, stream: str, param: str = "", client_id: str = "c1") 
 def instance_context(settings: Settings) -> AppContext:
     """What one coordinator instance has: its own connection pool."""
     engine = make_engine(settings)
-    return AppContext(settings, engine, engine, make_sessionmaker(engine), Cache(None))
+    autocommit_engine = make_engine(settings, autocommit=True)
+    return AppContext(
+        settings, engine, engine, autocommit_engine, make_sessionmaker(engine), Cache(None)
+    )
 
 
 class Coordinator:
@@ -181,6 +184,7 @@ class Coordinator:
 
     def close(self) -> None:
         self.run(self.ctx.engine.dispose())
+        self.run(self.ctx.autocommit_engine.dispose())
         self.loop.close()
 
 

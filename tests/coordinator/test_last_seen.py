@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import event
 from streamr_coordinator.app import create_app
-from streamr_coordinator.cache import Cache
+from streamr_coordinator.cache import Cache, presence_key
 from streamr_coordinator.context import AppContext
 from streamr_coordinator.db import make_engine, make_sessionmaker
 from streamr_coordinator.domain import last_seen
@@ -96,6 +96,22 @@ def test_later_beats_reach_postgres_within_a_flush_interval(
         assert first < _stored(sql, node) <= second
 
 
+def test_the_flush_refreshes_presence_until_the_online_window_after_the_beat(
+    api: Api, settings: Settings, redis_url: str
+) -> None:
+    node = api.node(api.account("friend"), "present")
+    presence = redis_client.Redis.from_url(redis_url)
+    key = presence_key(node["id"])
+    with _instance(settings, last_seen_flush_seconds=1) as instance:
+        _beat(instance, node)  # new here: presence set at once
+        presence.delete(key)  # as if it had lapsed
+        beat = _beat(instance, node)  # known here: its presence waits for the flush
+        _eventually(lambda: presence.exists(key) == 1, "the flush", seconds=10)
+        lasts = presence.pttl(key) / 1000
+        online = settings.node_online_seconds
+        assert online - (datetime.now(UTC) - beat).total_seconds() - 1 <= lasts <= online
+
+
 def test_shutdown_writes_what_the_process_holds(api: Api, sql, settings: Settings) -> None:
     node = api.node(api.account("friend"), "stopping")
     with _instance(settings, last_seen_flush_seconds=15) as instance:
@@ -120,11 +136,12 @@ def test_without_redis_a_node_is_still_written_at_once_then_in_batches(
     assert first <= _stored(sql, node) <= second
 
 
-def test_beats_after_the_first_ask_postgresql_nothing(
+def test_beats_after_the_first_ask_postgresql_and_redis_nothing(
     api: Api, settings: Settings, redis_url: str
 ) -> None:
-    """The node token's lookup is cached longer than a beat interval, and a beat's last_seen waits
-    for the flush: a node beating steadily costs PostgreSQL no statement per beat."""
+    """The node token's lookup is cached (and remembered in the process) longer than a beat
+    interval, and a beat's last_seen and presence wait for the flush: a node beating steadily
+    costs PostgreSQL no statement and Redis no command per beat."""
     node = api.node(api.account("friend"), "cached")
     with _instance(settings, last_seen_flush_seconds=15) as instance:
         _beat(instance, node)
@@ -144,9 +161,13 @@ def test_beats_after_the_first_ask_postgresql_nothing(
 
         for engine in (ctx.engine, ctx.soft_engine):
             event.listen(engine.sync_engine, "before_cursor_execute", seen)
+        redis = redis_client.Redis.from_url(redis_url)
+        commands_before = redis.info("stats")["total_commands_processed"]
         for _ in range(20):
             _beat(instance, node)
         assert statements == []
+        # The one command: the INFO that reads the count (the flush, every 15 s, has not run).
+        assert redis.info("stats")["total_commands_processed"] == commands_before + 1
 
 
 def _seed_nodes(sql, count: int) -> list[int]:
@@ -175,7 +196,7 @@ def test_two_processes_flushing_at_once_never_move_last_seen_back(settings: Sett
         for _ in range(2):
             engine = make_engine(settings, durable=False)
             contexts.append(
-                AppContext(settings, engine, engine, make_sessionmaker(engine), Cache(None))
+                AppContext(settings, engine, engine, engine, make_sessionmaker(engine), Cache(None))
             )
         try:
             for round_ in range(20):

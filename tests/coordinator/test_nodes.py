@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
+from fastapi.testclient import TestClient
+from streamr_coordinator.app import create_app
+from streamr_coordinator.context import AppContext
+from streamr_coordinator.domain.revocations import POLL_SECONDS
+from streamr_coordinator.security import keyed_hash
+from streamr_coordinator.settings import Settings
+
+from .conftest import PEPPER
 from .support import PASSWORD, Account, Api
 
 
@@ -69,6 +78,34 @@ def test_deleting_a_node_kills_its_token(api: Api) -> None:
     assert api.client.post("/api/v1/node/heartbeat", headers=node_auth).status_code == 200
     assert api.client.delete(f"/api/v1/nodes/{node['id']}", headers=friend.auth).status_code == 204
     assert api.client.post("/api/v1/node/heartbeat", headers=node_auth).status_code == 401
+
+
+def test_a_remembered_node_token_is_refused_within_a_read_of_the_revocations(
+    api: Api, settings: Settings
+) -> None:
+    """Another instance remembers the node token from its beats (`domain.beats`: they ask
+    neither PostgreSQL nor Redis); once the node is deleted at the first instance, the other
+    refuses its beats within its next read of the revocations, though it still remembers the
+    token, and from then on."""
+    friend = api.account("friend")
+    node = api.node(friend, "remembered")
+    node_auth = {"Authorization": f"Bearer {node['node_token']}"}
+    token_hash = keyed_hash(PEPPER, node["node_token"])
+    with TestClient(create_app(settings)) as other:
+        ctx: AppContext = other.app.state.ctx
+        assert other.post("/api/v1/node/heartbeat", headers=node_auth).status_code == 200
+        assert ctx.beats.recall(token_hash, time.time()) is not None
+        deleted = api.client.delete(f"/api/v1/nodes/{node['id']}", headers=friend.auth)
+        assert deleted.status_code == 204
+        revoked_at = time.monotonic()
+        assert api.client.post("/api/v1/node/heartbeat", headers=node_auth).status_code == 401
+        while (beat := other.post("/api/v1/node/heartbeat", headers=node_auth)).status_code == 200:
+            assert time.monotonic() - revoked_at < POLL_SECONDS + 1, "still beating"
+            time.sleep(0.02)
+        assert beat.status_code == 401, beat.text
+        assert ctx.beats.recall(token_hash, time.time()) is not None  # refused all the same
+        for _ in range(10):
+            assert other.post("/api/v1/node/heartbeat", headers=node_auth).status_code == 401
 
 
 SETUP_COMMAND_TOKEN = re.compile(r"STREAMR_FRIEND_TOKEN=(stu_[\w-]{43}) ")

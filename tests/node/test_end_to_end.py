@@ -70,7 +70,7 @@ def pay_everything(database_url: str) -> list[payouts.PeriodResult]:
 
     async def pay() -> list[payouts.PeriodResult]:
         engine = make_engine(settings)
-        ctx = AppContext(settings, engine, engine, make_sessionmaker(engine), Cache(None))
+        ctx = AppContext(settings, engine, engine, engine, make_sessionmaker(engine), Cache(None))
         try:
             return await payouts.pay_due_periods(ctx, now=datetime.now(UTC) + timedelta(hours=2))
         finally:

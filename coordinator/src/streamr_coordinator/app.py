@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
         soft_engine = make_engine(settings, durable=False)
+        autocommit_engine = make_engine(settings, autocommit=True)
         cache = Cache(settings.redis_url.get_secret_value() if settings.redis_url else None)
         mesh = (
             HeadscaleClient(settings.headscale_url, settings.current_headscale_api_key)
@@ -62,7 +63,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         edge_records = EdgeRecords(settings.edge_zone_id) if settings.edge_zone_id else None
         ctx = AppContext(
-            settings, engine, soft_engine, make_sessionmaker(engine), cache, mesh, edge_records
+            settings,
+            engine,
+            soft_engine,
+            autocommit_engine,
+            make_sessionmaker(engine),
+            cache,
+            mesh,
+            edge_records,
         )
         app.state.ctx = ctx
         background = [
@@ -90,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await mesh.aclose()
             await cache.close()
             await soft_engine.dispose()
+            await autocommit_engine.dispose()
             await engine.dispose()
 
     app = FastAPI(

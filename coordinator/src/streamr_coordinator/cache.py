@@ -6,10 +6,10 @@ costs one timeout, not one per request.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import defaultdict
+from datetime import datetime
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -18,31 +18,6 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5.0
 LOCAL_COUNTERS_MAX = 10_000
-
-# Token cache entries are "user:role:node:expires". Presence is refreshed only for an entry that
-# is a live node token, so a forged token can never mark a node online. One call serves a batch of
-# heartbeats: per key, the entry ('' when the cache can't vouch) and whether the node just came
-# online (1: it had no presence) or not (0).
-_HEARTBEAT_LUA = """
-local answers = {}
-for _, key in ipairs(KEYS) do
-    local entry = redis.call('GET', key)
-    local node, expires
-    if entry then node, expires = string.match(entry, '^%d+:%a+:(%d+):([%d%.]+)$') end
-    if node and tonumber(expires) > tonumber(ARGV[1]) then
-        local presence = 'node:online:' .. node
-        local arrived = redis.call('EXISTS', presence) == 0
-        redis.call('SET', presence, '1', 'EX', ARGV[2])
-        answers[#answers + 1] = entry
-        answers[#answers + 1] = arrived and 1 or 0
-    else
-        answers[#answers + 1] = ''
-        answers[#answers + 1] = 0
-    end
-end
-return answers
-"""
-HeartbeatAnswer = tuple[str, bool] | None
 
 
 def presence_key(node_id: int) -> str:
@@ -63,13 +38,7 @@ class Cache:
             else None
         )
         self._down_until = 0.0
-        self._heartbeat_script = (
-            self._client.register_script(_HEARTBEAT_LUA) if self._client is not None else None
-        )
         self._local_counts: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
-        self._local_beats: dict[int, float] = {}  # node → its last beat here, while Redis is away
-        self._heartbeats: list[tuple[str, asyncio.Future[HeartbeatAnswer]]] = []
-        self._heartbeat_sends: set[asyncio.Task[None]] = set()
 
     @property
     def configured(self) -> bool:
@@ -139,69 +108,41 @@ class Cache:
             self._failed(error)
             return None
 
-    async def node_heartbeat(self, token_key: str, online_seconds: int) -> HeartbeatAnswer:
-        """If `token_key` caches a live node token, refresh that node's presence.
-
-        Returns (cached token entry, whether the node just came online) or None when the cache
-        can't vouch for the token (not cached, not a node token, expired, or no Redis): then ask
-        PostgreSQL.
-
-        Heartbeats that arrive together (in one turn of the event loop) share one Redis round
-        trip: under load that is most of what a heartbeat would otherwise cost.
-        """
-        if self._available() is None:
-            return None
-        answer: asyncio.Future[HeartbeatAnswer] = asyncio.get_running_loop().create_future()
-        self._heartbeats.append((token_key, answer))
-        if len(self._heartbeats) == 1:  # the first of a batch sends it, after the others join
-            self._heartbeat_sends.add(
-                task := asyncio.create_task(self._send_heartbeats(online_seconds))
-            )
-            task.add_done_callback(self._heartbeat_sends.discard)
-        return await answer
-
-    async def _send_heartbeats(self, online_seconds: int) -> None:
-        batch, self._heartbeats = self._heartbeats, []
+    async def mark_present(self, node_id: int, online_seconds: int) -> bool | None:
+        """Refresh a node's presence; True when it had some (it was online), False when it just
+        came online, None when Redis cannot say."""
         client = self._available()
-        answers: list[HeartbeatAnswer] = [None] * len(batch)
+        if client is None:
+            return None
         try:
-            if client is not None:
-                flat = await self._heartbeat_script(
-                    keys=[key for key, _ in batch],
-                    args=[time.time(), online_seconds],
-                    client=client,
-                )
-                answers = [
-                    (entry, bool(arrived)) if entry else None
-                    for entry, arrived in zip(flat[::2], flat[1::2], strict=True)
-                ]
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.exists(presence_key(node_id))
+                pipe.set(presence_key(node_id), "1", ex=online_seconds)
+                present, _ = await pipe.execute()
         except (RedisError, OSError) as error:
             self._failed(error)
-        finally:
-            for (_, waiting), answer in zip(batch, answers, strict=True):
-                if not waiting.done():
-                    waiting.set_result(answer)
+            return None
+        return bool(present)
 
-    async def mark_present(self, node_id: int, online_seconds: int) -> bool:
-        """Refresh a node's presence; True when it just came online (it had none). Without Redis
-        this process's own memory of beats decides, so an outage costs one write-through per
-        node and process, not one per heartbeat."""
+    async def refresh_presence(self, beats: dict[int, datetime], online_seconds: int) -> None:
+        """Presence for each node until `online_seconds` after its beat (one pipeline); beats
+        already older than that are left out (their presence has lapsed anyway)."""
         client = self._available()
-        if client is not None:
-            try:
-                async with client.pipeline(transaction=False) as pipe:
-                    pipe.exists(presence_key(node_id))
-                    pipe.set(presence_key(node_id), "1", ex=online_seconds)
-                    present, _ = await pipe.execute()
-                return not present
-            except (RedisError, OSError) as error:
-                self._failed(error)
-        now = time.monotonic()
-        if len(self._local_beats) > LOCAL_COUNTERS_MAX:
-            self._local_beats.clear()
-        previous = self._local_beats.get(node_id)
-        self._local_beats[node_id] = now
-        return previous is None or now - previous > online_seconds
+        now = time.time()
+        lasting = {
+            node_id: seen.timestamp() + online_seconds
+            for node_id, seen in beats.items()
+            if seen.timestamp() + online_seconds > now + 1
+        }
+        if client is None or not lasting:
+            return
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                for node_id, until in lasting.items():
+                    pipe.set(presence_key(node_id), "1", pxat=int(until * 1000))
+                await pipe.execute()
+        except (RedisError, OSError) as error:
+            self._failed(error)
 
     async def hit(self, key: str, window_seconds: int) -> int:
         """Count one event in the current fixed window; returns the count so far."""

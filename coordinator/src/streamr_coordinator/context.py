@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from .cache import Cache
+from .domain.beats import BeatMemory
 from .domain.last_seen import LastSeenBuffer
 from .domain.revocations import RevocationWatch
 from .edge_dns import EdgeRecords
@@ -21,12 +22,16 @@ class AppContext:
     engine: AsyncEngine
     # Async-commit pool for soft state on the hot paths (hooks, heartbeats): see db.make_engine.
     soft_engine: AsyncEngine
+    # Durable, every statement its own transaction: report ingest (one function call a batch).
+    autocommit_engine: AsyncEngine
     sessions: async_sessionmaker
     cache: Cache
     mesh: HeadscaleClient | None = None  # None: no Headscale configured
     edge_records: EdgeRecords | None = None  # None: no edge domain configured
     # What this process knows of recent revocations (see domain/revocations.py).
     revocations: RevocationWatch = field(default_factory=RevocationWatch)
+    # Node tokens and beats this process remembers (domain/beats.py).
+    beats: BeatMemory = field(default_factory=BeatMemory)
     # Heartbeats this process has not written to `nodes.last_seen` yet (domain/last_seen.py).
     last_seen: LastSeenBuffer = field(default_factory=LastSeenBuffer)
     # When this process started: a platform just woken counts as active from here (idle pause).

@@ -27,17 +27,22 @@ from .settings import Settings
 RETRY_AFTER_SECONDS = 5
 
 
-def make_engine(settings: Settings, *, durable: bool = True) -> AsyncEngine:
+def make_engine(
+    settings: Settings, *, durable: bool = True, autocommit: bool = False
+) -> AsyncEngine:
     """A pool of connections. `durable=False` commits asynchronously (no WAL flush wait): for
     state that is soft or re-reported anyway (live flags, viewer sessions, last_seen), where a
     database crash may lose the last fraction of a second but never corrupts anything.
+    `autocommit=True`: every statement commits by itself, set once per connection rather than
+    at each checkout (as `autocommit()` does): for hot work that is one statement.
 
     No pre-ping: it would cost a round trip per checkout; a connection that died is discarded
     on its first error instead (`pool_recycle` keeps them fresh).
 
     No overflow: a burst beyond the pool waits for a pooled connection (a few milliseconds)
     rather than opening one (a TCP and authentication handshake) that is closed again as soon as
-    it is returned; those handshakes were the hooks' tail at 200 requests/s. A pool exhausted for
+    it is returned; those handshakes were the hooks' tail at 200 requests/s (and a new backend
+    compiles and plans `ingest_reports` again). A pool exhausted for
     `pool_timeout` seconds is answered 503 (see `database_unavailable`).
 
     With a password file, every new connection reads the password then: after a rotation, open
@@ -49,6 +54,7 @@ def make_engine(settings: Settings, *, durable: bool = True) -> AsyncEngine:
         max_overflow=0,
         pool_recycle=1800,
         connect_args={} if durable else {"options": "-c synchronous_commit=off"},
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     if settings.database_password_file is not None:
 

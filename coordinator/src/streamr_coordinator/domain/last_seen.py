@@ -4,7 +4,9 @@ A node beats every `heartbeat_seconds` (30 s); writing each beat to PostgreSQL w
 hottest route a durable write. Instead each process keeps the newest beat per node and writes
 them all every `STREAMR_LAST_SEEN_FLUSH_SECONDS` with one statement, and once more at shutdown.
 A node that comes online is written at once (write-through), so routing, which reads
-`last_seen`, offers it from its first beat.
+`last_seen`, offers it from its first beat. The flush also refreshes the Redis presence of the
+nodes it writes (one pipeline, each until the online window after its beat): a steady beat
+itself touches neither (`domain.beats`).
 
 A crash loses the beats of at most one flush interval (the next beat goes to a live process,
 which buffers it: the node's Redis presence outlived the crash). The interval is at most half a
@@ -88,8 +90,10 @@ async def write_through(ctx: AppContext, node_id: int, seen: datetime) -> None:
 
 
 async def flush(ctx: AppContext) -> None:
-    """Write what the buffer holds; on failure it goes back, to be written with the next flush."""
+    """Refresh the Redis presence of the nodes whose beats the buffer holds and write the beats;
+    if PostgreSQL fails they go back, to be written with the next flush."""
     beats = ctx.last_seen.take()
+    await ctx.cache.refresh_presence(beats, ctx.settings.node_online_seconds)
     try:
         await write(ctx.soft_engine, beats)
     except BaseException:

@@ -3,48 +3,37 @@ durable copy, written in batches by each process: see `last_seen`) and online st
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from ..cache import presence_key
 from ..context import AppContext
 from ..models import FULL_TRUST, Node
 from ..schemas import NodeOut
-from ..security import keyed_hash
 from . import last_seen, tokens
 from .edge_names import edge_name
 from .tokens import Principal
 
 
 async def heartbeat(ctx: AppContext, token: str) -> Principal | None:
-    """Refresh the presence of the node holding `token` and return who called (None: nobody).
+    """Note a beat of the node holding `token` and return who called (None: nobody).
 
-    The hot path is one Redis round trip, shared by the heartbeats that arrive together, that
-    checks the cached token and refreshes presence; PostgreSQL is asked only when Redis cannot
-    vouch for the token. The beat goes to this process's `last_seen` buffer, except when the
-    node just came online: then it is written at once, so routing sees it online now.
+    A steady beat is answered from memory (`domain.beats`): the token remembered, the node known
+    online because it beat here within the online window; the beat waits in this process's
+    `last_seen` buffer, whose flush also refreshes the node's Redis presence. A node new to this
+    process costs one Redis round trip for its presence, and when it has just come online (no
+    presence, or no Redis to ask) its beat is written at once, so routing sees it online now.
     """
-    now = datetime.now(UTC)
-    token_hash = keyed_hash(ctx.pepper, token)
-    online_for = ctx.settings.node_online_seconds
-    scripted = (
-        await ctx.cache.node_heartbeat(tokens.cache_key(token_hash), online_for)
-        if tokens.cache_trusted(ctx, token_hash)
-        else None
-    )
-    arrived: bool | None = None  # whether the node just came online (None: not known yet)
-    if scripted is not None:
-        entry, arrived = scripted
-        principal = tokens.from_cache_entry(entry, token_hash, now)
-    else:
-        principal = await tokens.authenticate(ctx, token)
+    principal = await tokens.authenticate(ctx, token)
     if principal is None or principal.node_id is None:
         return principal
-    if arrived is None:
-        arrived = await ctx.cache.mark_present(principal.node_id, online_for)
-    if arrived:
-        await last_seen.write_through(ctx, principal.node_id, now)
+    node_id, online_for = principal.node_id, ctx.settings.node_online_seconds
+    now = datetime.now(UTC)
+    known_online = ctx.beats.beat(node_id, time.monotonic(), online_for)
+    if known_online or await ctx.cache.mark_present(node_id, online_for):
+        ctx.last_seen.note(node_id, now)
     else:
-        ctx.last_seen.note(principal.node_id, now)
+        await last_seen.write_through(ctx, node_id, now)
     return principal
 
 

@@ -24,6 +24,8 @@ class Principal:
     role: str
     node_id: int | None
     token_hash: bytes
+    # When the token expires: no cache or memory of it lives longer.
+    expires_at: datetime
     scope: str | None = None  # None: everything the role may do
 
 
@@ -36,7 +38,13 @@ def from_cache_entry(entry: str, token_hash: bytes, now: datetime) -> Principal 
     user_id, role, node_id, expires = entry.split(":")
     if float(expires) <= now.timestamp():
         return None
-    return Principal(int(user_id), role, int(node_id) if node_id else None, token_hash)
+    return Principal(
+        int(user_id),
+        role,
+        int(node_id) if node_id else None,
+        token_hash,
+        datetime.fromtimestamp(float(expires), UTC),
+    )
 
 
 async def issue(
@@ -69,11 +77,17 @@ def cache_trusted(ctx: AppContext, token_hash: bytes) -> bool:
 
 
 async def authenticate(ctx: AppContext, token: str) -> Principal | None:
+    """Who holds `token` (None: nobody, or it expired or was revoked). A node token this process
+    looked up lately is remembered (`domain.beats`), then Redis's cache, then PostgreSQL; the
+    first two only while the revocation watch vouches for the token."""
     token_hash = keyed_hash(ctx.pepper, token)
     now = datetime.now(UTC)
     if cache_trusted(ctx, token_hash):
+        if remembered := ctx.beats.recall(token_hash, now.timestamp()):
+            return remembered
         cached = await ctx.cache.get(cache_key(token_hash))
         if cached and (principal := from_cache_entry(cached, token_hash, now)):
+            _remember(ctx, principal, now)
             return principal
     async with ctx.sessions() as session:
         row = (
@@ -90,6 +104,7 @@ async def authenticate(ctx: AppContext, token: str) -> Principal | None:
     if row is None:
         return None
     user_id, role, node_id, expires_at, scope = row
+    principal = Principal(user_id, role, node_id, token_hash, expires_at, scope)
     settings = ctx.settings
     cache_for = settings.node_token_cache_seconds if node_id else settings.token_cache_seconds
     ttl = min(cache_for, int((expires_at - now).total_seconds()))
@@ -97,7 +112,15 @@ async def authenticate(ctx: AppContext, token: str) -> Principal | None:
     if ttl > 0 and scope is None:
         value = f"{user_id}:{role}:{node_id or ''}:{expires_at.timestamp()}"
         await ctx.cache.set(cache_key(token_hash), value, ttl)
-    return Principal(user_id, role, node_id, token_hash, scope)
+        _remember(ctx, principal, now)
+    return principal
+
+
+def _remember(ctx: AppContext, principal: Principal, now: datetime) -> None:
+    """Node tokens are remembered in the process (what heartbeats and reports present); people's
+    tokens are not (a sign-in is used from one browser, now and then)."""
+    if principal.node_id is not None and principal.scope is None:
+        ctx.beats.remember(principal, now.timestamp(), ctx.settings.node_token_cache_seconds)
 
 
 async def revoke(ctx: AppContext, session: AsyncSession, *conditions) -> None:
@@ -116,4 +139,5 @@ async def revoke(ctx: AppContext, session: AsyncSession, *conditions) -> None:
     await session.commit()
     keep = window_seconds(ctx.settings)
     ctx.revocations.revoked_here(hashes, keep, time.monotonic())
+    ctx.beats.forget(hashes)
     await ctx.cache.delete(*(cache_key(token_hash) for token_hash in hashes))
