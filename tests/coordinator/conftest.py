@@ -1,7 +1,8 @@
 """Real PostgreSQL and Redis for the coordinator's tests.
 
-One server of each per test session (from `devenv`); every test gets its own database, cloned from
-a template that was migrated once, and an empty Redis. Passwords are hashed at Argon2's cheapest
+One server of each per test session (from `devenv`, PostgreSQL without fsync: nothing here needs
+to outlive the machine); every test gets its own database, cloned from a template that was
+migrated once, and an empty Redis. Passwords are hashed at Argon2's cheapest
 cost (see `cheap_password_hashes`).
 """
 
@@ -48,7 +49,7 @@ def cheap_password_hashes() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[services.Postgres]:
-    with services.postgres() as server:
+    with services.postgres(durable=False) as server:
         server.create_database(TEMPLATE)
         upgrade_to_head(server.url(TEMPLATE))
         yield server

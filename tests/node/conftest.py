@@ -34,7 +34,7 @@ _users = itertools.count()
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[services.Postgres]:
-    with services.postgres() as server:
+    with services.postgres(durable=False) as server:
         yield server
 
 

@@ -211,7 +211,7 @@ def _seed(seeded: Seeded) -> None:
 
 @pytest.fixture(scope="session")
 def coordinator() -> Iterator[Seeded]:
-    with services.postgres() as postgres:
+    with services.postgres(durable=False) as postgres:
         database_url = postgres.url()
         upgrade_to_head(database_url)
         port = services.free_port()

@@ -127,7 +127,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with (
         mesh,
         running_origin(origin_root, origin_requests) as origin_url,
-        services.postgres() as postgres,
+        services.postgres(durable=False) as postgres,
     ):
         database_url = postgres.url()
         upgrade_to_head(database_url)

@@ -43,7 +43,7 @@ def secure_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureSite
     with (
         running_origin(origin_root, origin_requests) as origin_url,
         load_balancer.running([load_balancer.Rule(PLAY_PATHS, origin_url)], coordinator) as front,
-        services.postgres() as postgres,
+        services.postgres(durable=False) as postgres,
     ):
         database_url = postgres.url()
         upgrade_to_head(database_url)
