@@ -20,13 +20,13 @@ from sqlalchemy import create_engine, text
 from streamr_coordinator.api.deps import get_session
 from streamr_coordinator.app import create_app
 from streamr_coordinator.domain.tokens import cache_key
-from streamr_coordinator.migrate import upgrade_to_head
 from streamr_coordinator.security import keyed_hash
 from streamr_coordinator.settings import Settings
 
 from devenv import services
 
-from .conftest import HOOK_SECRET, PEPPER, TEMPLATE
+from .conftest import HOOK_SECRET, PEPPER
+from .databases import Databases
 from .support import Api, served, srs_event
 from .test_reports import Relay
 
@@ -121,9 +121,14 @@ def postgres() -> Iterator[services.Postgres]:
     """A durable server of this module's own (the session's runs without fsync): the restart
     test counts on every acknowledged report surviving, as it must in production."""
     with services.postgres() as server:
-        server.create_database(TEMPLATE)
-        upgrade_to_head(server.url(TEMPLATE))
         yield server
+
+
+@pytest.fixture(scope="module")
+def databases(postgres: services.Postgres) -> Iterator[Databases]:
+    clones = Databases(postgres, "outages")
+    yield clones
+    clones.close()
 
 
 @pytest.fixture
