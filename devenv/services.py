@@ -2,7 +2,9 @@
 
 PostgreSQL refuses to run as root, so when we are root the cluster is created and run as the
 `postgres` system user (via `runuser`). Both servers listen on a free 127.0.0.1 port and stop with
-the context manager; `keep_data=True` keeps PostgreSQL's directory for the next `make run`.
+the context manager; a given `data_dir` is kept for the next `make run`. PostgreSQL is durable
+unless asked not to be: tests run it with `durable=False` (no fsync), as nothing they store needs
+to outlive the machine, except the tests about durability, which keep the default.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from pathlib import Path
 
 POSTGRES_USER = "postgres"
 DATABASE = "streamr"
+# For a server whose data need not survive a crash of the machine (tests): commits do not wait
+# for the disk. A restart of PostgreSQL alone still loses nothing (its shutdown writes everything
+# out to the kernel); a power cut could.
+NOT_DURABLE = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 _PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
@@ -69,12 +75,13 @@ class Postgres:
     port: int
     data_dir: Path
     process: subprocess.Popen[bytes] | None
+    durable: bool = True
 
     def start(self) -> None:
         """Start the server (again, after `stop`: tests restart it) and wait until it answers."""
         if self.process is not None and self.process.poll() is None:
             return
-        self.process = _spawn_postgres(self.data_dir, self.port)
+        self.process = _spawn_postgres(self.data_dir, self.port, self.durable)
         log_path = self.data_dir / "postgres.log"
         try:
             _wait_for_port(self.port, "PostgreSQL", self.process, timeout=30)
@@ -175,8 +182,14 @@ def stop_stale_postgres(data_dir: Path) -> bool:
 
 
 @contextlib.contextmanager
-def postgres(data_dir: Path | None = None, port: int | None = None) -> Iterator[Postgres]:
-    """Run PostgreSQL on 127.0.0.1 with trust auth for loopback only; stop it on exit."""
+def postgres(
+    data_dir: Path | None = None, port: int | None = None, durable: bool = True
+) -> Iterator[Postgres]:
+    """Run PostgreSQL on 127.0.0.1 with trust auth for loopback only; stop it on exit.
+
+    `durable=False` turns off what protects committed data against a crash of the machine
+    (NOT_DURABLE): for tests, whose databases are thrown away.
+    """
     owned_dir = data_dir is None
     base = Path(tempfile.mkdtemp(prefix="streamr-pg-")) if owned_dir else data_dir
     assert base is not None
@@ -207,7 +220,7 @@ def postgres(data_dir: Path | None = None, port: int | None = None) -> Iterator[
                 f"initdb in {pgdata} failed (the {POSTGRES_USER} user must be able to reach it): "
                 f"{initdb.stderr.strip()}"
             )
-    server = Postgres(port=port or free_port(), data_dir=base, process=None)
+    server = Postgres(port=port or free_port(), data_dir=base, process=None, durable=durable)
     try:
         server.start()
         if not server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"):  # noqa: S608 - a constant
@@ -219,7 +232,8 @@ def postgres(data_dir: Path | None = None, port: int | None = None) -> Iterator[
             shutil.rmtree(base, ignore_errors=True)
 
 
-def _spawn_postgres(base: Path, port: int) -> subprocess.Popen[bytes]:
+def _spawn_postgres(base: Path, port: int, durable: bool) -> subprocess.Popen[bytes]:
+    settings = [] if durable else [word for setting in NOT_DURABLE for word in ("-c", setting)]
     with (base / "postgres.log").open("ab") as log_file:
         return subprocess.Popen(  # noqa: S603 - fixed argv
             _as_postgres(
@@ -239,6 +253,7 @@ def _spawn_postgres(base: Path, port: int) -> subprocess.Popen[bytes]:
                     "shared_buffers=256MB",
                     "-c",
                     "log_min_messages=warning",
+                    *settings,
                 ]
             ),
             stdout=log_file,

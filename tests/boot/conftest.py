@@ -1,10 +1,10 @@
-"""Fixtures for the boot-script tests: a fresh Debian root per test, program runs per stack."""
+"""Fixtures for the boot-script tests: a throwaway Debian root per test, program runs per stack."""
 
 from __future__ import annotations
 
 import base64
 import shutil
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,10 +14,12 @@ from tests.infra.support import evaluated
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> DebianRoot:
+def root() -> Iterator[DebianRoot]:
     assert shutil.which("buildah"), "buildah is missing: run scripts/install-system-deps.sh"
     assert shutil.which("chroot"), "chroot is missing"
-    return DebianRoot(tmp_path / "root")
+    debian = DebianRoot()
+    yield debian
+    debian.remove()
 
 
 def user_data_of(run: ProgramRun, name: str) -> str:

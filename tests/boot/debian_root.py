@@ -1,12 +1,14 @@
 """Boot a host's rendered user data in a throwaway Debian root, with stand-ins for the cloud.
 
 The root is the debootstrap base the image test builds (`scripts/build-base-image.sh`, reused
-here) plus EXTRA_PACKAGES, kept as a buildah image and copied fresh for each test. The scripts
-run for real under `chroot` (bash, coreutils, jq, useradd, runuser... are Debian's own); only
-what reaches AWS, the package manager, systemd, Docker, Tailscale, the network or the host's
-kernel is a stand-in. Each stand-in appends its command line to a call log and then does what
-the test's behaviour snippet for it says (print an answer, fail, ...); `sleep` returns at once
-and is logged, so the tests add up how long a boot would wait instead of waiting.
+here) plus EXTRA_PACKAGES, kept as a buildah image; each test gets a throwaway buildah container
+from it (an overlay over the image: nothing is copied, and nothing a test writes outlives it).
+The scripts run for real under `chroot` in the container's mounted root (bash, coreutils, jq,
+useradd, runuser... are Debian's own); only what reaches AWS, the package manager, systemd,
+Docker, Tailscale, the network or the host's kernel is a stand-in. Each stand-in appends its
+command line to a call log and then does what the test's behaviour snippet for it says (print an
+answer, fail, ...); `sleep` returns at once and is logged, so the tests add up how long a boot
+would wait instead of waiting.
 
 What cloud-init would do is done here in its order: write_files, packages (as one `dnf install`),
 runcmd; a user data that is a shell script is run as one.
@@ -133,28 +135,30 @@ class Boot:
 
 
 class DebianRoot:
-    """A throwaway copy of the boot image in `directory`, with the stand-ins installed."""
+    """A throwaway buildah container from the boot image, mounted, with the stand-ins installed.
 
-    def __init__(self, directory: Path) -> None:
-        self.path = directory
-        container = _buildah("from", "--pull-never", ensure_boot_image())
+    `remove()` deletes the container and what the test wrote in it.
+    """
+
+    def __init__(self) -> None:
+        self.container = _buildah("from", "--pull-never", ensure_boot_image())
         try:
-            mounted = _buildah("mount", container)
-            # cp -a, not shutil.copytree: that would read device nodes (/dev/full) as files.
-            directory.mkdir(parents=True)
-            subprocess.run(["cp", "-a", f"{mounted}/.", str(directory)], check=True)
-        finally:
-            _buildah("umount", container)
-            _buildah("rm", container)
-        self._devices()
-        standins = directory / STANDIN_DIR
-        standins.mkdir(parents=True, exist_ok=True)
-        for name in STANDINS:
-            script = standins / name
-            script.write_text(_STANDIN.format(log=CALL_LOG, behaviour=BEHAVIOUR_DIR))
-            script.chmod(0o755)
-        (directory / BEHAVIOUR_DIR).mkdir(parents=True, exist_ok=True)
-        (directory / CALL_LOG).parent.mkdir(parents=True, exist_ok=True)
+            self.path = Path(_buildah("mount", self.container))
+            self._devices()
+            standins = self.path / STANDIN_DIR
+            standins.mkdir(parents=True, exist_ok=True)
+            for name in STANDINS:
+                script = standins / name
+                script.write_text(_STANDIN.format(log=CALL_LOG, behaviour=BEHAVIOUR_DIR))
+                script.chmod(0o755)
+            (self.path / BEHAVIOUR_DIR).mkdir(parents=True, exist_ok=True)
+            (self.path / CALL_LOG).parent.mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            self.remove()
+            raise
+
+    def remove(self) -> None:
+        _buildah("rm", self.container)  # unmounts it first
 
     def _devices(self) -> None:
         dev = self.path / "dev"

@@ -1,13 +1,13 @@
 """Real PostgreSQL and Redis for the coordinator's tests.
 
-One server of each per test session (from `devenv`); every test gets its own database, cloned from
-a template that was migrated once, and an empty Redis. Passwords are hashed at Argon2's cheapest
+One server of each per test session (from `devenv`, PostgreSQL without fsync: nothing here needs
+to outlive the machine); every test gets its own database, cloned from a template that was
+migrated once (`databases.py`), and an empty Redis. Passwords are hashed at Argon2's cheapest
 cost (see `cheap_password_hashes`).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -17,18 +17,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 from streamr_coordinator import security
 from streamr_coordinator.app import create_app
-from streamr_coordinator.migrate import upgrade_to_head
 from streamr_coordinator.settings import Settings
 
 from devenv import services
 
+from .databases import Databases
 from .support import Api, Coordinator
 
-TEMPLATE = "streamr_template"
 PEPPER = "test-pepper-0123456789abcdef0123456789"
 HOOK_SECRET = "test-hook-secret-0123456789abcdef0123"
 BOOTSTRAP = "test-bootstrap-token-0123456789abcdef"
-_numbers = itertools.count()
 # What the coordinator hashes passwords with, before `cheap_password_hashes` replaces it.
 PRODUCTION_PASSWORDS = security._passwords
 
@@ -48,10 +46,15 @@ def cheap_password_hashes() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[services.Postgres]:
-    with services.postgres() as server:
-        server.create_database(TEMPLATE)
-        upgrade_to_head(server.url(TEMPLATE))
+    with services.postgres(durable=False) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def databases(postgres: services.Postgres) -> Iterator[Databases]:
+    clones = Databases(postgres, "test")
+    yield clones
+    clones.close()
 
 
 @pytest.fixture(scope="session")
@@ -61,11 +64,9 @@ def redis_server() -> Iterator[services.Redis]:
 
 
 @pytest.fixture
-def database_url(postgres: services.Postgres) -> Iterator[str]:
-    name = f"test_{next(_numbers)}"
-    postgres.psql(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    yield postgres.url(name)
-    postgres.drop_database(name)
+def database_url(databases: Databases) -> Iterator[str]:
+    with databases.database() as url:
+        yield url
 
 
 @pytest.fixture

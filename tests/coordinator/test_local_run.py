@@ -19,6 +19,10 @@ import pytest
 from devenv.services import free_port
 
 DEMO_PASSWORD = "demo-password-123"
+# For every request but the readiness poll: `make run` hashes passwords at the production cost
+# (Argon2id, 64 MiB), and on a loaded 2-core machine a sign-in alone has taken over httpx's
+# default 5 s (a ReadTimeout in a fresh-clone run). Slowness is not what these tests are about.
+TIMEOUT = 30
 
 
 @pytest.fixture
@@ -71,10 +75,13 @@ def refused(port: int, state: Path) -> tuple[int, list[str]]:
 
 def signed_in(base: str, role: str) -> httpx.Client:
     login = httpx.post(
-        f"{base}/api/v1/auth/login", json={"username": f"demo-{role}", "password": DEMO_PASSWORD}
+        f"{base}/api/v1/auth/login",
+        json={"username": f"demo-{role}", "password": DEMO_PASSWORD},
+        timeout=TIMEOUT,
     )
     assert login.status_code == 200
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {login.json()['token']}"})
+    bearer = {"Authorization": f"Bearer {login.json()['token']}"}
+    return httpx.Client(base_url=base, headers=bearer, timeout=TIMEOUT)
 
 
 def demo_streams(base: str) -> list[str]:
@@ -87,7 +94,7 @@ def shows_a_believable_demo(base: str) -> None:
     """What each role's first sign-in shows: a live stream watched on the origin and on a
     friend's edge, reports paid in past periods, a friend with a balance, a day of history."""
     admin, streamer, friend = (signed_in(base, role) for role in ("admin", "streamer", "friend"))
-    live = httpx.get(f"{base}/api/v1/streams/live").json()
+    live = httpx.get(f"{base}/api/v1/streams/live", timeout=TIMEOUT).json()
     assert [stream["name"] for stream in live] == ["demo-show"]
     deadline = time.monotonic() + 60  # the payout scheduler pays the past periods at start
     while not (periods := admin.get("/api/v1/admin/payout-periods").json()):
@@ -104,10 +111,10 @@ def shows_a_believable_demo(base: str) -> None:
 
 def serves_everything(base: str) -> None:
     """The endpoints a person touches first all answer, database and cache included."""
-    assert httpx.get(f"{base}/health").status_code == 200
-    assert httpx.get(f"{base}/ready").status_code == 200
-    assert httpx.get(f"{base}/signin").status_code == 200
-    assert httpx.get(f"{base}/docs").status_code == 200
+    assert httpx.get(f"{base}/health", timeout=TIMEOUT).status_code == 200
+    assert httpx.get(f"{base}/ready", timeout=TIMEOUT).status_code == 200
+    assert httpx.get(f"{base}/signin", timeout=TIMEOUT).status_code == 200
+    assert httpx.get(f"{base}/docs", timeout=TIMEOUT).status_code == 200
     assert "demo-show" in demo_streams(base)
 
 
@@ -138,6 +145,7 @@ def sign_in_is_rate_limited_whatever_x_forwarded_for_says(base: str) -> None:
                 f"{base}/api/v1/auth/login",
                 json={"username": "demo-admin", "password": "not-the-password"},
                 headers={"X-Forwarded-For": f"203.0.113.{attempt}"},
+                timeout=TIMEOUT,
             ).status_code
         )
         if answers[-1] == 429:

@@ -27,6 +27,7 @@ from streamr_coordinator.settings import Settings
 from devenv import services
 
 from .conftest import HOOK_SECRET, PEPPER
+from .databases import Databases
 from .support import Api, served, srs_event
 from .test_reports import Relay
 
@@ -117,6 +118,21 @@ class Reporter:
                     self.not_accepted.append(result)
             self.pending = []
         return response
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[services.Postgres]:
+    """A durable server of this module's own (the session's runs without fsync): the restart
+    test counts on every acknowledged report surviving, as it must in production."""
+    with services.postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def databases(postgres: services.Postgres) -> Iterator[Databases]:
+    clones = Databases(postgres, "outages")
+    yield clones
+    clones.close()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def prod() -> ProgramRun:
 def any_run(request: pytest.FixtureRequest) -> ProgramRun:
     """Every stack, in update and in preview mode."""
     stack, mode = request.param
-    return evaluated(stack, MODES[mode])
+    return evaluated(stack, preview=MODES[mode])
 
 
 @pytest.fixture(scope="session", params=STACKS)

@@ -2,20 +2,55 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from offline.harness import ProgramRun, Resource, run_program
 
 STACKS = ("dev", "prod")
 WORLD = {"0.0.0.0/0", "::/0"}
-_runs: dict[tuple[str, bool], ProgramRun] = {}
+# (stack, config overrides as JSON, preview) -> the run and its fingerprint when it was made.
+_runs: dict[tuple[str, str, bool], tuple[ProgramRun, str]] = {}
 
 
-def evaluated(stack: str, preview: bool = False) -> ProgramRun:
-    """The stack's program run, evaluated once per session (runs are read-only)."""
-    if (stack, preview) not in _runs:
-        _runs[(stack, preview)] = run_program(stack, preview=preview)
-    return _runs[(stack, preview)]
+def evaluated(
+    stack: str, overrides: Mapping[str, Any] | None = None, preview: bool = False
+) -> ProgramRun:
+    """`run_program(stack, overrides, preview=preview)`, evaluated once per session.
+
+    Many tests read the same evaluation (a whole program under Pulumi mocks takes seconds), so
+    they share it; a test must not change it, and `check_unchanged` (run on every reuse and at
+    the end of the session) fails if one did.
+    """
+    key = (stack, json.dumps(overrides or {}, sort_keys=True), preview)
+    if key not in _runs:
+        run = run_program(stack, overrides, preview=preview)
+        _runs[key] = (run, _fingerprint(run))
+    else:
+        _check(key)
+    return _runs[key][0]
+
+
+def check_unchanged() -> None:
+    """Fail if any shared evaluation differs from what it was when it was made."""
+    for key in _runs:
+        _check(key)
+
+
+def _check(key: tuple[str, str, bool]) -> None:
+    run, fingerprint = _runs[key]
+    if _fingerprint(run) != fingerprint:
+        stack, overrides, preview = key
+        raise AssertionError(
+            f"a test changed the shared evaluation of {stack} with {overrides} "
+            f"(preview={preview}): copy a run before changing it"
+        )
+
+
+def _fingerprint(run: ProgramRun) -> str:
+    return hashlib.sha256(repr(run).encode()).hexdigest()
 
 
 def rule_set(run: ProgramRun, group: Resource, direction: str) -> set[tuple[Any, ...]] | None:

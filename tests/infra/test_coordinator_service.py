@@ -19,7 +19,7 @@ from components.coordinator_image import source_tag
 from components.coordinator_load_balancer import APP_PORT
 from components.coordinator_service import CoordinatorService, CoordinatorServiceArgs
 from components.coordinator_user_data import UserDataSettings, render_user_data
-from offline.harness import ROOT, ProgramRun, run_component, run_program
+from offline.harness import ROOT, ProgramRun, run_component
 from stack_config import StackConfig, StackConfigError
 from tests.infra.support import evaluated, rule_set, world_open
 
@@ -554,21 +554,21 @@ def test_only_prod_keeps_load_balancer_access_logs(dev: ProgramRun, prod: Progra
 
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 def test_a_deep_pause_leaves_out_the_load_balancer_but_keeps_the_group(preview: bool) -> None:
-    run = run_program("prod", {"paused": True}, preview=preview)
+    run = evaluated("prod", {"paused": True}, preview=preview)
     assert not run.of_type("aws:lb/loadBalancer:LoadBalancer")
     assert not run.of_type("aws:lb/targetGroup:TargetGroup")
     assert run.one("aws:autoscaling/group:Group").inputs["healthCheckType"] == "EC2"
     # The domain's URL outlives the load balancer (tests/infra/test_stable_endpoints.py); the
     # load balancer's own name does not.
     assert run.outputs["coordinatorUrl"] == "https://stream.example.org"
-    assert "coordinatorUrl" not in run_program("dev", {"paused": True}, preview=preview).outputs
+    assert "coordinatorUrl" not in evaluated("dev", {"paused": True}, preview=preview).outputs
     alarm_names = {a.name for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     # Nothing runs to alarm on; what is left watches the pause function.
     assert alarm_names == {"streamr-prod-pause-errors", "streamr-prod-pause-dead-letters"}
 
 
 def test_without_nat_the_program_puts_instances_in_public_subnets() -> None:
-    run = run_program("dev", {"natStrategy": "none"})
+    run = evaluated("dev", {"natStrategy": "none"})
     group = run.one("aws:autoscaling/group:Group").inputs
     assert group["vpcZoneIdentifiers"] == run.outputs["publicSubnetIds"]
     template = run.one("aws:ec2/launchTemplate:LaunchTemplate").inputs

@@ -11,6 +11,7 @@ import pytest
 from offline.computed import ACCOUNT_ID
 from offline.harness import ProgramFailed, ProgramRun, run_program
 from stack_config import StackConfig, StackConfigError
+from tests.infra.support import evaluated
 
 REPOSITORY = "acme/streamr-p2p"
 BUCKET = "acme-streamr-state"
@@ -20,14 +21,10 @@ ENABLED = {"githubRepository": REPOSITORY, "stateBucket": BUCKET, "secretsKeyArn
 ROLE = "aws:iam/role:Role"
 PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
 ISSUER = "token.actions.githubusercontent.com"
-_runs: dict[tuple[str, str | None], ProgramRun] = {}
 
 
 def _run(stack: str, provider_arn: str | None = None) -> ProgramRun:
-    if (stack, provider_arn) not in _runs:
-        overrides = {**ENABLED, "githubOidcProviderArn": provider_arn}
-        _runs[(stack, provider_arn)] = run_program(stack, overrides)
-    return _runs[(stack, provider_arn)]
+    return evaluated(stack, {**ENABLED, "githubOidcProviderArn": provider_arn})
 
 
 def _trust(run: ProgramRun, role: str) -> dict[str, Any]:
@@ -67,7 +64,7 @@ def _expected_trust(provider_arn: str, subjects: list[str]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_off_unless_the_stack_names_a_repository(stack: str) -> None:
-    run = run_program(stack)
+    run = evaluated(stack)
     assert not run.of_type("streamr:ci:GithubOidc")
     assert "githubPreviewRoleArn" not in run.outputs
 
@@ -204,7 +201,7 @@ def test_role_arns_are_stack_outputs() -> None:
 
 
 def test_a_preview_run_registers_the_roles() -> None:
-    run = run_program("dev", ENABLED, preview=True)
+    run = evaluated("dev", ENABLED, preview=True)
     assert {role.name for role in run.of_type(ROLE)} >= {
         "streamr-dev-github-preview",
         "streamr-dev-github-deploy",

@@ -17,6 +17,7 @@ from offline.harness import (
     run_program,
 )
 from ops.stack_file import StackFileError, stack_config
+from tests.infra.support import evaluated
 
 
 def test_the_program_reruns_in_one_process_with_identical_results() -> None:
@@ -196,3 +197,15 @@ def test_the_harness_leaves_no_pulumi_state_behind() -> None:
     run_program("dev")
     assert pulumi.runtime.settings.get_root_resource() is None
     assert pulumi.runtime.get_config("streamr:stage") is None
+
+
+def test_a_test_that_changes_a_shared_evaluation_is_caught() -> None:
+    run = evaluated("dev")
+    inputs = run.resources[0].inputs
+    inputs["changedByATest"] = True
+    try:
+        with pytest.raises(AssertionError, match="changed the shared evaluation of dev"):
+            evaluated("dev")
+    finally:
+        del inputs["changedByATest"]
+    assert evaluated("dev") is run

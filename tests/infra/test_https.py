@@ -12,6 +12,7 @@ import pytest
 from offline.harness import UNKNOWN, ProgramFailed, ProgramRun, run_program
 from offline.policy_check import check
 from stack_config import StackConfigError
+from tests.infra.support import evaluated
 
 LISTENER = "aws:lb/listener:Listener"
 CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-0000-4000-8000-123456789abc"
@@ -33,7 +34,7 @@ def only_redirects_to_https(listener: dict) -> bool:
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_no_http_listener_in_prod_serves_anything_but_a_redirect(stack: str, preview: bool) -> None:
-    run = run_program(stack, preview=preview)
+    run = evaluated(stack, preview=preview)
     found = listeners(run)
     if stack == "prod":
         assert set(found) == {"HTTP", "HTTPS"}
@@ -99,7 +100,7 @@ def test_the_certificate_sits_beside_the_load_balancer_and_moves_there_from_insi
 
 
 def test_a_certificate_arn_instead_of_a_zone_is_used_as_given() -> None:
-    run = run_program("prod", {"certificateArn": CERTIFICATE})
+    run = evaluated("prod", {"certificateArn": CERTIFICATE})
     assert run.documentation == {"streamr:domain": "stream.example.org"}
     assert listeners(run)["HTTPS"]["certificateArn"] == CERTIFICATE
     assert only_redirects_to_https(listeners(run)["HTTP"])
@@ -108,7 +109,7 @@ def test_a_certificate_arn_instead_of_a_zone_is_used_as_given() -> None:
 
 
 def test_in_preview_the_certificate_is_known_after_apply() -> None:
-    run = run_program("prod", preview=True)
+    run = evaluated("prod", preview=True)
     assert listeners(run)["HTTPS"]["certificateArn"] in (UNKNOWN, None)
 
 

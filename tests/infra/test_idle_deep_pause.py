@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from components.wake_endpoint import IDLE_DEEP_CHECK_SCHEDULE
-from offline.harness import ProgramRun, run_program
+from offline.harness import ProgramRun
 from ops.idle_deep import CHECK_EVENT
 from stack_config import StackConfig, StackConfigError
+from tests.infra.support import evaluated
 from tests.infra.test_wake_endpoint import GITHUB
 
 RECORD = "/streamr/dev/idle-pause-record"
@@ -29,7 +30,7 @@ DEV_WITH_GITHUB = {
 
 @pytest.fixture(scope="module")
 def configured() -> ProgramRun:
-    return run_program("dev", {**GITHUB, "idleDeepPauseHours": 3})
+    return evaluated("dev", {**GITHUB, "idleDeepPauseHours": 3})
 
 
 def variables(run: ProgramRun, function: str) -> dict[str, str]:
@@ -80,7 +81,7 @@ def test_only_the_wake_function_may_read_the_github_token(configured) -> None:
 
 @pytest.mark.parametrize("overrides", [{}, {**GITHUB, "idleDeepPauseHours": 3, "paused": True}])
 def test_unset_or_deep_paused_there_is_no_record_schedule_or_permission(overrides) -> None:
-    run = run_program("dev", overrides)
+    run = evaluated("dev", overrides)
     names = {resource.name for resource in run.resources}
     assert not names & {
         "streamr-dev-pause-idle-record",

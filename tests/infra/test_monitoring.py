@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from components.monitoring import Monitoring, MonitoringArgs, database_connection_limit
-from offline.harness import ProgramRun, run_component, run_program
+from offline.harness import ProgramRun, run_component
+from tests.infra.support import evaluated
 
 TAGS = {"Project": "streamr", "Stage": "prod", "ManagedBy": "pulumi"}
 BALANCER = "app/coord-alb/0123456789abcdef"
@@ -165,7 +166,7 @@ def test_preview_evaluates() -> None:
 def test_a_booting_instance_is_no_incident_but_a_sick_one_is() -> None:
     """Each morning's resume and each instance refresh bring instances that fail /health until
     they are up (the group's grace allows 300 s): the alarm needs longer than that, unbroken."""
-    run = run_program("prod")
+    run = evaluated("prod")
     grace = run.one("aws:autoscaling/group:Group").inputs["healthCheckGracePeriod"]
     alarm = run.named("streamr-prod-monitoring-unhealthy-targets").inputs
     assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"]

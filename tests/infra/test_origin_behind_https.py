@@ -10,8 +10,9 @@ import pytest
 
 from components.srs_origin import HEALTH_CHECK_MATCHER, HEALTH_CHECK_PATH
 from devenv.load_balancer import path_pattern
-from offline.harness import UNKNOWN, ProgramRun, Resource, run_program
+from offline.harness import UNKNOWN, ProgramRun, Resource
 from srs import render
+from tests.infra.support import evaluated
 from tests.infra.test_coordinator_service import settings_file
 
 RULE = "aws:lb/listenerRule:ListenerRule"
@@ -93,7 +94,7 @@ def test_without_https_nothing_forwards_and_the_balancer_reaches_only_the_coordi
 def test_a_deep_pause_takes_the_rule_the_target_group_and_the_attachment_along(
     preview: bool,
 ) -> None:
-    paused = run_program("prod", {"paused": True}, preview=preview)
+    paused = evaluated("prod", {"paused": True}, preview=preview)
     for kind in (RULE, TARGET_GROUP, ATTACHMENT, EGRESS):
         assert paused.of_type(kind) == [], kind
     # The play URL the coordinator is told stays the https one, ready for the resume.
@@ -101,7 +102,7 @@ def test_a_deep_pause_takes_the_rule_the_target_group_and_the_attachment_along(
 
 
 def test_in_preview_the_rule_waits_for_the_listener() -> None:
-    preview = run_program("prod", preview=True)
+    preview = evaluated("prod", preview=True)
     rule = preview.one(RULE)
     assert https_listener(preview).urn in rule.dependencies
     assert rule.inputs["conditions"][0]["pathPattern"]["values"] == list(render.PLAY_PATHS)

@@ -27,6 +27,7 @@ from components.pause_schedule import (
     schedule_specs,
 )
 from offline.harness import ProgramRun, Resource, run_program
+from tests.infra.support import evaluated
 
 EVERY_DAY = "MON,TUE,WED,THU,FRI,SAT,SUN"
 
@@ -37,12 +38,12 @@ def part(run: ProgramRun, suffix: str) -> Resource:
 
 @pytest.fixture(scope="module")
 def dev() -> ProgramRun:
-    return run_program("dev")
+    return evaluated("dev")
 
 
 @pytest.fixture(scope="module")
 def deep() -> ProgramRun:
-    return run_program("dev", {"paused": True})
+    return evaluated("dev", {"paused": True})
 
 
 def statements(policy: str) -> list[dict[str, Any]]:
@@ -74,7 +75,7 @@ def test_schedules_run_in_the_operators_timezone(dev: ProgramRun) -> None:
 
 
 def test_weekdays_minutes_and_the_zone_come_from_the_config() -> None:
-    run = run_program(
+    run = evaluated(
         "dev",
         {"pauseAt": "23:45", "resumeAt": "17:30", "pauseWeekdays": ["fri", "sat"],
          "timezone": "America/New_York"},
@@ -290,7 +291,7 @@ def test_a_deep_pause_holds_everything_paused(deep: ProgramRun) -> None:
 
 
 def test_a_deep_pause_drops_what_bills_by_the_hour_and_keeps_the_database(deep: ProgramRun) -> None:
-    gateway = run_program("prod", {"paused": True})
+    gateway = evaluated("prod", {"paused": True})
     for run in (deep, gateway):
         assert not run.of_type("aws:lb/loadBalancer:LoadBalancer")
         assert not run.of_type("aws:ec2/natGateway:NatGateway")
@@ -302,7 +303,7 @@ def test_a_deep_pause_drops_what_bills_by_the_hour_and_keeps_the_database(deep: 
     assert [s.name for s in gateway.of_type("aws:scheduler/schedule:Schedule")] == [
         "streamr-prod-pause-hold-paused"
     ]
-    assert not run_program("prod").of_type("streamr:ops:PauseSchedule")
+    assert not evaluated("prod").of_type("streamr:ops:PauseSchedule")
 
 
 def test_the_idle_pause_asks_the_coordinator_with_the_ops_token_it_alone_may_read(

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from offline.harness import ROOT, run_program
+from offline.harness import ROOT
 from offline.plan import KEY_SETTINGS, main, render
 from stack_config import StackConfig
 from tests.infra.support import evaluated
 
 
 def plan_lines(stack: str, preview: bool = False) -> list[str]:
-    return render(evaluated(stack, preview)).splitlines()
+    return render(evaluated(stack, preview=preview)).splitlines()
 
 
 def line_for(lines: list[str], name: str) -> str:
@@ -104,7 +104,7 @@ def test_the_plan_ends_with_the_monthly_cost() -> None:
         f"{totals['stopped']:.2f}, on the stop schedule {totals['scheduled']:.2f}."
     )
     assert lines[-1].startswith("Per component, and deep-paused: `make cost STACK=dev`")
-    paused = render(run_program("dev", {"paused": True})).splitlines()
+    paused = render(evaluated("dev", {"paused": True})).splitlines()
     assert paused[-2] == f"Monthly cost, deep-paused: {totals['deep_paused']:.2f} USD."
     assert plan_lines("prod", preview=True)[-2].startswith("Monthly cost: running ")
 

@@ -7,8 +7,8 @@ import runpy
 
 import pytest
 
-from offline.harness import UNKNOWN, ProgramRun, run_component, run_program
-from tests.infra.support import rule_set, world_open
+from offline.harness import UNKNOWN, ProgramRun, run_component
+from tests.infra.support import evaluated, rule_set, world_open
 
 COMPONENTS = {
     "streamr:network:Network",
@@ -173,7 +173,7 @@ def test_stage_differences_in_the_network(dev: ProgramRun, prod: ProgramRun) -> 
 
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 def test_a_deep_pause_leaves_out_the_nat_gateway_and_the_cache(preview: bool) -> None:
-    run = run_program("prod", {"paused": True}, preview=preview)
+    run = evaluated("prod", {"paused": True}, preview=preview)
     assert not run.of_type("aws:ec2/natGateway:NatGateway")
     assert not network_resources(run, "aws:ec2/eip:Eip")
     assert not run.of_type("streamr:cache:Cache")
@@ -184,13 +184,13 @@ def test_a_deep_pause_leaves_out_the_nat_gateway_and_the_cache(preview: bool) ->
 
 
 def test_a_deep_pause_drops_a_nat_instance_too() -> None:
-    run = run_program("dev", {"paused": True})
+    run = evaluated("dev", {"paused": True})
     assert not network_resources(run, "aws:ec2/instance:Instance")
     assert not run.of_type("streamr:cache:Cache")
 
 
 def test_three_zones_and_a_redis_cache_evaluate(updated: ProgramRun) -> None:
-    run = run_program(updated.stack, {"azCount": 3, "cacheEngine": "redis"})
+    run = evaluated(updated.stack, {"azCount": 3, "cacheEngine": "redis"})
     assert len(run.of_type("aws:ec2/subnet:Subnet")) == 6
     group = run.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs
     assert (group["engine"], group["engineVersion"]) == ("redis", "7.1")

@@ -8,8 +8,9 @@ from typing import Any
 import pulumi_aws as aws
 import pytest
 
-from offline.harness import ProgramFailed, ProviderRefused, run_component, run_program
+from offline.harness import ProgramFailed, ProviderRefused, run_component
 from offline.provider_rules import NAME_RULES, MissingNameRule, name_problems
+from tests.infra.support import evaluated
 
 BOTH_MODES = pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 
@@ -87,7 +88,7 @@ def test_a_type_that_names_resources_without_a_known_rule_stops_the_run() -> Non
 def test_every_name_the_program_gives_fits_and_every_naming_type_has_a_rule(
     stack: str, overrides: dict[str, Any]
 ) -> None:
-    run = run_program(stack, overrides)
+    run = evaluated(stack, overrides)
     named = {r.type for r in run.resources if r.custom and r.type in NAME_RULES}
     assert "aws:lb/targetGroup:TargetGroup" in named or overrides.get("paused")
     for resource in run.resources:

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from offline.harness import UNKNOWN, ProgramRun, Resource, run_program
+from offline.harness import UNKNOWN, ProgramRun, Resource
 from srs import cloud_init, parse, render
-from tests.infra.support import world_open
+from tests.infra.support import evaluated, world_open
 
 
 def part(run: ProgramRun, suffix: str) -> Resource:
@@ -176,7 +176,7 @@ def test_stage_sizes(dev: ProgramRun, prod: ProgramRun) -> None:
 
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 def test_a_deep_pause_leaves_the_origin_out_but_keeps_its_address(preview: bool) -> None:
-    paused = run_program("dev", {"paused": True}, preview=preview)
+    paused = evaluated("dev", {"paused": True}, preview=preview)
     assert not paused.of_type("streamr:streaming:SrsOrigin")
     # The URL in the streamer's OBS outlives the pause.
     address = paused.named("streamr-dev-srs-address-eip")
@@ -185,7 +185,7 @@ def test_a_deep_pause_leaves_the_origin_out_but_keeps_its_address(preview: bool)
     )
     # With a hosted zone the URL holds a name: the pause releases the address ($3.65/month) and
     # the name's record; the URL stays (tests/infra/test_stable_endpoints.py).
-    zoned = run_program("prod", {"paused": True}, preview=preview)
+    zoned = evaluated("prod", {"paused": True}, preview=preview)
     released = [r.name for r in zoned.resources if r.name.startswith("streamr-prod-srs-address-")]
     assert released == []
     assert zoned.outputs["rtmpIngestUrl"] == "rtmp://live.stream.example.org/live"

@@ -18,6 +18,7 @@ import pytest
 
 from offline.harness import ProgramRun, run_component, run_program
 from offline.lifecycle import NO_HISTORY, changes
+from tests.infra.support import evaluated
 
 # Every output someone types or bookmarks: the coordinator (friends' node kits take
 # `--coordinator <url>`, the dashboards and API docs), OBS's RTMP publish URL, the players' HLS
@@ -93,7 +94,7 @@ WITHOUT_ZONE = ("dev", {})
 
 def deep_pause_cycle(stack: str, overrides: Mapping[str, Any]) -> tuple[ProgramRun, ...]:
     """Running, then deep-paused, then resumed: each run an update of the one before."""
-    running = run_program(stack, overrides)
+    running = evaluated(stack, overrides)
     paused = run_program(stack, {**overrides, "paused": True}, previous=running)
     resumed = run_program(stack, {**overrides, "paused": False}, previous=paused)
     return running, paused, resumed

@@ -15,8 +15,9 @@ import pytest
 
 from components.pause_schedule import ops_archive
 from components.wake_endpoint import HANDLER, WORKFLOW
-from offline.harness import ProgramRun, Resource, run_program
+from offline.harness import ProgramRun, Resource
 from stack_config import StackConfig, StackConfigError
+from tests.infra.support import evaluated
 
 GITHUB = {
     "githubRepository": "streamr/streamrp2p",
@@ -27,12 +28,12 @@ GITHUB = {
 
 @pytest.fixture(scope="module")
 def dev() -> ProgramRun:
-    return run_program("dev")
+    return evaluated("dev")
 
 
 @pytest.fixture(scope="module")
 def deep() -> ProgramRun:
-    return run_program("dev", {"paused": True})
+    return evaluated("dev", {"paused": True})
 
 
 def part(run: ProgramRun, suffix: str) -> Resource:
@@ -119,7 +120,7 @@ def test_without_a_repository_there_is_no_github_token_or_dispatch(dev: ProgramR
 
 
 def test_with_a_repository_a_deep_wake_dispatches_its_pause_workflow() -> None:
-    run = run_program("dev", {**GITHUB, "paused": True})
+    run = evaluated("dev", {**GITHUB, "paused": True})
     github_token = part(run, "github-token")
     assert "secretString" not in github_token.inputs  # the operator stores it
     assert not [r for r in run.resources if r.name == "streamr-dev-wake-github-token-version"]
@@ -140,7 +141,7 @@ def test_with_a_repository_a_deep_wake_dispatches_its_pause_workflow() -> None:
 
 
 def test_the_wake_endpoint_is_optional_and_needs_a_pause_to_undo() -> None:
-    run = run_program("dev", {"wakeEndpoint": False})
+    run = evaluated("dev", {"wakeEndpoint": False})
     assert not run.of_type("streamr:ops:WakeEndpoint")
     assert "wakeUrl" not in run.outputs
     with pytest.raises(StackConfigError) as raised:

@@ -19,23 +19,29 @@ from pathlib import Path
 import httpx
 import pytest
 import redis as redis_client
-from streamr_coordinator.migrate import upgrade_to_head
 
 from devenv import services
+from tests.coordinator.databases import Databases
 
 from . import recordings
 
 PEPPER = "node-kit-pepper-0123456789abcdef0123456789"
 HOOK_SECRET = "node-kit-hook-secret-0123456789abcdef0123"
 PASSWORD = "correct horse battery"
-_databases = itertools.count()
 _users = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[services.Postgres]:
-    with services.postgres() as server:
+    with services.postgres(durable=False) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def databases(postgres: services.Postgres) -> Iterator[Databases]:
+    clones = Databases(postgres, "node_kit")
+    yield clones
+    clones.close()
 
 
 @pytest.fixture(scope="session")
@@ -117,12 +123,10 @@ class Api:
 
 
 @pytest.fixture
-def database_url(postgres: services.Postgres) -> Iterator[str]:
-    name = f"node_kit_{next(_databases)}"
-    url = postgres.create_database(name)
-    upgrade_to_head(url)
-    yield url
-    postgres.drop_database(name)
+def database_url(databases: Databases) -> Iterator[str]:
+    """A fresh migrated database (a clone of a template migrated once)."""
+    with databases.database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from offline.cost_report import build_report, planned_resources
-from offline.harness import run_program
 from ops import prices
 from ops.cost import MODES
+from tests.infra.support import evaluated
 
 ROOT = Path(__file__).resolve().parents[2]
 HOURLY_UNSTOPPABLE = {
@@ -55,7 +55,7 @@ def test_dev_schedule_is_priced_between_stopped_and_running():
 
 
 def test_resources_are_grouped_by_the_component_that_registered_them():
-    planned = planned_resources(run_program("dev"))
+    planned = planned_resources(evaluated("dev"))
     database = next(r for r in planned if r.type == "aws:rds/instance:Instance")
     assert database.component == "database"
     assert {r.component for r in planned} >= {"network", "database", "cache"}

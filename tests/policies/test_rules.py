@@ -19,9 +19,10 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from offline.harness import ROOT, run_program
+from offline.harness import ROOT
 from offline.policy_check import check
 from policies.rules import RULES, policies
+from tests.infra.support import evaluated
 
 TAGS = {"Project": "streamr", "Stage": "dev", "ManagedBy": "pulumi"}
 PROD = {**TAGS, "Stage": "prod"}
@@ -308,12 +309,12 @@ IDLE_DEEP_PAUSE = {
     ids=["dev", "prod", "dev-deep-paused", "prod-deep-paused", "dev-idle-deep-pause"],
 )
 def test_the_programs_have_no_mandatory_violations(stack, overrides) -> None:
-    violations = check(run_program(stack, overrides))
+    violations = check(evaluated(stack, overrides))
     assert [v for v in violations if v.enforcement == "mandatory"] == []
 
 
 def test_the_offline_check_catches_a_bad_config_and_honours_policy_config() -> None:
-    run = run_program("dev", {"natStrategy": "gateway", "azCount": 3})
+    run = evaluated("dev", {"natStrategy": "gateway", "azCount": 3})
     assert {(v.policy, v.enforcement) for v in check(run)} == {("monthly-budget", "mandatory")}
     stricter = {"instance-types-allowed": {"allowed": {"dev": ["t4g.nano"]}}}
     found = check(run, stricter)

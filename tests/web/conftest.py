@@ -25,6 +25,8 @@ from streamr_coordinator.migrate import upgrade_to_head
 from bench.coordinator_hooks import serving
 from devenv import services
 
+from .media import STREAM, Recordings, flv_recording, hls_recording
+
 PASSWORD = "correct horse battery"
 HOOK_SECRET = "web-hook-secret-0123456789abcdef0123456789"
 BOOTSTRAP = "web-bootstrap-token-0123456789abcdef0123"
@@ -210,8 +212,14 @@ def _seed(seeded: Seeded) -> None:
 
 
 @pytest.fixture(scope="session")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> Recordings:
+    media = tmp_path_factory.mktemp("media")
+    return Recordings(flv_recording(media).read_bytes(), hls_recording(media / "origin", STREAM))
+
+
+@pytest.fixture(scope="session")
 def coordinator() -> Iterator[Seeded]:
-    with services.postgres() as postgres:
+    with services.postgres(durable=False) as postgres:
         database_url = postgres.url()
         upgrade_to_head(database_url)
         port = services.free_port()

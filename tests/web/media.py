@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+# The stream the watch tests play; the origin's HLS recording is named after it.
+STREAM = "garden-cam"
 FLV_HEADER_BYTES = 9 + 4  # the header and PreviousTagSize0
 # A live edge sends what it holds at once (SRS's GOP cache), then keeps pace with the stream.
 BURST_SECONDS = 1.0
@@ -62,6 +64,15 @@ def hls_recording(directory: Path, stream: str, seconds: int = 90) -> Path:
         str(live / f"{stream}.m3u8"),
     )  # fmt: skip
     return directory
+
+
+@dataclass(frozen=True)
+class Recordings:
+    """What the edge and the origin serve: made once per session (ffmpeg takes seconds each),
+    only read by the tests."""
+
+    flv: bytes  # the edge's stream
+    origin_root: Path  # the origin's `live/STREAM.m3u8` and segments
 
 
 def flv_tags(data: bytes) -> Iterator[tuple[int, bytes]]:

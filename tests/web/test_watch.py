@@ -30,10 +30,8 @@ from tests.coordinator.test_mesh_client import _handler as fake_headscale_handle
 
 from .accessibility import assert_accessible
 from .conftest import BOOTSTRAP, HOOK_SECRET, PASSWORD, requested_urls, save_screenshot
-from .media import Edge, flv_recording, hls_recording, running_edge, running_origin
+from .media import STREAM, Edge, Recordings, running_edge, running_origin
 from .test_browser import sign_in, submit, text_of
-
-STREAM = "garden-cam"
 
 
 @dataclass
@@ -116,18 +114,15 @@ def live_stream(client: httpx.Client) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    media = tmp_path_factory.mktemp("media")
-    recording = flv_recording(media).read_bytes()
-    origin_root = hls_recording(media / "origin", STREAM)
+def site(recordings: Recordings) -> Iterator[Site]:
     origin_requests: list[str] = []
     headscale = FakeHeadscale()
     mesh = ThreadingHTTPServer(("127.0.0.1", 0), fake_headscale_handler(headscale))
     threading.Thread(target=mesh.serve_forever, args=(0.05,), daemon=True).start()
     with (
         mesh,
-        running_origin(origin_root, origin_requests) as origin_url,
-        services.postgres() as postgres,
+        running_origin(recordings.origin_root, origin_requests) as origin_url,
+        services.postgres(durable=False) as postgres,
     ):
         database_url = postgres.url()
         upgrade_to_head(database_url)
@@ -145,7 +140,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 "/api/v1/nodes", json={"name": "shed-pi", "capacity_viewers": 50}, headers=friend
             )
             assert node.status_code == 201, node.text
-            yield Site(url, node.json(), recording, origin_requests, headscale)
+            yield Site(url, node.json(), recordings.flv, origin_requests, headscale)
             mesh.shutdown()
     assert headscale.violations == []
 

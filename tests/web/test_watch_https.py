@@ -22,7 +22,7 @@ from devenv import load_balancer, services
 from srs.render import PLAY_PATHS
 
 from .conftest import chromium, requested_urls
-from .media import hls_recording, running_origin
+from .media import Recordings, running_origin
 from .test_watch import STREAM, _plays_from, coordinator_environment, live_stream, serve_command
 
 
@@ -35,15 +35,14 @@ class SecureSite:
 
 
 @pytest.fixture(scope="module")
-def secure_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureSite]:
-    origin_root = hls_recording(tmp_path_factory.mktemp("media") / "origin", STREAM)
+def secure_site(recordings: Recordings) -> Iterator[SecureSite]:
     origin_requests: list[str] = []
     port = services.free_port()
     coordinator = f"http://127.0.0.1:{port}"
     with (
-        running_origin(origin_root, origin_requests) as origin_url,
+        running_origin(recordings.origin_root, origin_requests) as origin_url,
         load_balancer.running([load_balancer.Rule(PLAY_PATHS, origin_url)], coordinator) as front,
-        services.postgres() as postgres,
+        services.postgres(durable=False) as postgres,
     ):
         database_url = postgres.url()
         upgrade_to_head(database_url)
