@@ -69,14 +69,41 @@ def test_the_role_reads_only_the_hook_secret_and_writes_only_its_logs(
     updated: ProgramRun,
 ) -> None:
     policy = json.loads(part(updated, "policy").inputs["policy"])
-    hook_secret = updated.named(f"streamr-{updated.stack}-coordinator-hook-secret")
+    hook_secret = updated.named(
+        f"streamr-{updated.stack}-coordinator-hook-secret", "aws:ssm/parameter:Parameter"
+    )
+    arn = hook_secret.outputs["arn"]
     logs = part(updated, "logs")
     assert policy["Statement"] == [
         {
-            "Sid": "ReadHookSecret",
+            "Sid": "ReadItsParameters",
             "Effect": "Allow",
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": hook_secret.outputs["arn"],
+            "Action": "ssm:GetParameter",
+            "Resource": [arn],
+        },
+        {
+            "Sid": "DecryptItsParameters",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": "arn:aws:kms:eu-west-1:123456789012:key/*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": "ssm.eu-west-1.amazonaws.com",
+                    "kms:EncryptionContext:PARAMETER_ARN": [arn],
+                }
+            },
+        },
+        {
+            # Session Manager's managed policy would allow reading every parameter.
+            "Sid": "NoOtherParameters",
+            "Effect": "Deny",
+            "Action": [
+                "ssm:GetParameter",
+                "ssm:GetParameters",
+                "ssm:GetParametersByPath",
+                "ssm:GetParameterHistory",
+            ],
+            "NotResource": [arn],
         },
         {
             "Sid": "WriteOwnLogs",
