@@ -31,6 +31,8 @@ RTMP_WHY = "RTMP: the streamer publishes, viewers and edges play"
 HTTP_WHY = "HTTP: HLS playlists and segments, HTTP-FLV"
 # The viewers' rule on the coordinator's HTTPS listener; its only other rule is the default one.
 PLAY_RULE_PRIORITY = 100
+# GB of gp3 for the root volume: see the instance's root_block_device.
+ROOT_VOLUME_GB = 8
 # What the load balancer's target group asks SRS's HTTP port: SRS's HTTP server answers this
 # itself, whatever its html folder holds (`/` is 404 on an empty one); scripts/proxied_origin_run.py
 # records the real server's answers.
@@ -177,7 +179,12 @@ class SrsOrigin(pulumi.ComponentResource):
             root_block_device={
                 "encrypted": True,
                 "volume_type": "gp3",
-                "volume_size": 16,  # HLS fragments and the container image
+                # The AMI's own 8 GB, as the NAT and Headscale hosts have: Amazon Linux (about
+                # 2 GB), Docker, Tailscale, the SRS image (hundreds of MB) and the HLS segments,
+                # which SRS keeps for the 12 s window plus 30 s before it deletes them (about
+                # 16 MB per 3 Mbps stream). Nothing else grows: SRS's container logs nothing to
+                # disk (its console goes to CloudWatch) and journald caps itself at 10 % of it.
+                "volume_size": ROOT_VOLUME_GB,
                 "tags": _tagged(args.tags, f"{name}-root"),
             },
             user_data=user_data,

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from offline.harness import UNKNOWN, ProgramRun, Resource, run_program
+from ops import prices
 from srs import cloud_init, parse, render
 from tests.infra.support import world_open
 
@@ -60,6 +61,8 @@ def test_the_host_requires_imdsv2_and_encrypts_its_disk(updated: ProgramRun) -> 
     assert host["metadataOptions"]["httpPutResponseHopLimit"] == 1
     assert host["rootBlockDevice"]["encrypted"] is True
     assert host["rootBlockDevice"]["volumeType"] == "gp3"
+    # The AMI's own size (no smaller: a root volume cannot be smaller than its AMI's snapshot).
+    assert host["rootBlockDevice"]["volumeSize"] == prices.DEFAULT_ROOT_VOLUME_GB == 8
     assert host["associatePublicIpAddress"] is False  # reached only through its Elastic IP
     association = part(updated, "eip-association").inputs
     assert association["instanceId"] == part(updated, "host").id
