@@ -214,3 +214,20 @@ def test_children_belong_to_the_component(updated: ProgramRun, suffix: str) -> N
         assert child.parent == holder.urn
         child = holder
     assert child.parent == component.urn
+
+
+def test_a_deep_pause_deletes_the_host_and_keeps_what_the_mesh_comes_back_with(
+    updated: ProgramRun,
+) -> None:
+    """The instance bills by the hour (and its root volume by the GB); its address, data, key
+    parameter and the outputs they give stay (the resume: test_stable_endpoints.py)."""
+    paused = run_program(updated.stack, {"paused": True})
+    kept = {"eip", "data", "api-key", "role", "profile", "sg", "data-snapshots"}
+    gone = {"host", "data-attachment", "eip-association"}
+    names = {r.name for r in paused.resources if r.custom}
+    prefix = f"streamr-{updated.stack}-headscale-"
+    assert {f"{prefix}{suffix}" for suffix in kept} <= names
+    assert not {f"{prefix}{suffix}" for suffix in gone} & names
+    assert {f"{prefix}{suffix}" for suffix in gone} <= {r.name for r in updated.resources}
+    for output in ("headscaleUrl", "headscalePublicIp", "headscaleApiKeyParameter"):
+        assert paused.outputs[output] == updated.outputs[output], output
