@@ -103,12 +103,13 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             hosted_zone_id=config.coordinator.hosted_zone_id,
             snapshot_retain_days=7 if config.stage == "dev" else 30,
             protect_data=config.stage == "prod",
+            paused=config.paused,
             tags=tags,
         ),
     )
     outputs["headscaleUrl"] = mesh.url
     outputs["headscalePublicIp"] = mesh.public_ip
-    outputs["headscaleApiKeySecretArn"] = mesh.api_key_secret_arn
+    outputs["headscaleApiKeyParameter"] = mesh.api_key.name
     # Before the coordinator, which must know it. The URL in a streamer's OBS survives every pause:
     # a name in the hosted zone (a deep pause releases the address), else the address itself.
     zone = config.coordinator.hosted_zone_id
@@ -175,7 +176,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             edge_domain=edge_domain_of(config.domain) if zone and config.domain else None,
             access_logs=config.stage == "prod",
             mesh_url=mesh.url,
-            mesh_api_key_secret_arn=mesh.api_key_secret_arn,
+            mesh_api_key=mesh.api_key,
             origin_publish_url=origin_address.publish_url,
             origin_play_url=origin_address.play_url,
             ops_token=config.idle_pause_minutes is not None,
@@ -183,7 +184,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
         ),
     )
     # Its token pepper, admin token and cache auth token (JSON keys; README: "Deploying for real").
-    outputs["coordinatorSecretsArn"] = coordinator.host_secrets_arn
+    outputs["coordinatorSecretsParameter"] = coordinator.host_secrets_parameter
     monitoring = Monitoring(
         f"{config.prefix}-monitoring",
         MonitoringArgs(
@@ -221,7 +222,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
                 deep_pause=config.paused,
                 idle_pause_minutes=idle,
                 coordinator_url=coordinator.url if idle is not None else None,
-                ops_token_secret_arn=coordinator.ops_token_secret_arn if idle is not None else None,
+                ops_token_parameter=coordinator.ops_token_parameter if idle is not None else None,
                 record_idle_pauses=idle_deep is not None,
                 tags=tags,
             ),
@@ -246,7 +247,7 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
                     instance_type=config.instance_types.srs,
                     coordinator_security_group_id=network.coordinator_security_group_id,
                     coordinator_url=coordinator.url,
-                    hook_secret_arn=coordinator.hook_secret_arn,
+                    hook_secret=coordinator.hook_secret,
                     allocation_id=origin_address.allocation_id,
                     entrance=entrance,
                     tags=tags,
@@ -272,9 +273,9 @@ def build(config: StackConfig) -> dict[str, pulumi.Input[Any]]:
             ),
         )
         outputs["wakeUrl"] = wake.url
-        outputs["wakeTokenSecretArn"] = wake.token_secret_arn
-        if wake.github_token_secret_arn is not None:
-            outputs["wakeGithubTokenSecretArn"] = wake.github_token_secret_arn
+        outputs["wakeTokenParameter"] = wake.token_parameter
+        if wake.github_token_parameter is not None:
+            outputs["wakeGithubTokenParameter"] = wake.github_token_parameter
     if config.github is not None:
         ci = GithubOidc(
             f"{config.prefix}-github",

@@ -1,5 +1,6 @@
-"""The coordinator hosts' access: the secrets the stack generates or is given, kept in Secrets
-Manager; the instance role that may read exactly those, pull its image and write its logs; and,
+"""The coordinator hosts' access: the secrets the stack generates, kept as SecureString parameters
+(components/secure_parameter.py); the instance role that may read exactly those and the database
+secret RDS keeps in Secrets Manager, pull its image and write its logs; and,
 with edge names (coordinator/src/streamr_coordinator/domain/edge_names.py), a second role that may
 change only the edge names' A records and their ACME challenges' TXT records in the stack's hosted
 zone: the coordinator container cannot reach the instance's own credentials (IMDS hop limit 1), so
@@ -19,6 +20,12 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.iam import assumed_by
+from components.secure_parameter import (
+    SecureParameter,
+    SecureParameterArgs,
+    parameter_name,
+    read_statements,
+)
 
 SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 ECR_PULL_ACTIONS = [
@@ -28,9 +35,9 @@ ECR_PULL_ACTIONS = [
 ]
 
 
-# The one secret holding, as a JSON object, the values only the coordinator hosts (and the
+# The one parameter holding, as a JSON object, the values only the coordinator hosts (and the
 # operator) read; each party that reads a value too (the SRS origin the hook secret, the idle
-# pause the ops token) gets a secret of its own. Secrets Manager bills per secret.
+# pause the ops token) gets a parameter of its own.
 HOST_SECRETS = "host-secrets"
 
 
@@ -49,7 +56,7 @@ def generated_value(parent: pulumi.Resource, name: str, purpose: str) -> pulumi.
 
 def generated_secret(
     parent: pulumi.Resource, name: str, purpose: str, tags: Mapping[str, str]
-) -> aws.secretsmanager.Secret:
+) -> SecureParameter:
     return stored_secret(parent, name, purpose, generated_value(parent, name, purpose), tags)
 
 
@@ -58,8 +65,8 @@ def host_secrets(
     name: str,
     values: Mapping[str, pulumi.Input[str]],
     tags: Mapping[str, str],
-) -> aws.secretsmanager.Secret:
-    """One secret for `values` (JSON key -> value), which only the coordinator hosts read."""
+) -> SecureParameter:
+    """One parameter for `values` (JSON key -> value), which only the coordinator hosts read."""
     return stored_secret(parent, name, HOST_SECRETS, pulumi.Output.json_dumps(dict(values)), tags)
 
 
@@ -69,21 +76,17 @@ def stored_secret(
     purpose: str,
     value: pulumi.Input[str],
     tags: Mapping[str, str],
-) -> aws.secretsmanager.Secret:
-    child = pulumi.ResourceOptions(parent=parent)
-    secret = aws.secretsmanager.Secret(
+) -> SecureParameter:
+    return SecureParameter(
         f"{name}-{purpose}",
-        description=f"StreamrP2P coordinator {purpose.replace('-', ' ')}",
-        tags=_tagged(tags, f"{name}-{purpose}"),
-        opts=child,
+        SecureParameterArgs(
+            name=parameter_name(name, purpose),
+            description=f"StreamrP2P coordinator {purpose.replace('-', ' ')}",
+            tags=tags,
+            value=value,
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
     )
-    aws.secretsmanager.SecretVersion(
-        f"{name}-{purpose}-version",
-        secret_id=secret.id,
-        secret_string=pulumi.Output.secret(value),
-        opts=child,
-    )
-    return secret
 
 
 def instance_profile(
@@ -91,7 +94,8 @@ def instance_profile(
     name: str,
     tags: Mapping[str, str],
     repository_arn: pulumi.Output[str],
-    secret_arns: list[pulumi.Input[str]],
+    parameter_arns: list[pulumi.Input[str]],
+    database_secret_arn: pulumi.Input[str],
     log_group_arn: pulumi.Output[str],
     edge_names: tuple[str, str] | None = None,
 ) -> tuple[aws.iam.InstanceProfile, pulumi.Output[str] | None]:
@@ -126,9 +130,13 @@ def instance_profile(
     aws.iam.RolePolicy(
         f"{name}-policy",
         role=role.id,
-        policy=pulumi.Output.json_dumps(
-            host_policy(repository_arn, secret_arns, log_group_arn, edge_dns_role_arn)
-        ),
+        policy=pulumi.Output.all(
+            repository_arn,
+            pulumi.Output.all(*parameter_arns),
+            database_secret_arn,
+            log_group_arn,
+            edge_dns_role_arn,
+        ).apply(lambda v: json.dumps(host_policy(v[0], list(v[1]), v[2], v[3], v[4]))),
         opts=child,
     )
     aws.iam.RolePolicyAttachment(
@@ -162,11 +170,14 @@ def edge_record_names(edge_domain: str) -> list[str]:
 
 
 def host_policy(
-    repository_arn: pulumi.Input[str],
-    secret_arns: Sequence[pulumi.Input[str]],
-    log_group_arn: pulumi.Input[str],
-    edge_dns_role_arn: pulumi.Input[str] | None,
+    repository_arn: str,
+    parameter_arns: Sequence[str],
+    database_secret_arn: str,
+    log_group_arn: str,
+    edge_dns_role_arn: str | None,
 ) -> dict[str, Any]:
+    """Pull its image, read its parameters (and no other: Session Manager's managed policy allows
+    every parameter) and the RDS-managed database secret, write its logs."""
     statements: list[dict[str, Any]] = [
         {
             "Sid": "EcrLogin",
@@ -182,16 +193,17 @@ def host_policy(
             "Resource": repository_arn,
         },
         {
-            "Sid": "ReadSecrets",
+            "Sid": "ReadDatabaseSecret",
             "Effect": "Allow",
             "Action": "secretsmanager:GetSecretValue",
-            "Resource": list(secret_arns),
+            "Resource": database_secret_arn,
         },
+        *read_statements(parameter_arns),
         {
             "Sid": "WriteLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": pulumi.Output.concat(log_group_arn, ":log-stream:*"),
+            "Resource": f"{log_group_arn}:log-stream:*",
         },
     ]
     if edge_dns_role_arn is not None:

@@ -1,4 +1,5 @@
-"""The coordinator in production: image in ECR, launch template, auto scaling group, ALB, secrets.
+"""The coordinator in production: image in ECR, launch template, auto scaling group, ALB, secrets
+(SecureString parameters).
 
 The earlier system's "green" deploys kept serving old code because EC2 user data never re-ran.
 Here the image is referenced by digest inside the user data: a new image is a new launch template
@@ -27,6 +28,7 @@ from components.coordinator_load_balancer import (
     CoordinatorLoadBalancerArgs,
 )
 from components.coordinator_user_data import UserDataSettings, render_user_data
+from components.secure_parameter import SecureParameter
 
 # Amazon Linux 2023 for arm64, resolved through the public SSM parameter AWS keeps current.
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
@@ -76,9 +78,9 @@ class CoordinatorServiceArgs:
     # `hosted_zone_id` (see components/coordinator_access.py); None: no edge names.
     edge_domain: str | None = None
     access_logs: bool = False
-    # The mesh: Headscale's URL and the secret its host writes the coordinator's API key into.
+    # The mesh: Headscale's URL and the parameter its host writes the coordinator's API key into.
     mesh_url: pulumi.Input[str] | None = None
-    mesh_api_key_secret_arn: pulumi.Input[str] | None = None
+    mesh_api_key: SecureParameter | None = None
     # The SRS origin's publish (rtmp://<ip>/live) and play (http://<ip>:8080) URLs: the streamer
     # page's publish URL and the viewers' fallback in /api/v1/play.
     origin_publish_url: pulumi.Input[str] | None = None
@@ -97,10 +99,12 @@ class CoordinatorService(pulumi.ComponentResource):
     # Its entrance (None on a deep pause): the SRS origin adds its viewers' rule to it.
     load_balancer: CoordinatorLoadBalancer | None
     # The values only its hosts (and the operator) read: token_pepper, admin_token and, with a
-    # cache, cache_auth_token, in one secret (JSON).
-    host_secrets_arn: pulumi.Output[str]
-    hook_secret_arn: pulumi.Output[str]
-    ops_token_secret_arn: pulumi.Output[str] | None
+    # cache, cache_auth_token, in one parameter (JSON); its name.
+    host_secrets_parameter: pulumi.Output[str]
+    # The SRS origin reads it too.
+    hook_secret: SecureParameter
+    # The idle pause's token; its parameter's name.
+    ops_token_parameter: pulumi.Output[str] | None
     autoscaling_group_name: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
     load_balancer_arn_suffix: pulumi.Output[str] | None
@@ -127,7 +131,7 @@ class CoordinatorService(pulumi.ComponentResource):
             opts=child,
         )
 
-        # Values others read too have a secret each (least privilege): the hook secret (the SRS
+        # Values others read too have a parameter each (least privilege): the hook secret (the SRS
         # origin), the ops token (the idle pause). The rest share one (host_secrets).
         secrets = {
             purpose: generated_secret(self, name, purpose, args.tags)
@@ -159,12 +163,12 @@ class CoordinatorService(pulumi.ComponentResource):
             name,
             args.tags,
             repository_arn=image.repository_arn,
-            secret_arns=[
+            parameter_arns=[
                 hosts_only.arn,
                 *(secret.arn for secret in secrets.values()),
-                *([args.mesh_api_key_secret_arn] if args.mesh_api_key_secret_arn else []),
-                args.database_secret_arn,
+                *([args.mesh_api_key.arn] if args.mesh_api_key is not None else []),
             ],
+            database_secret_arn=args.database_secret_arn,
             log_group_arn=log_group.arn,
             edge_names=(args.hosted_zone_id, args.edge_domain)
             if args.edge_domain is not None and args.hosted_zone_id is not None
@@ -177,15 +181,15 @@ class CoordinatorService(pulumi.ComponentResource):
             database_host=args.database_address,
             database_port=args.database_port,
             database_secret_arn=args.database_secret_arn,
-            host_secrets=hosts_only.arn,
-            hook=secrets["hook-secret"].arn,
+            host_secrets=hosts_only.name,
+            hook=secrets["hook-secret"].name,
             cache_host=args.cache_address,
             cache_port=args.cache_port,
             mesh_url=args.mesh_url,
-            mesh_api_key_secret_arn=args.mesh_api_key_secret_arn,
+            mesh_api_key=args.mesh_api_key.name if args.mesh_api_key is not None else None,
             origin_publish_url=args.origin_publish_url,
             origin_play_url=args.origin_play_url,
-            ops_token=secrets["ops-token"].arn if args.ops_token else None,
+            ops_token=secrets["ops-token"].name if args.ops_token else None,
             edge_dns_role_arn=edge_dns_role_arn,
         ).apply(
             lambda v: render_user_data(
@@ -197,18 +201,18 @@ class CoordinatorService(pulumi.ComponentResource):
                     database_port=int(v["database_port"]),
                     database_name=args.database_name,
                     database_secret_arn=v["database_secret_arn"],
-                    host_secrets_arn=v["host_secrets"],
-                    hook_secret_arn=v["hook"],
+                    host_secrets_parameter=v["host_secrets"],
+                    hook_secret_parameter=v["hook"],
                     trusted_proxies=[args.vpc_cidr],
                     web_concurrency=args.web_concurrency,
                     cache_host=v["cache_host"],
                     cache_port=v["cache_port"],
                     cache=args.cache_auth_token is not None,
                     mesh_url=v["mesh_url"],
-                    mesh_api_key_secret_arn=v["mesh_api_key_secret_arn"],
+                    mesh_api_key_parameter=v["mesh_api_key"],
                     origin_publish_url=v["origin_publish_url"],
                     origin_play_url=v["origin_play_url"],
-                    ops_token_secret_arn=v["ops_token"],
+                    ops_token_parameter=v["ops_token"],
                     edge_domain=args.edge_domain,
                     edge_zone_id=args.hosted_zone_id if args.edge_domain else None,
                     edge_dns_role_arn=v["edge_dns_role_arn"],
@@ -328,16 +332,16 @@ class CoordinatorService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desired_capacity"]),
         )
 
-        self.host_secrets_arn = hosts_only.arn
-        self.hook_secret_arn = secrets["hook-secret"].arn
-        self.ops_token_secret_arn = secrets["ops-token"].arn if args.ops_token else None
+        self.host_secrets_parameter = hosts_only.name
+        self.hook_secret = secrets["hook-secret"]
+        self.ops_token_parameter = secrets["ops-token"].name if args.ops_token else None
         self.autoscaling_group_name = group.name
         self.log_group_name = log_group.name
         self.register_outputs(
             {
                 "url": self.url,
-                "hostSecretsArn": self.host_secrets_arn,
-                "hookSecretArn": self.hook_secret_arn,
+                "hostSecretsParameter": self.host_secrets_parameter,
+                "hookSecretParameter": self.hook_secret.name,
                 "autoscalingGroupName": self.autoscaling_group_name,
                 "logGroupName": self.log_group_name,
                 "loadBalancerArnSuffix": self.load_balancer_arn_suffix,

@@ -1,7 +1,8 @@
 """The coordinator hosts' cloud-config: a static template plus this stack's settings file.
 
-The template (coordinator_user_data.yaml) holds the boot script; only ARNs and addresses are
-filled in here, never a secret: the script reads secrets from Secrets Manager at boot.
+The template (coordinator_user_data.yaml) holds the boot script; only names, ARNs and addresses
+are filled in here, never a secret: the script reads secrets at boot from their SecureString
+parameters (and the RDS-managed database secret from Secrets Manager).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ USER_DATA_TEMPLATE = Path(__file__).with_name("coordinator_user_data.yaml")
 
 @dataclass(frozen=True)
 class UserDataSettings:
-    """Everything per stack the boot script needs; values here are never secrets, only ARNs."""
+    """Everything per stack the boot script needs; values here are never secrets, only where
+    they are kept (parameter names, the database secret's ARN)."""
 
     region: str
     image: str
@@ -31,9 +33,9 @@ class UserDataSettings:
     database_port: int
     database_name: str
     database_secret_arn: str
-    # One secret, a JSON object: token_pepper, admin_token and, with a cache, cache_auth_token.
-    host_secrets_arn: str
-    hook_secret_arn: str
+    # One parameter, a JSON object: token_pepper, admin_token and, with a cache, cache_auth_token.
+    host_secrets_parameter: str
+    hook_secret_parameter: str
     trusted_proxies: Sequence[str]
     web_concurrency: int
     port: int = APP_PORT
@@ -42,11 +44,11 @@ class UserDataSettings:
     # With a cache, its auth token is the host secrets' `cache_auth_token`.
     cache: bool = False
     mesh_url: str | None = None
-    mesh_api_key_secret_arn: str | None = None
+    mesh_api_key_parameter: str | None = None
     origin_publish_url: str | None = None
     origin_play_url: str | None = None
     # The idle pause's ops token (STREAMR_OPS_TOKEN), when the stack has an idle pause.
-    ops_token_secret_arn: str | None = None
+    ops_token_parameter: str | None = None
     # Edge names: their domain, the hosted zone, and the role whose short-lived credentials the
     # host hands the container for writing their records (it cannot reach the instance's own).
     edge_domain: str | None = None
@@ -65,25 +67,25 @@ def render_user_data(settings: UserDataSettings) -> str:
         "DATABASE_PORT": settings.database_port,
         "DATABASE_NAME": settings.database_name,
         "DATABASE_SECRET_ARN": settings.database_secret_arn,
-        "HOST_SECRETS_ARN": settings.host_secrets_arn,
-        "HOOK_SECRET_ARN": settings.hook_secret_arn,
+        "HOST_SECRETS_PARAMETER": settings.host_secrets_parameter,
+        "HOOK_SECRET_PARAMETER": settings.hook_secret_parameter,
         "TRUSTED_PROXIES": json.dumps(list(settings.trusted_proxies)),
         "WEB_CONCURRENCY": settings.web_concurrency,
         "PORT": settings.port,
     }
     if settings.cache:
         values |= {"CACHE_HOST": settings.cache_host, "CACHE_PORT": settings.cache_port}
-    if settings.mesh_api_key_secret_arn is not None:
+    if settings.mesh_api_key_parameter is not None:
         values |= {
             "HEADSCALE_URL": settings.mesh_url,
-            "HEADSCALE_API_KEY_SECRET_ARN": settings.mesh_api_key_secret_arn,
+            "HEADSCALE_API_KEY_PARAMETER": settings.mesh_api_key_parameter,
         }
     if settings.origin_publish_url is not None:
         values["ORIGIN_PUBLISH_URL"] = settings.origin_publish_url
     if settings.origin_play_url is not None:
         values["ORIGIN_PLAY_URL"] = settings.origin_play_url
-    if settings.ops_token_secret_arn is not None:
-        values["OPS_TOKEN_SECRET_ARN"] = settings.ops_token_secret_arn
+    if settings.ops_token_parameter is not None:
+        values["OPS_TOKEN_PARAMETER"] = settings.ops_token_parameter
     if settings.edge_dns_role_arn is not None:
         values |= {
             "EDGE_DOMAIN": settings.edge_domain,

@@ -143,10 +143,18 @@ def state_access_policy(bucket: str, key_arn: str) -> str:
                     "Resource": "*",
                 },
                 {
-                    # Parameters: only AWS's public ones (the AMI ids the program looks up).
+                    # Parameters: only AWS's public ones (the AMI ids the program looks up). The
+                    # stack's secrets are SecureStrings under the account's aws/ssm key, which
+                    # decrypts for any principal of the account: these denies keep them from
+                    # preview, history (every past value) included.
                     "Sid": "OnlyPublicParameters",
                     "Effect": "Deny",
-                    "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+                    "Action": [
+                        "ssm:GetParameter",
+                        "ssm:GetParameters",
+                        "ssm:GetParametersByPath",
+                        "ssm:GetParameterHistory",
+                    ],
                     "NotResource": "arn:aws:ssm:*::parameter/aws/service/*",
                 },
             ],
@@ -235,6 +243,15 @@ def deploy_iam_policy(account_id: str, prefix: str) -> str:
                     "Sid": "ReadIam",
                     "Effect": "Allow",
                     "Action": ["iam:GetAccountSummary", "iam:ListOpenIDConnectProviders"],
+                    "Resource": "*",
+                },
+                {
+                    # PowerUserAccess allows every SSM call. `up` reads a parameter's current
+                    # value (GetParameter); the history of values (rotated tokens, old API keys)
+                    # it never needs.
+                    "Sid": "NoParameterHistory",
+                    "Effect": "Deny",
+                    "Action": "ssm:GetParameterHistory",
                     "Resource": "*",
                 },
             ],

@@ -4,7 +4,12 @@ The Tailscale control protocol and STUN cannot go through the load balancer, so 
 public subnet with an Elastic IP and exactly three public ports: TCP 443 (control + DERP over
 TLS), TCP 80 (Let's Encrypt HTTP-01) and UDP 3478 (STUN). Mesh state (SQLite, keys, certificates)
 lives on a separate encrypted EBS volume that survives instance replacement and is snapshotted
-daily. The instance creates the coordinator's API key itself and may write only that one secret.
+daily. The instance creates the coordinator's API key itself and may write only that one
+parameter (a SecureString) and read none.
+
+A deep pause deletes the instance (it bills by the hour, and its root volume by the GB): the
+Elastic IP, the data volume, the DNS record and the API key's parameter stay, so the mesh's URL,
+its state and the coordinator's key are the same when the resume creates the instance again.
 """
 
 from __future__ import annotations
@@ -17,6 +22,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assumed_by
+from components.secure_parameter import (
+    SecureParameter,
+    SecureParameterArgs,
+    parameter_name,
+    write_statements,
+)
 from headscale import cloud_init, render
 
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
@@ -51,12 +62,15 @@ class HeadscaleHostArgs:
     snapshot_time_utc: str = "03:00"
     # Prod: Pulumi refuses to delete or replace the mesh's data volume (its keys and nodes).
     protect_data: bool = False
+    # Deep pause: no instance (what it needs on resume stays, see the module's docstring).
+    paused: bool = False
 
 
 class HeadscaleHost(pulumi.ComponentResource):
     url: pulumi.Output[str]
     public_ip: pulumi.Output[str]
-    api_key_secret_arn: pulumi.Output[str]
+    # Where the host writes the coordinator's API key (the coordinator hosts read it).
+    api_key: SecureParameter
 
     def __init__(
         self, name: str, args: HeadscaleHostArgs, opts: pulumi.ResourceOptions | None = None
@@ -92,10 +106,13 @@ class HeadscaleHost(pulumi.ComponentResource):
             opts=child,
         )
 
-        api_key_secret = aws.secretsmanager.Secret(
+        api_key = SecureParameter(
             f"{name}-api-key",
-            description="Headscale API key for the coordinator; written by the Headscale host",
-            tags=_tagged(args.tags, f"{name}-api-key"),
+            SecureParameterArgs(
+                name=parameter_name(name, "api-key"),
+                description="Headscale API key for the coordinator; written by the Headscale host",
+                tags=args.tags,
+            ),
             opts=child,
         )
 
@@ -111,7 +128,11 @@ class HeadscaleHost(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-write-api-key",
             role=role.id,
-            policy=api_key_secret.arn.apply(_write_one_secret),
+            policy=api_key.arn.apply(
+                lambda arn: json.dumps(
+                    {"Version": "2012-10-17", "Statement": write_statements([arn])}
+                )
+            ),
             opts=child,
         )
         profile = aws.iam.InstanceProfile(
@@ -150,11 +171,19 @@ class HeadscaleHost(pulumi.ComponentResource):
         )
         self._snapshots(name, args, snapshot_target)
 
-        user_data = pulumi.Output.all(address.public_ip, data_volume.id, api_key_secret.arn).apply(
+        self.public_ip = address.public_ip
+        self.url = address.public_ip.apply(lambda ip: render.server_url(_settings(args, ip)))
+        self.api_key = api_key
+        outputs = {"url": self.url, "publicIp": self.public_ip, "apiKeyParameter": api_key.name}
+        if args.paused:
+            self.register_outputs(outputs)
+            return
+
+        user_data = pulumi.Output.all(address.public_ip, data_volume.id, api_key.name).apply(
             lambda values: cloud_init.render_user_data(
                 _settings(args, values[0]),
                 cloud_init.HostParameters(
-                    data_volume_id=values[1], api_key_secret_arn=values[2], region=region
+                    data_volume_id=values[1], api_key_parameter=values[2], region=region
                 ),
             )
         )
@@ -205,17 +234,7 @@ class HeadscaleHost(pulumi.ComponentResource):
             instance_id=instance.id,
             opts=child,
         )
-
-        self.public_ip = address.public_ip
-        self.url = address.public_ip.apply(lambda ip: render.server_url(_settings(args, ip)))
-        self.api_key_secret_arn = api_key_secret.arn
-        self.register_outputs(
-            {
-                "url": self.url,
-                "publicIp": self.public_ip,
-                "apiKeySecretArn": self.api_key_secret_arn,
-            }
-        )
+        self.register_outputs(outputs)
 
     def _snapshots(self, name: str, args: HeadscaleHostArgs, target: dict[str, str]) -> None:
         child = pulumi.ResourceOptions(parent=self)
@@ -260,22 +279,6 @@ def _settings(args: HeadscaleHostArgs, public_ip: str) -> render.HeadscaleSettin
         public_ipv4=public_ip,
         acme_email=args.acme_email or "",
         magic_dns_base_domain=args.magic_dns_base_domain,
-    )
-
-
-def _write_one_secret(secret_arn: str) -> str:
-    """Put new versions of (and describe) the API-key secret; read nothing, touch nothing else."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": ["secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret"],
-                    "Resource": secret_arn,
-                }
-            ],
-        }
     )
 
 

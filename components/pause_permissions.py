@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 
+from components.secure_parameter import key_statement
+
 # Tag keys the function writes (and nothing else): the executor's bookkeeping.
 OPS_TAG_KEYS = ("streamr:paused-sizes", "streamr:paused-by-ops")
 
 
 def function_policy(
     project: str, stage: str, log_group_arn: str, queue_arn: str, partition: str, region: str,
-    account: str, ops_token_secret_arn: str | None = None,
+    account: str, ops_token_parameter_arn: str | None = None,
     idle_record_parameter_arn: str | None = None,
 ) -> str:  # fmt: skip
     """What the function may do: read everything it must discover, change only this stack's."""
@@ -89,15 +91,16 @@ def function_policy(
             "Condition": {"StringEquals": this_stack, **only_ops_tags},
         },
     ]
-    if ops_token_secret_arn is not None:
-        statements.append(
+    if ops_token_parameter_arn is not None:
+        statements += [
             {
                 "Sid": "ReadTheOpsToken",
                 "Effect": "Allow",
-                "Action": "secretsmanager:GetSecretValue",
-                "Resource": ops_token_secret_arn,
-            }
-        )
+                "Action": "ssm:GetParameter",
+                "Resource": ops_token_parameter_arn,
+            },
+            key_statement([ops_token_parameter_arn], "Decrypt"),
+        ]
     if idle_record_parameter_arn is not None:
         statements.append(
             {

@@ -6,7 +6,7 @@ database AWS started by itself after 7 days). On a deep pause there is one sched
 holds everything paused. With an idle pause, `enforce` runs every few minutes and pauses when the
 coordinator reports no activity for `idle_pause_minutes` (inside the stop window also when it does
 not answer, i.e. is paused: a platform woken at night stays while in use); the function may then
-read the ops token's secret, and nothing else; for an idle deep pause it also keeps when it
+read the ops token's parameter, and nothing else; for an idle deep pause it also keeps when it
 idle-paused in one SSM parameter, which the wake endpoint reads (ops/idle_deep.py). The function
 may change only resources tagged with this stack's `Project` and `Stage`; the scheduler may only
 invoke the function. Failed runs are retried, then land in a dead-letter queue, and either raises
@@ -61,10 +61,11 @@ class PauseScheduleArgs:
     deep_pause: bool = False
     enforce_every_hours: int = 3
     # Idle pause: after this many minutes without activity, as the coordinator at
-    # `coordinator_url` reports it to the token in `ops_token_secret_arn` (all three or none).
+    # `coordinator_url` reports it to the token in the parameter `ops_token_parameter` (its name;
+    # all three or none).
     idle_pause_minutes: int | None = None
     coordinator_url: pulumi.Input[str] | None = None
-    ops_token_secret_arn: pulumi.Input[str] | None = None
+    ops_token_parameter: pulumi.Input[str] | None = None
     idle_check_every_minutes: int = 5
     # Keep when the idle pause happened (and clear it on resume) for the idle deep pause.
     record_idle_pauses: bool = False
@@ -141,10 +142,10 @@ class PauseSchedule(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: PauseScheduleArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        idle = (args.idle_pause_minutes, args.coordinator_url, args.ops_token_secret_arn)
+        idle = (args.idle_pause_minutes, args.coordinator_url, args.ops_token_parameter)
         if any(value is not None for value in idle) and any(value is None for value in idle):
             raise ValueError(
-                "an idle pause needs idle_pause_minutes, coordinator_url and ops_token_secret_arn"
+                "an idle pause needs idle_pause_minutes, coordinator_url and ops_token_parameter"
             )
         if args.record_idle_pauses and (args.idle_pause_minutes is None or args.deep_pause):
             raise ValueError("record_idle_pauses needs an idle pause (and no deep pause)")
@@ -194,7 +195,7 @@ class PauseSchedule(pulumi.ComponentResource):
             f"{name}-function-policy",
             role=function_role.id,
             policy=pulumi.Output.all(
-                log_group.arn, dead_letters.arn, args.ops_token_secret_arn
+                log_group.arn, dead_letters.arn, args.ops_token_parameter
             ).apply(
                 lambda arns: function_policy(
                     args.project,
@@ -204,7 +205,9 @@ class PauseSchedule(pulumi.ComponentResource):
                     partition,
                     region,
                     account,
-                    arns[2],
+                    None
+                    if arns[2] is None
+                    else f"arn:{partition}:ssm:{region}:{account}:parameter{arns[2]}",
                     idle_record_arn,
                 )
             ),
@@ -224,11 +227,11 @@ class PauseSchedule(pulumi.ComponentResource):
                 "WEEKDAYS": ",".join(args.weekdays),
             }
         if not args.deep_pause and args.idle_pause_minutes is not None:
-            assert args.coordinator_url is not None and args.ops_token_secret_arn is not None
+            assert args.coordinator_url is not None and args.ops_token_parameter is not None
             environment |= {
                 "IDLE_PAUSE_MINUTES": str(args.idle_pause_minutes),
                 "COORDINATOR_URL": args.coordinator_url,
-                "OPS_TOKEN_SECRET_ARN": args.ops_token_secret_arn,
+                "OPS_TOKEN_PARAMETER": args.ops_token_parameter,
             }
         if idle_record is not None:
             environment["IDLE_RECORD_PARAMETER"] = idle_record.name

@@ -7,8 +7,9 @@ on a stack without HTTPS; with HTTPS a browser would refuse http media on the co
 pages, so viewers reach it through the coordinator's own load balancer instead (a rule on its
 HTTPS listener forwards `render.PLAY_PATHS` to a target group of this host) and the port admits
 only that load balancer. The HTTP API (1985) admits only the coordinator's security group. The
-instance may read exactly the hook secret and write exactly its own log group; it joins the mesh
-as `tag:origin` with a single-use key the coordinator mints for it at boot (srs/bootstrap.sh).
+instance may read exactly the hook secret's parameter and write exactly its own log group; it
+joins the mesh as `tag:origin` with a single-use key the coordinator mints for it at boot
+(srs/bootstrap.sh).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assumed_by
+from components.secure_parameter import SecureParameter, read_statements
 from srs import cloud_init, render
 
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
@@ -29,6 +31,8 @@ RTMP_WHY = "RTMP: the streamer publishes, viewers and edges play"
 HTTP_WHY = "HTTP: HLS playlists and segments, HTTP-FLV"
 # The viewers' rule on the coordinator's HTTPS listener; its only other rule is the default one.
 PLAY_RULE_PRIORITY = 100
+# GB of gp3 for the root volume: see the instance's root_block_device.
+ROOT_VOLUME_GB = 8
 # What the load balancer's target group asks SRS's HTTP port: SRS's HTTP server answers this
 # itself, whatever its html folder holds (`/` is 404 on an empty one); scripts/proxied_origin_run.py
 # records the real server's answers.
@@ -52,7 +56,7 @@ class SrsOriginArgs:
     instance_type: str
     coordinator_security_group_id: pulumi.Input[str]  # may reach the HTTP API (1985)
     coordinator_url: pulumi.Input[str]  # where the hooks go
-    hook_secret_arn: pulumi.Input[str]  # the coordinator's SRS hook secret
+    hook_secret: SecureParameter  # the coordinator's SRS hook secret
     # The origin's Elastic IP (components/origin_address.py), allocated before the coordinator.
     allocation_id: pulumi.Input[str]
     tags: Mapping[str, str]
@@ -132,7 +136,7 @@ class SrsOrigin(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=pulumi.Output.all(args.hook_secret_arn, log_group.arn).apply(
+            policy=pulumi.Output.all(args.hook_secret.arn, log_group.arn).apply(
                 lambda arns: _host_policy(arns[0], arns[1])
             ),
             opts=child,
@@ -145,12 +149,12 @@ class SrsOrigin(pulumi.ComponentResource):
         )
 
         user_data = pulumi.Output.all(
-            args.coordinator_url, args.hook_secret_arn, log_group.name
+            args.coordinator_url, args.hook_secret.name, log_group.name
         ).apply(
             lambda values: cloud_init.render_user_data(
                 render.OriginSettings(coordinator_url=values[0]),
                 cloud_init.OriginHost(
-                    region=region, hook_secret_arn=values[1], log_group=values[2]
+                    region=region, hook_secret_parameter=values[1], log_group=values[2]
                 ),
             )
         )
@@ -175,7 +179,12 @@ class SrsOrigin(pulumi.ComponentResource):
             root_block_device={
                 "encrypted": True,
                 "volume_type": "gp3",
-                "volume_size": 16,  # HLS fragments and the container image
+                # The AMI's own 8 GB, as the NAT and Headscale hosts have: Amazon Linux (about
+                # 2 GB), Docker, Tailscale, the SRS image (hundreds of MB) and the HLS segments,
+                # which SRS keeps for the 12 s window plus 30 s before it deletes them (about
+                # 16 MB per 3 Mbps stream). Nothing else grows: SRS's container logs nothing to
+                # disk (its console goes to CloudWatch) and journald caps itself at 10 % of it.
+                "volume_size": ROOT_VOLUME_GB,
                 "tags": _tagged(args.tags, f"{name}-root"),
             },
             user_data=user_data,
@@ -267,17 +276,13 @@ class SrsOrigin(pulumi.ComponentResource):
 
 
 def _host_policy(hook_secret_arn: str, log_group_arn: str) -> str:
-    """Read the hook secret; write its own logs. Nothing else (SSM comes as a managed policy)."""
+    """Read the hook secret's parameter (and no other: Session Manager's managed policy would
+    allow every parameter); write its own logs. Nothing else."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "ReadHookSecret",
-                    "Effect": "Allow",
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": hook_secret_arn,
-                },
+                *read_statements([hook_secret_arn]),
                 {
                     "Sid": "WriteOwnLogs",
                     "Effect": "Allow",

@@ -1,11 +1,12 @@
 """The wake endpoint: an always-on Lambda function URL that wakes a paused platform (ops/wake*.py).
 
 Public (auth type NONE) so a phone can reach it, but every request that looks at or changes
-anything carries the wake token, a generated secret kept in Secrets Manager. The function may read
-the stack's state, read its two secrets, keep its record in one SSM parameter and invoke the
-pause function (which does the resuming); it can start or stop nothing itself. With a GitHub
-repository configured, a second secret holds a GitHub token the operator stores (fine-grained,
-Actions: write on that repository) so a deep pause can be undone through the pause workflow.
+anything carries the wake token, a generated secret kept in a SecureString parameter. The
+function may read the stack's state, read its two secret parameters, keep its record in one SSM
+parameter and invoke the pause function (which does the resuming); it can start or stop nothing
+itself. With a GitHub repository configured, a second parameter holds a GitHub token the operator
+stores (fine-grained, Actions: write on that repository; README "Go live on demand") so a deep
+pause can be undone through the pause workflow.
 
 With an idle deep pause, a schedule (EventBridge, every 15 minutes) asks the function to check the
 pause function's idle record and dispatch the same workflow's deep pause when the platform has been
@@ -25,6 +26,12 @@ import pulumi_random as random
 
 from components.iam import assumed_by
 from components.pause_schedule import ops_archive
+from components.secure_parameter import (
+    SecureParameter,
+    SecureParameterArgs,
+    key_statement,
+    parameter_name,
+)
 from ops.idle_deep import CHECK_EVENT
 
 HANDLER = "ops.wake_handler.lambda_handler"
@@ -60,10 +67,10 @@ class WakeEndpointArgs:
 
 
 def function_policy(
-    log_group_arn: str, secret_arns: list[str], parameter_arn: str, pause_function_arn: str,
+    log_group_arn: str, token_arns: list[str], parameter_arn: str, pause_function_arn: str,
     idle_record_arn: str | None = None,
 ) -> str:  # fmt: skip
-    """Look, read its secrets, keep its record, ask the pause function to resume, and for the
+    """Look, read its tokens, keep its record, ask the pause function to resume, and for the
     idle deep pause read the pause function's idle record: nothing more."""
     statements = [
         {
@@ -86,9 +93,10 @@ def function_policy(
         {
             "Sid": "ReadItsTokens",
             "Effect": "Allow",
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": secret_arns,
+            "Action": "ssm:GetParameter",
+            "Resource": token_arns,
         },
+        key_statement(token_arns, "Decrypt"),
         {
             "Sid": "KeepItsRecord",
             "Effect": "Allow",
@@ -120,8 +128,9 @@ def record_parameter_name(project: str, stage: str) -> str:
 
 class WakeEndpoint(pulumi.ComponentResource):
     url: pulumi.Output[str]
-    token_secret_arn: pulumi.Output[str]
-    github_token_secret_arn: pulumi.Output[str] | None
+    # The parameters' names (what `aws ssm get-parameter --name` takes).
+    token_parameter: pulumi.Output[str]
+    github_token_parameter: pulumi.Output[str] | None
 
     def __init__(
         self, name: str, args: WakeEndpointArgs, opts: pulumi.ResourceOptions | None = None
@@ -151,34 +160,35 @@ class WakeEndpoint(pulumi.ComponentResource):
         token_value = random.RandomPassword(
             f"{name}-token-value", length=48, special=False, opts=child
         )
-        token = aws.secretsmanager.Secret(
+        token = SecureParameter(
             f"{name}-token",
-            description=f"Wake token for {args.project}-{args.stage}'s wake endpoint",
-            tags=_tagged(args.tags, f"{name}-token"),
+            SecureParameterArgs(
+                name=parameter_name(name, "token"),
+                description=f"Wake token for {args.project}-{args.stage}'s wake endpoint",
+                tags=args.tags,
+                value=token_value.result,
+            ),
             opts=child,
         )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-token-version",
-            secret_id=token.id,
-            secret_string=pulumi.Output.secret(token_value.result),
-            opts=child,
-        )
-        secret_arns: list[pulumi.Input[str]] = [token.arn]
+        token_arns: list[pulumi.Input[str]] = [token.arn]
         github_token = None
         if args.github_repository is not None:
-            # The operator stores the value (aws secretsmanager put-secret-value); never in config.
-            github_token = aws.secretsmanager.Secret(
+            # The operator stores the value (aws ssm put-parameter); never in config.
+            github_token = SecureParameter(
                 f"{name}-github-token",
-                description=f"GitHub token that may dispatch {WORKFLOW} in "
-                f"{args.github_repository} (Actions: write)",
-                tags=_tagged(args.tags, f"{name}-github-token"),
+                SecureParameterArgs(
+                    name=parameter_name(name, "github-token"),
+                    description=f"GitHub token that may dispatch {WORKFLOW} in "
+                    f"{args.github_repository} (Actions: write)",
+                    tags=args.tags,
+                ),
                 opts=child,
             )
-            secret_arns.append(github_token.arn)
-        parameter_name = record_parameter_name(args.project, args.stage)
+            token_arns.append(github_token.arn)
+        record_name = record_parameter_name(args.project, args.stage)
         record = aws.ssm.Parameter(
             f"{name}-record",
-            name=parameter_name,
+            name=record_name,
             type="String",
             value="{}",
             description="The wake endpoint's record of the last wake (it writes the value)",
@@ -186,7 +196,7 @@ class WakeEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]),
         )
         parameter_prefix = f"arn:{partition}:ssm:{region}:{account}:parameter"
-        parameter_arn = parameter_prefix + parameter_name
+        parameter_arn = parameter_prefix + record_name
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=assumed_by("lambda.amazonaws.com"),
@@ -198,7 +208,7 @@ class WakeEndpoint(pulumi.ComponentResource):
             role=role.id,
             policy=pulumi.Output.all(
                 log_group.arn,
-                pulumi.Output.all(*secret_arns),
+                pulumi.Output.all(*token_arns),
                 args.pause_function_arn,
                 args.idle_record_parameter,
             ).apply(
@@ -215,7 +225,7 @@ class WakeEndpoint(pulumi.ComponentResource):
         environment: dict[str, pulumi.Input[str]] = {
             "PROJECT": args.project,
             "STAGE": args.stage,
-            "WAKE_TOKEN_SECRET_ARN": token.arn,
+            "WAKE_TOKEN_PARAMETER": token.name,
             "RECORD_PARAMETER": record.name,
             "PAUSE_FUNCTION_NAME": args.pause_function_name,
             "DEEP_PAUSED": "true" if args.deep_paused else "false",
@@ -229,7 +239,7 @@ class WakeEndpoint(pulumi.ComponentResource):
                 "GITHUB_REPOSITORY": args.github_repository,
                 "GITHUB_WORKFLOW": WORKFLOW,
                 "GITHUB_REF": WORKFLOW_REF,
-                "GITHUB_TOKEN_SECRET_ARN": github_token.arn,
+                "GITHUB_TOKEN_PARAMETER": github_token.name,
             }
         if args.idle_deep_pause_hours is not None and args.idle_record_parameter is not None:
             environment |= {
@@ -294,9 +304,9 @@ class WakeEndpoint(pulumi.ComponentResource):
             )
 
         self.url = function_url.function_url
-        self.token_secret_arn = token.arn
-        self.github_token_secret_arn = github_token.arn if github_token is not None else None
-        self.register_outputs({"url": self.url, "tokenSecretArn": self.token_secret_arn})
+        self.token_parameter = token.name
+        self.github_token_parameter = github_token.name if github_token is not None else None
+        self.register_outputs({"url": self.url, "tokenParameter": self.token_parameter})
 
 
 def _tagged(tags: Mapping[str, str], name: str) -> dict[str, str]:

@@ -3,11 +3,11 @@
 #
 #   bootstrap.sh install         install the pinned release, mount the data volume, start Headscale,
 #                                issue the coordinator's first API key, install the rotation timer
-#   bootstrap.sh rotate-api-key  issue a fresh API key and store it in Secrets Manager
+#   bootstrap.sh rotate-api-key  issue a fresh API key and store it in its SSM parameter
 #
 # Parameters come from a non-secret env file written by user data (see ENV_FILE). Config and ACL
 # policy are already in /etc/headscale (written by cloud-init). No secret ever passes through user
-# data: the API key is created here and goes straight to Secrets Manager.
+# data: the API key is created here and goes straight to a SecureString parameter.
 set -euo pipefail
 
 ENV_FILE=/etc/streamr/headscale.env
@@ -17,7 +17,7 @@ source "$ENV_FILE"
 : "${HEADSCALE_SHA256:?missing in $ENV_FILE}"
 : "${DATA_VOLUME_ID:?missing in $ENV_FILE}"
 : "${DATA_DIR:?missing in $ENV_FILE}"
-: "${API_KEY_SECRET_ARN:?missing in $ENV_FILE}"
+: "${API_KEY_PARAMETER:?missing in $ENV_FILE}"
 : "${AWS_REGION:?missing in $ENV_FILE}"
 export AWS_REGION
 
@@ -39,7 +39,7 @@ wait_for_egress() {
   for attempt in $(seq 1 "$EGRESS_ATTEMPTS"); do
     # Any HTTP answer from the regional endpoint means the host can reach the internet.
     if curl --silent --show-error --max-time 5 --output /dev/null \
-      "https://secretsmanager.$AWS_REGION.amazonaws.com/"; then
+      "https://ssm.$AWS_REGION.amazonaws.com/"; then
       return
     fi
     log "no route to the internet yet (attempt $attempt/$EGRESS_ATTEMPTS); retrying in 5 s"
@@ -150,10 +150,12 @@ rotate_api_key() {
   fi
   # Through a private file, not argv: other processes can read command lines.
   (umask 077 && printf '%s' "$key" >"$KEY_WORKDIR/key")
-  aws secretsmanager put-secret-value --secret-id "$API_KEY_SECRET_ARN" \
-    --secret-string "file://$KEY_WORKDIR/key" --output text --query VersionId >/dev/null
-  touch "$ISSUED_MARKER"
-  log "stored a new coordinator API key (valid $API_KEY_LIFETIME) in $API_KEY_SECRET_ARN"
+  aws ssm put-parameter --name "$API_KEY_PARAMETER" --type SecureString --overwrite \
+    --value "file://$KEY_WORKDIR/key" --output text --query Version >/dev/null
+  # Which parameter holds it: a volume whose key went elsewhere (an older stack kept it in
+  # Secrets Manager) gets a new one into this parameter at the next boot.
+  printf '%s\n' "$API_KEY_PARAMETER" >"$ISSUED_MARKER"
+  log "stored a new coordinator API key (valid $API_KEY_LIFETIME) in $API_KEY_PARAMETER"
 }
 
 install_rotation_timer() {
@@ -191,8 +193,9 @@ main() {
       ensure_user
       mount_data_volume
       start_headscale
-      # The data volume outlives instances: issue the first key once, then the timer takes over.
-      if [ ! -e "$ISSUED_MARKER" ]; then
+      # The data volume outlives instances (and deep pauses): issue the first key into this
+      # parameter once, then the timer takes over.
+      if [ "$(cat "$ISSUED_MARKER" 2>/dev/null)" != "$API_KEY_PARAMETER" ]; then
         rotate_api_key
       fi
       install_rotation_timer

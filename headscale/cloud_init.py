@@ -1,7 +1,7 @@
 """The Headscale host's cloud-init user data: files, a non-secret env file, one bootstrap run.
 
 Everything here is safe to keep in user data and Pulumi state: the config and policy are public
-facts, the env file holds names and ARNs; the API key is created on the host (see bootstrap.sh).
+facts, the env file holds names; the API key is created on the host (see bootstrap.sh).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ BOOTSTRAP_PATH = "/usr/local/sbin/streamr-headscale-bootstrap"
 USER_DATA_LIMIT = 16 * 1024
 
 _VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}$")
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+_PARAMETER_NAME = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class HostParameters:
     """Deploy-time facts the bootstrap script needs (no secret values)."""
 
     data_volume_id: str
-    api_key_secret_arn: str
+    # The SecureString parameter the host writes the coordinator's API key into.
+    api_key_parameter: str
     region: str
 
 
@@ -41,16 +42,16 @@ def render_user_data(settings: render.HeadscaleSettings, host: HostParameters) -
         raise render.HeadscaleConfigError(
             f"data_volume_id {host.data_volume_id!r} is not an EBS volume id (vol-...)"
         )
-    if not _SECRET_ARN.match(host.api_key_secret_arn):
+    if not _PARAMETER_NAME.match(host.api_key_parameter):
         raise render.HeadscaleConfigError(
-            f"api_key_secret_arn {host.api_key_secret_arn!r} is not a Secrets Manager ARN"
+            f"api_key_parameter {host.api_key_parameter!r} is not an SSM parameter path"
         )
     env = {
         "HEADSCALE_VERSION": render.HEADSCALE_VERSION,
         "HEADSCALE_SHA256": render.HEADSCALE_LINUX_ARM64_SHA256,
         "DATA_VOLUME_ID": host.data_volume_id,
         "DATA_DIR": render.DATA_DIR,
-        "API_KEY_SECRET_ARN": host.api_key_secret_arn,
+        "API_KEY_PARAMETER": host.api_key_parameter,
         "AWS_REGION": host.region,
     }
     document = {

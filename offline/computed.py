@@ -188,6 +188,12 @@ def _instance_profile(c: _Context) -> dict[str, Any]:
     return {"id": c.physical_name, "arn": arn, "uniqueId": f"AIPA{c.digest(17).upper()}"}
 
 
+def _ssm_parameter(c: _Context) -> dict[str, Any]:
+    """A hierarchical name's leading slash is the ARN's separator: `parameter/a/b`, not `//a/b`."""
+    name = c.physical_name
+    return {"arn": c.arn("ssm", f"parameter/{name.removeprefix('/')}")}
+
+
 def _secret(c: _Context) -> dict[str, Any]:
     arn = c.arn("secretsmanager", f"secret:{c.physical_name}-{c.digest(6)}")
     return {"id": arn, "arn": arn}
@@ -314,6 +320,7 @@ _COMPUTED: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "aws:iam/policy:Policy": _iam_policy,
     "aws:iam/instanceProfile:InstanceProfile": _instance_profile,
     "aws:secretsmanager/secret:Secret": _secret,
+    "aws:ssm/parameter:Parameter": _ssm_parameter,
     "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
     "aws:lb/targetGroup:TargetGroup": _target_group,
     "aws:acm/certificate:Certificate": _certificate,

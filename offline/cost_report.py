@@ -44,16 +44,21 @@ class PlannedResource:
 
 
 def planned_resources(run: Any) -> list[PlannedResource]:
-    """The run's cloud resources, each with the component that registered it."""
+    """The run's cloud resources, each with the program's component that holds it (the outermost
+    below the stack: a parameter made by SecureParameter inside the coordinator is the
+    coordinator's)."""
     by_urn = {resource.urn: resource for resource in run.resources}
 
     def component_of(resource: Any) -> str:
+        outermost = None
         parent = by_urn.get(resource.parent)
-        while parent is not None and parent.custom:
+        while parent is not None and parent.type != "pulumi:pulumi:Stack":
+            if not parent.custom:
+                outermost = parent
             parent = by_urn.get(parent.parent)
-        if parent is None or parent.type == "pulumi:pulumi:Stack":
+        if outermost is None:
             return "stack"
-        return parent.type.split(":")[1]
+        return outermost.type.split(":")[1]
 
     return [
         PlannedResource(r.type, r.name, component_of(r), r.inputs, r.id)

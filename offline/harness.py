@@ -123,8 +123,13 @@ class ProgramRun:
             raise AssertionError(f"expected exactly one {type_}, found {len(found)}: {names}")
         return found[0]
 
-    def named(self, name: str) -> Resource:
-        found = [resource for resource in self.resources if resource.name == name]
+    def named(self, name: str, type_: str | None = None) -> Resource:
+        """The resource called `name` (of `type_`, where a component and its resource share it)."""
+        found = [
+            resource
+            for resource in self.resources
+            if resource.name == name and type_ in (None, resource.type)
+        ]
         if len(found) != 1:
             raise AssertionError(f"expected exactly one resource named {name}, found {len(found)}")
         return found[0]

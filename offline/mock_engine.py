@@ -21,7 +21,13 @@ from pulumi.runtime.sync_await import _sync_await
 from offline.computed import synthesise
 from offline.invokes import INVOKES
 from offline.lifecycle import History
-from offline.provider_rules import LISTENER_RULE, ListenerRules, name_problems
+from offline.provider_rules import (
+    LISTENER_RULE,
+    PARAMETER,
+    ListenerRules,
+    name_problems,
+    parameter_problems,
+)
 from offline.sdk_schema import accepts_property
 
 
@@ -179,6 +185,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
         self.refused += name_problems(args.typ, args.name, dict(args.inputs))
         if args.typ == LISTENER_RULE:
             self.refused += self.listener_rules.problems(args.name, dict(args.inputs))
+        if args.typ == PARAMETER:
+            self.refused += parameter_problems(args.name, plain(dict(args.inputs)), self.region)
         urn, inputs = self.registering, dict(args.inputs)
         incarnation = self.history.incarnation(urn, args.typ, inputs)
         self.incarnations[urn] = incarnation

@@ -79,8 +79,9 @@ NAME_RULES: dict[str, NameRule] = {
     "aws:secretsmanager/secret:Secret": NameRule("name", 512, r"[A-Za-z0-9/_+=.@-]+"),
     "aws:sns/topic:Topic": NameRule("name", 256, r"[A-Za-z0-9_-]+"),
     "aws:sqs/queue:Queue": NameRule("name", 80, r"[A-Za-z0-9_-]+"),
+    # The name's own limits (with the ARN before it, its depth): parameter_problems.
     "aws:ssm/parameter:Parameter": NameRule(
-        "name", 2048, r"/?[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*"
+        "name", 1011, r"/?[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*"
     ),
 }
 
@@ -144,6 +145,52 @@ def _names_its_resources(type_: str) -> bool:
     if not type_.startswith("aws:"):
         return False
     return any(accepts_property(type_, python_name) for python_name in _NAMING_INPUTS)
+
+
+# SSM parameters, as Parameter Store refuses them (PutParameter's naming constraints and the
+# "Parameter Store quotas" page of the AWS General Reference): at most 1011 characters including
+# the ARN before the name (`arn:aws:ssm:<region>:<account>:parameter/`), at most 15 levels of
+# hierarchy, no first level starting with `aws` or `ssm` (AWS's own), and a value of at most
+# 4 KB in the standard tier (8 KB advanced).
+PARAMETER = "aws:ssm/parameter:Parameter"
+PARAMETER_NAME_WITH_ARN_MAX_LENGTH = 1011
+PARAMETER_MAX_DEPTH = 15
+PARAMETER_VALUE_MAX_BYTES = {"Standard": 4096, "Advanced": 8192}
+_RESERVED_PARAMETER_PREFIXES = ("aws", "ssm")
+
+
+def parameter_problems(logical_name: str, inputs: dict[str, Any], region: str) -> list[str]:
+    """Why Parameter Store would refuse this parameter's name or value; empty when it is fine.
+    The alphabet is NAME_RULES' (checked with every name)."""
+    where = f"{PARAMETER} resource {logical_name!r}"
+    found: list[str] = []
+    name = inputs.get("name")
+    if isinstance(name, str) and name:
+        # Account ids are 12 digits; the name's leading slash is the ARN's separator.
+        arn_prefix = f"arn:aws:ssm:{region}:{'0' * 12}:parameter/"
+        length = len(arn_prefix) + len(name.removeprefix("/"))
+        if length > PARAMETER_NAME_WITH_ARN_MAX_LENGTH:
+            found.append(
+                f"{where}: name is {length} characters with its ARN, longer than maximum "
+                f"length {PARAMETER_NAME_WITH_ARN_MAX_LENGTH}"
+            )
+        levels = name.strip("/").split("/")
+        if len(levels) > PARAMETER_MAX_DEPTH:
+            found.append(
+                f"{where}: name {name[:40]!r}... has {len(levels)} levels, more than the "
+                f"{PARAMETER_MAX_DEPTH} a hierarchy may have"
+            )
+        if levels[0].lower().startswith(_RESERVED_PARAMETER_PREFIXES):
+            found.append(f"{where}: name {name!r} starts with a prefix AWS reserves (aws, ssm)")
+    tier = str(inputs.get("tier") or "Standard")
+    value = inputs.get("value")
+    limit = PARAMETER_VALUE_MAX_BYTES.get(tier)
+    if isinstance(value, str) and limit is not None and len(value.encode()) > limit:
+        found.append(
+            f"{where}: value is {len(value.encode())} bytes, more than the {limit} a {tier} "
+            "parameter may hold"
+        )
+    return found
 
 
 # ALB listener rules, as Elastic Load Balancing refuses them (its quotas for Application Load

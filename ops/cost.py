@@ -61,7 +61,6 @@ FREE_TYPES = {
     "aws:lb/listenerRule:ListenerRule": "free",
     "aws:lb/targetGroupAttachment:TargetGroupAttachment": "free",
     "aws:autoscaling/policy:Policy": "free",
-    "aws:ssm/parameter:Parameter": "free (standard tier)",
     "aws:sns/topic:Topic": "usage-based",
     "aws:sns/topicSubscription:TopicSubscription": "usage-based",
     "aws:cloudwatch/logGroup:LogGroup": "usage-based (ingestion, storage)",
@@ -313,6 +312,14 @@ def _fixed(monthly: float, note: str) -> Callable[..., Priced]:
     return price
 
 
+def _parameter(inputs: Mapping[str, Any], _table: Mapping[str, Any], _templates: list) -> Priced:
+    tier = str(inputs.get("tier") or "Standard")
+    if tier not in prices.SSM_PARAMETER_MONTHLY:
+        raise _NoPrice(f"unpriced: no price for a {tier!r} SSM parameter")
+    monthly = prices.SSM_PARAMETER_MONTHLY[tier]
+    return monthly, monthly, monthly, f"{tier.lower()} parameter"
+
+
 def _endpoint(inputs: Mapping[str, Any], table: Mapping[str, Any], _templates: list) -> Priced:
     if inputs.get("vpcEndpointType", "Gateway") != "Interface":
         return 0.0, 0.0, 0.0, "gateway endpoint: free"
@@ -333,6 +340,7 @@ _PRICERS: dict[str, Callable[..., Priced]] = {
     "aws:ec2/eip:Eip": _elastic_ip,
     "aws:ebs/volume:Volume": _volume,
     "aws:secretsmanager/secret:Secret": _fixed(prices.SECRET_MONTHLY, "per secret"),
+    "aws:ssm/parameter:Parameter": _parameter,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _fixed(prices.ALARM_MONTHLY, "standard alarm"),
     "aws:kms/key:Key": _fixed(prices.KMS_KEY_MONTHLY, "customer managed key"),
     "aws:ec2/vpcEndpoint:VpcEndpoint": _endpoint,

@@ -3,7 +3,7 @@
 Configuration comes from the environment the component sets: PROJECT, STAGE, TIMEZONE, the
 schedule's PAUSE_AT, RESUME_AT and WEEKDAYS (comma-separated; all three or none: a deep pause has no
 schedule, so it can pause but not enforce), optionally RDS_WAIT_SECONDS / EC2_WAIT_SECONDS, and for
-the idle pause IDLE_PAUSE_MINUTES, COORDINATOR_URL and OPS_TOKEN_SECRET_ARN (all three or none),
+the idle pause IDLE_PAUSE_MINUTES, COORDINATOR_URL and OPS_TOKEN_PARAMETER (all three or none),
 and IDLE_RECORD_PARAMETER when an idle deep pause (ops/idle_deep.py) reads when it idle-paused.
 
 With an idle pause, `enforce` asks the coordinator for its activity. Outside the schedule's stop
@@ -31,6 +31,7 @@ from ops.executor import RunResult, Waits, run
 from ops.idle import Activity, decide_idle, fetch_activity, validate_minutes
 from ops.idle_deep import IdlePauseRecord
 from ops.schedule import Schedule, Target
+from ops.secure_parameter import read_secure
 
 ACTIONS: dict[str, tuple[Target | None, bool]] = {
     "pause": ("paused", False),
@@ -46,11 +47,11 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class IdleSettings:
     """Pause after `minutes` without activity, as the coordinator at `coordinator_url` reports it
-    to the ops token kept in the secret `token_secret_arn`."""
+    to the ops token kept in the SecureString parameter `token_parameter`."""
 
     minutes: int
     coordinator_url: str
-    token_secret_arn: str
+    token_parameter: str
     # Where to keep when it idle-paused, for the idle deep pause (None: nobody reads it).
     record_parameter: str | None = None
 
@@ -66,7 +67,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         required = ["PROJECT", "STAGE", "TIMEZONE"]
         schedule_keys = ("PAUSE_AT", "RESUME_AT", "WEEKDAYS")
-        idle_keys = ("IDLE_PAUSE_MINUTES", "COORDINATOR_URL", "OPS_TOKEN_SECRET_ARN")
+        idle_keys = ("IDLE_PAUSE_MINUTES", "COORDINATOR_URL", "OPS_TOKEN_PARAMETER")
         if any(env.get(key) for key in schedule_keys):
             required += schedule_keys
         if any(env.get(key) for key in idle_keys):
@@ -88,7 +89,7 @@ class Settings:
             idle = IdleSettings(
                 _minutes(env["IDLE_PAUSE_MINUTES"]),
                 env["COORDINATOR_URL"],
-                env["OPS_TOKEN_SECRET_ARN"],
+                env["OPS_TOKEN_PARAMETER"],
                 env.get("IDLE_RECORD_PARAMETER") or None,
             )
         return cls(StackTags(env["PROJECT"], env["STAGE"]), schedule, waits, idle)
@@ -187,14 +188,13 @@ def _left_running(
 
 
 def coordinator_activity(idle: IdleSettings | None, session: Any) -> ActivitySource:
-    """Ask the coordinator with the ops token read from Secrets Manager at each run (it may rotate).
+    """Ask the coordinator with the ops token read from its parameter at each run (it may change).
     No idle pause configured: nothing to ask."""
     if idle is None:
         return lambda: None
 
     def ask() -> Activity | None:
-        secrets = session.client("secretsmanager")
-        token = secrets.get_secret_value(SecretId=idle.token_secret_arn)["SecretString"]
+        token = read_secure(session.client("ssm"), idle.token_parameter)
         return fetch_activity(idle.coordinator_url, token)
 
     return ask

@@ -12,6 +12,11 @@ gets free (`FREE_EGRESS_GB_MONTH`, https://aws.amazon.com/ec2/pricing/on-demand/
 `alb_lcu_hourly` per load balancer capacity unit-hour (https://aws.amazon.com/elasticloadbalancing/
 pricing/); `nat_gateway_gb` per GB a NAT gateway processes (https://aws.amazon.com/vpc/pricing/);
 `log_ingestion_gb` CloudWatch Logs standard ingestion (https://aws.amazon.com/cloudwatch/pricing/).
+
+Parameter Store (transcribed 2026-12-02 from https://aws.amazon.com/systems-manager/pricing/,
+"Parameter Store"): standard parameters carry no storage charge and their API calls are free at
+standard throughput; an advanced parameter costs $0.05 a month. SecureString values use the
+AWS managed key `aws/ssm`, which has no monthly charge (https://aws.amazon.com/kms/pricing/).
 """
 
 from __future__ import annotations
@@ -114,6 +119,7 @@ PRICES: dict[str, dict[str, Any]] = {
 # The same in every region.
 PUBLIC_IPV4_HOURLY = 0.005
 SECRET_MONTHLY = 0.40
+SSM_PARAMETER_MONTHLY = {"Standard": 0.0, "Advanced": 0.05}
 ALARM_MONTHLY = 0.10
 KMS_KEY_MONTHLY = 1.00
 VALKEY_DISCOUNT = 0.8

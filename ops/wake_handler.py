@@ -2,24 +2,24 @@
 
 Routes: `GET /` a page that polls the status (the token stays in the page's URL fragment, which
 browsers never send); `GET /status` and `POST /wake` with `Authorization: Bearer <wake token>`.
-The token lives in Secrets Manager and is compared in constant time; a missing one is 401, a wrong
-one 403, and neither looks at or starts anything.
+The token lives in an SSM SecureString parameter and is compared in constant time; a missing one
+is 401, a wrong one 403, and neither looks at or starts anything.
 
 A stop-paused platform is resumed by invoking the pause function with `{"action": "resume"}`
 (asynchronously: its executor starts the database, hosts and groups in order, with its retries,
 dead-letter queue and alarms). A deep-paused one is un-paused by dispatching the GitHub pause
-workflow (`action: resume`) with a token from Secrets Manager.
+workflow (`action: resume`) with a token from another SecureString parameter.
 
 With an idle deep pause, a schedule also sends the function `{"check": "idle-deep-pause"}`: when
 the pause function's record says the platform has been idle-paused long enough (ops/idle_deep.py),
 it dispatches the same workflow with `action: pause`, once, and remembers it in its record.
 
-Environment: PROJECT, STAGE, WAKE_TOKEN_SECRET_ARN, RECORD_PARAMETER, PAUSE_FUNCTION_NAME,
+Environment: PROJECT, STAGE, WAKE_TOKEN_PARAMETER, RECORD_PARAMETER, PAUSE_FUNCTION_NAME,
 DEEP_PAUSED (true/false), optionally RTMP_HOST (the origin's address or name: "running" once it
 answers an RTMP connect, ops/rtmp_probe.py) and COORDINATOR_URL (then "running" also needs the
 coordinator's `/ready` to answer 200: SRS's on_publish hook asks the coordinator, which looks the
 stream key up in PostgreSQL), and for a deep wake
-GITHUB_REPOSITORY, GITHUB_WORKFLOW, GITHUB_REF, GITHUB_TOKEN_SECRET_ARN (all four or none) and
+GITHUB_REPOSITORY, GITHUB_WORKFLOW, GITHUB_REF, GITHUB_TOKEN_PARAMETER (all four or none) and
 GITHUB_API_URL (default https://api.github.com); for the idle deep pause (which needs the GitHub
 workflow) IDLE_DEEP_PAUSE_HOURS and IDLE_RECORD_PARAMETER (both or none).
 """
@@ -41,6 +41,7 @@ import boto3
 from ops.discovery import Clients, StackTags, discover
 from ops.idle_deep import CHECK_EVENT, IdlePauseRecord, decide_deep_pause, validate_hours
 from ops.rtmp_probe import Readiness, probe
+from ops.secure_parameter import ParameterUnset, read_secure
 from ops.wake import (
     Status,
     WakeRecord,
@@ -52,7 +53,7 @@ from ops.wake import (
 )
 from ops.wake_page import PAGE
 
-GITHUB_KEYS = ("GITHUB_REPOSITORY", "GITHUB_WORKFLOW", "GITHUB_REF", "GITHUB_TOKEN_SECRET_ARN")
+GITHUB_KEYS = ("GITHUB_REPOSITORY", "GITHUB_WORKFLOW", "GITHUB_REF", "GITHUB_TOKEN_PARAMETER")
 IDLE_DEEP_KEYS = ("IDLE_DEEP_PAUSE_HOURS", "IDLE_RECORD_PARAMETER")
 
 
@@ -71,7 +72,7 @@ class GithubDispatch:
     repository: str
     workflow: str
     ref: str
-    token_secret_arn: str
+    token_parameter: str
     api_url: str = "https://api.github.com"
 
 
@@ -87,7 +88,7 @@ class IdleDeepPause:
 @dataclass(frozen=True)
 class WakeSettings:
     stack: StackTags
-    token_secret_arn: str
+    token_parameter: str
     record_parameter: str
     pause_function_name: str
     deep_paused: bool
@@ -101,7 +102,7 @@ class WakeSettings:
         required = [
             "PROJECT",
             "STAGE",
-            "WAKE_TOKEN_SECRET_ARN",
+            "WAKE_TOKEN_PARAMETER",
             "RECORD_PARAMETER",
             "PAUSE_FUNCTION_NAME",
             "DEEP_PAUSED",
@@ -125,7 +126,7 @@ class WakeSettings:
                 env["GITHUB_REPOSITORY"],
                 env["GITHUB_WORKFLOW"],
                 env["GITHUB_REF"],
-                env["GITHUB_TOKEN_SECRET_ARN"],
+                env["GITHUB_TOKEN_PARAMETER"],
                 api_url.rstrip("/"),
             )
         coordinator_url = env.get("COORDINATOR_URL") or None
@@ -143,7 +144,7 @@ class WakeSettings:
             idle_deep = IdleDeepPause(hours, env["IDLE_RECORD_PARAMETER"])
         return cls(
             StackTags(env["PROJECT"], env["STAGE"]),
-            env["WAKE_TOKEN_SECRET_ARN"],
+            env["WAKE_TOKEN_PARAMETER"],
             env["RECORD_PARAMETER"],
             env["PAUSE_FUNCTION_NAME"],
             env["DEEP_PAUSED"] == "true",
@@ -159,7 +160,7 @@ class Effects:
     """Where the endpoint touches the world: AWS clients, the origin's RTMP ingest and GitHub."""
 
     clients: Clients
-    secrets: Any
+    # Its record and its tokens (SecureString parameters) alike.
     ssm: Any
     # Deliver the pause function's event (JSON) asynchronously.
     invoke_pause_function: Callable[[str], None]
@@ -177,7 +178,6 @@ class Effects:
 
         return cls(
             Clients.from_session(session),
-            session.client("secretsmanager"),
             session.client("ssm"),
             invoke,
             probe,
@@ -258,7 +258,7 @@ def _wake(
                 },
             )
         try:
-            dispatch_workflow(settings.github, _secret(effects, settings.github.token_secret_arn),
+            dispatch_workflow(settings.github, _github_token(effects, settings.github),
                               settings.stack.stage, "resume")  # fmt: skip
         except DispatchError as error:
             _write_record(effects, settings, record)
@@ -298,7 +298,7 @@ def check_idle_deep_pause(
         settings.idle_deep.hours,
     )
     if decision.dispatch:
-        token = _secret(effects, settings.github.token_secret_arn)
+        token = _github_token(effects, settings.github)
         dispatch_workflow(settings.github, token, settings.stack.stage, "pause")
         _write_record(effects, settings, replace(record, deep_pause_requested_at=now))
     result = {
@@ -359,14 +359,18 @@ def _refusal(
     scheme, _, token = given.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return _json(401, {"error": "send Authorization: Bearer <wake token>"})
-    expected = _secret(effects, settings.token_secret_arn)
+    expected = read_secure(effects.ssm, settings.token_parameter)
     if not hmac.compare_digest(token.encode(), expected.encode()):
         return _json(403, {"error": "wrong wake token"})
     return None
 
 
-def _secret(effects: Effects, arn: str) -> str:
-    return effects.secrets.get_secret_value(SecretId=arn)["SecretString"]
+def _github_token(effects: Effects, github: GithubDispatch) -> str:
+    """The operator's GitHub token; a DispatchError saying how to store it while it is unset."""
+    try:
+        return read_secure(effects.ssm, github.token_parameter)
+    except ParameterUnset as error:
+        raise DispatchError(f"no GitHub token to dispatch {github.workflow}: {error}") from None
 
 
 def _read_record(effects: Effects, settings: WakeSettings) -> WakeRecord:

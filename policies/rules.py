@@ -400,9 +400,9 @@ SECRET_PATTERNS = {
     "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     "a password assignment": re.compile(
         # A key named like a secret (not part of an ARN), then a literal value: placeholders
-        # ($VAR, ${..}, <..>, {{..}}, @..@) and references (arn:...) are fine.
+        # ($VAR, ${..}, <..>, {{..}}, @..@) and references (arn:..., /parameter/paths) are fine.
         r"(?i)(?:^|[\s\"'{,;?&])[\w-]*(password|passwd|secret|token|api[_-]?key)[\w-]*"
-        r"\s*[:=]\s*['\"]?(?![$<{@%])[A-Za-z0-9+/_\-!#^*]{12,}"
+        r"\s*[:=]\s*['\"]?(?![$<{@%/])[A-Za-z0-9+/_\-!#^*]{12,}"
     ),
 }
 
@@ -431,7 +431,8 @@ def user_data_secrets(type_: str, props: Props, _config: Config) -> list[str]:
         return []
     text = _decoded(text)
     return [
-        f"user data contains what looks like {what}; read secrets at boot from Secrets Manager"
+        f"user data contains what looks like {what}; read secrets at boot from a SecureString "
+        "parameter"
         for what, pattern in SECRET_PATTERNS.items()
         if pattern.search(text)
     ]
@@ -443,6 +444,29 @@ def queue_encrypted(type_: str, props: Props, _config: Config) -> list[str]:
     ):
         return ["SQS queues must be encrypted (sqsManagedSseEnabled or kmsMasterKeyId)"]
     return []
+
+
+PARAMETER = "aws:ssm/parameter:Parameter"
+# Names that say a parameter holds a secret (any path segment).
+SECRET_PARAMETER_NAME = re.compile(
+    r"(?i)(password|passwd|secret|token|api[_-]?key|private[_-]?key|credential)"
+)
+
+
+def secret_parameters_encrypted(type_: str, props: Props, _config: Config) -> list[str]:
+    """A parameter named like a secret, or whose value looks like one, is a SecureString: a
+    String's value is readable by anyone allowed ssm:GetParameter, without KMS, and is shown
+    in the console and in CloudTrail-adjacent tooling."""
+    if type_ != PARAMETER or props.get("type") == "SecureString":
+        return []
+    name = str(props.get("name") or "")
+    value = props.get("value")
+    named = SECRET_PARAMETER_NAME.search(name)
+    looks = isinstance(value, str) and any(p.search(value) for p in SECRET_PATTERNS.values())
+    if not (named or looks):
+        return []
+    why = f"its name says {named.group(1)!r}" if named else "its value looks like a secret"
+    return [f"parameter {name or '(unnamed)'} holds a secret ({why}): make it a SecureString"]
 
 
 # -- stack checks --------------------------------------------------------------------------------
@@ -645,6 +669,8 @@ RULES: list[Rule] = [
          schema={"allowed": _number_per_stage("glob patterns per stage", INSTANCE_TYPES)}),
     Rule("no-secrets-in-user-data", "User data holds no passwords or keys", user_data_secrets),
     Rule("sqs-encrypted", "SQS queues are encrypted", queue_encrypted),
+    Rule("secret-parameters-encrypted", "SSM parameters holding secrets are SecureStrings",
+         secret_parameters_encrypted),
     Rule("s3-public-access-blocked", "Every bucket blocks public access", s3_public_access_blocked,
          stack=True),
     Rule("s3-encrypted", "Every bucket has default encryption", s3_encrypted, stack=True),

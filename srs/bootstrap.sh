@@ -3,7 +3,7 @@
 #
 #   bootstrap.sh            first boot (cloud-init, once): wait for egress (the Elastic IP is
 #                           associated after the instance starts), install Docker and Tailscale,
-#                           read the hook secret (the instance role may read only that secret) into
+#                           read the hook secret (the instance role may read only that parameter) into
 #                           a root-only file for the hook relay, start the relay and SRS units, and
 #                           enable the mesh-join unit
 #   bootstrap.sh run-srs    the SRS unit's process: the pinned SRS container, its console log
@@ -12,7 +12,7 @@
 #                           coordinator mints; the unit repeats it every 30 s until it succeeds
 #                           (a first deploy's coordinator is often not up yet) and again at each
 #                           boot, where it finds the host already joined
-# Parameters come from /etc/streamr/srs.env (names, ARNs, URLs: nothing secret). SRS logs every
+# Parameters come from /etc/streamr/srs.env (names, URLs: nothing secret). SRS logs every
 # hook URL and client param, so the secret never reaches SRS: its hooks go to the relay on
 # loopback, which adds the secret as a header (srs/hook_relay.py).
 set -euo pipefail
@@ -34,7 +34,7 @@ wait_for_egress() {
   local attempt
   for attempt in $(seq 1 "$EGRESS_ATTEMPTS"); do
     # Any HTTP answer from the regional endpoint means the host can reach the internet.
-    if curl -sS --max-time 5 -o /dev/null "https://secretsmanager.$AWS_REGION.amazonaws.com/"; then
+    if curl -sS --max-time 5 -o /dev/null "https://ssm.$AWS_REGION.amazonaws.com/"; then
       return
     fi
     log "no route to the internet yet (attempt $attempt/$EGRESS_ATTEMPTS); retrying in 5 s"
@@ -55,8 +55,8 @@ install_packages() {
 }
 
 hook_secret() {
-  aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$HOOK_SECRET_ARN" \
-    --query SecretString --output text
+  aws ssm get-parameter --region "$AWS_REGION" --name "$HOOK_SECRET_PARAMETER" \
+    --with-decryption --query Parameter.Value --output text
 }
 
 join_mesh() {
@@ -165,7 +165,7 @@ run_srs() {
 main() {
   # shellcheck source=/dev/null
   . "$ENV_FILE"
-  : "${AWS_REGION:?}" "${HOOK_SECRET_ARN:?}" "${COORDINATOR_URL:?}" "${SRS_IMAGE:?}" "${LOG_GROUP:?}"
+  : "${AWS_REGION:?}" "${HOOK_SECRET_PARAMETER:?}" "${COORDINATOR_URL:?}" "${SRS_IMAGE:?}" "${LOG_GROUP:?}"
   : "${HOOK_RELAY_PORT:?}"
   case "${1:-first-boot}" in
     first-boot)

@@ -24,17 +24,18 @@ USER_DATA_LIMIT = 16 * 1024  # EC2's limit, before base64
 
 @dataclass(frozen=True)
 class OriginHost:
-    """Deploy-time facts for the bootstrap (names and ARNs only)."""
+    """Deploy-time facts for the bootstrap (names only)."""
 
     region: str
-    hook_secret_arn: str
+    # The SecureString parameter holding the coordinator's hook secret.
+    hook_secret_parameter: str
     log_group: str
 
 
 def render_user_data(settings: render.OriginSettings, host: OriginHost) -> str:
     env = {
         "AWS_REGION": host.region,
-        "HOOK_SECRET_ARN": host.hook_secret_arn,
+        "HOOK_SECRET_PARAMETER": host.hook_secret_parameter,
         "COORDINATOR_URL": settings.coordinator_url.rstrip("/"),
         "SRS_IMAGE": render.SRS_IMAGE,
         "LOG_GROUP": host.log_group,

@@ -18,7 +18,8 @@ APP_UID = 10001
 
 
 FIRST_PASSWORD = "first-password"
-NOT_YET = 'echo "An error occurred (ResourceNotFoundException): no AWSCURRENT" >&2; exit 254'
+# The mesh key's parameter until the Headscale host has stored the key: the program's placeholder.
+NOT_YET = "echo unset"
 
 
 # What `aws sts assume-role --query Credentials --output json` prints.
@@ -32,7 +33,7 @@ ASSUMED = json.dumps(
 )
 
 
-# The one secret of the values only the hosts read, as the program stores it (a JSON object).
+# The one parameter of the values only the hosts read, as the program stores it (a JSON object).
 HOST_SECRETS = {
     "token_pepper": "pepper-0123456789",
     "admin_token": "admin-0123456789",
@@ -46,16 +47,16 @@ def aws_answers(
     assumed: str = ASSUMED,
     host_secrets: dict[str, str] = HOST_SECRETS,
 ) -> str:
-    """The `aws` stand-in: secrets by ARN; the mesh key's secret has no value yet when None;
-    the edge DNS role's credentials."""
+    """The `aws` stand-in: the database secret by ARN, the other secrets' parameters by name
+    (the mesh key's holds the placeholder when None); the edge DNS role's credentials."""
     mesh = f'echo "{mesh_key}"' if mesh_key is not None else NOT_YET
     return f"""
 case "$*" in
   *sts\\ assume-role*) echo '{assumed}' ;;
   *get-secret-value*'rds!db'*) echo '{{"username": "streamr_admin", "password": "{password}"}}' ;;
-  *get-secret-value*headscale-api-key*) {mesh} ;;
-  *get-secret-value*coordinator-host-secrets*) echo '{json.dumps(host_secrets)}' ;;
-  *get-secret-value*) echo "value-of-$6" ;;
+  *get-parameter*headscale/api-key*--with-decryption*) {mesh} ;;
+  *get-parameter*coordinator/host-secrets*--with-decryption*) echo '{json.dumps(host_secrets)}' ;;
+  *get-parameter*--with-decryption*) echo "value-of-$6" ;;
   *ecr\\ get-login-password*) echo "ecr-password" ;;
 esac
 """
@@ -121,20 +122,26 @@ def test_the_service_reads_its_secrets_then_pulls_and_runs_the_image_by_digest(
 def test_the_values_only_the_hosts_read_come_from_one_secret_by_key(
     root: DebianRoot, prod: ProgramRun
 ) -> None:
-    """The token pepper, the admin token and the cache's auth token share one secret (a JSON
-    object); the hook secret, which the SRS origin reads too, keeps its own."""
+    """The token pepper, the admin token and the cache's auth token share one parameter (a JSON
+    object); the hook secret, which the SRS origin reads too, keeps its own. Only the database
+    password comes from Secrets Manager, where RDS rotates it."""
     boot(root, prod)
     started = root.run(RUNNER)
     assert started.returncode == 0, started.stderr
+    calls = started.commands("aws")
     read = [
         call[call.index("--secret-id") + 1]
-        for call in started.commands("aws")
+        for call in calls
         if call[:2] == ["secretsmanager", "get-secret-value"]
     ]
-    host_secrets = prod.named("streamr-prod-coordinator-host-secrets").outputs["arn"]
-    hook = prod.named("streamr-prod-coordinator-hook-secret").outputs["arn"]
-    database, mesh = prod.outputs["databaseSecretArn"], prod.outputs["headscaleApiKeySecretArn"]
-    assert sorted(read) == sorted([database, mesh, host_secrets, hook])
+    parameters = [call for call in calls if call[:2] == ["ssm", "get-parameter"]]
+    assert all("--with-decryption" in call for call in parameters)
+    host_secrets = prod.outputs["coordinatorSecretsParameter"]
+    hook = "/streamr-prod-coordinator/hook-secret"
+    assert read == [prod.outputs["databaseSecretArn"]]
+    assert sorted(call[call.index("--name") + 1] for call in parameters) == sorted(
+        [prod.outputs["headscaleApiKeyParameter"], host_secrets, hook]
+    )
     env = root.file("/run/streamr/coordinator.env").read_text().splitlines()
     assert "STREAMR_TOKEN_PEPPER=pepper-0123456789" in env
     assert "STREAMR_ADMIN_BOOTSTRAP_TOKEN=admin-0123456789" in env
@@ -151,7 +158,7 @@ def test_a_value_missing_from_the_host_secrets_stops_the_start_with_its_key(
     root.behave({"aws": aws_answers(host_secrets={"token_pepper": "pepper-0123456789"})})
     failed = root.run(RUNNER)
     assert failed.returncode != 0
-    host_secrets = prod.named("streamr-prod-coordinator-host-secrets").outputs["arn"]
+    host_secrets = prod.outputs["coordinatorSecretsParameter"]
     assert f"no admin_token in {host_secrets}" in failed.stderr
     assert failed.commands("docker") == []  # systemd restarts the unit in 5 s and tries again
     assert not root.file("/run/streamr/coordinator.env").exists()

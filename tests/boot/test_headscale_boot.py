@@ -30,7 +30,7 @@ def curl_serving_release(egress_after: int = 0) -> str:
     return f"""
 probes=/var/log/egress-probes
 case "$*" in
-  *secretsmanager.*)
+  *ssm.*.amazonaws.com*)
     echo x >>"$probes"
     if [ "$(wc -l <"$probes")" -le {egress_after} ]; then echo "timed out" >&2; exit 28; fi ;;
   *releases/download*)
@@ -51,7 +51,7 @@ case "$*" in *UUID*) echo "0f5e6a4c-1111-4222-8333-444455556666" ;; esac
     "mkfs.ext4": "mkdir -p /var/lib/fake-disk && touch /var/lib/fake-disk/formatted\n",
     "mountpoint": "[ -e /var/lib/fake-disk/mounted ]\n",
     "mount": "mkdir -p /var/lib/fake-disk && touch /var/lib/fake-disk/mounted\n",
-    # put-secret-value reads the key from a file: keep what it would have stored.
+    # put-parameter reads the key from a file: keep what it would have stored.
     "aws": 'for a in "$@"; do case "$a" in file://*) cp "${a#file://}" /var/log/stored-key ;; '
     'esac; done\necho "version-1"\n',
 }
@@ -85,7 +85,7 @@ def test_first_boot_formats_the_blank_volume_starts_headscale_and_issues_one_key
         booted.index("mkfs.ext4"),
         booted.index("mount", DATA_DIR),
         booted.index("systemctl", "restart", "headscale.service"),
-        booted.index("aws", "secretsmanager", "put-secret-value"),
+        booted.index("aws", "ssm", "put-parameter"),
         booted.index("systemctl", "enable", "--now", "streamr-headscale-api-key.timer"),
     ]
     assert order == sorted(order)
@@ -113,6 +113,24 @@ def test_a_replacement_host_with_the_same_volume_keeps_its_data_and_issues_no_ke
     assert again.commands("aws") == []  # the key was issued for this volume already
     assert root.file("/etc/fstab").read_text().count(DATA_DIR) == 1
     assert again.commands("curl")[-1][0] == "--silent"  # installed release kept: no download
+
+
+def test_a_volume_whose_key_went_elsewhere_issues_one_into_this_parameter(
+    root: DebianRoot, prod: ProgramRun
+) -> None:
+    """Upgrading from secrets in Secrets Manager: the volume's marker (empty then) names no
+    parameter, so the replaced host stores a fresh key in the one it is given, once."""
+    root.behave({**DISK, "curl": curl_serving_release()})
+    user_data = prepared(root, prod)
+    assert root.cloud_init(user_data).returncode == 0
+    assert root.file(MARKER).read_text() == prod.outputs["headscaleApiKeyParameter"] + "\n"
+    root.file(MARKER).write_text("")  # what the older bootstrap left
+    root.file("/var/lib/fake-disk/mounted").unlink()
+    upgraded = root.cloud_init(user_data)
+    assert upgraded.returncode == 0, upgraded.stderr
+    [put] = upgraded.commands("aws")
+    assert put[put.index("--name") + 1] == prod.outputs["headscaleApiKeyParameter"]
+    assert root.file(MARKER).read_text() == prod.outputs["headscaleApiKeyParameter"] + "\n"
 
 
 def test_a_tampered_download_is_refused_by_name(root: DebianRoot, prod: ProgramRun) -> None:

@@ -29,7 +29,7 @@ CREDENTIAL = "/etc/streamr/hook-credential"
 HOOK_SECRET = "hook-secret-0123456789abcdef0123456789"
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "srs" / "logs-real-edge-run"
 
-AWS = f'case "$*" in *get-secret-value*) echo "{HOOK_SECRET}" ;; esac\n'
+AWS = f'case "$*" in *ssm\\ get-parameter*--with-decryption*) echo "{HOOK_SECRET}" ;; esac\n'
 # The coordinator's answer to the origin's key request; `docker login` is not used here.
 COORDINATOR_UP = """
 case "$*" in

@@ -45,7 +45,7 @@ def test_api_key_is_created_with_expiry_and_never_on_a_command_line() -> None:
     text = SCRIPT.read_text()
     assert 'apikeys create --expiration "$API_KEY_LIFETIME"' in text
     assert "API_KEY_LIFETIME=90d" in text
-    assert '--secret-string "file://' in text
+    assert '--value "file://' in text
     assert "OnCalendar=$API_KEY_ROTATION_CALENDAR" in text
     assert "Persistent=true" in text
 
@@ -54,7 +54,7 @@ def test_unknown_command_is_refused(tmp_path: Path) -> None:
     env_file = tmp_path / "headscale.env"
     env_file.write_text(
         "HEADSCALE_VERSION=0.29.3\nHEADSCALE_SHA256=00\nDATA_VOLUME_ID=vol-1\n"
-        f"DATA_DIR={tmp_path}\nAPI_KEY_SECRET_ARN=arn\nAWS_REGION=eu-central-1\n"
+        f"DATA_DIR={tmp_path}\nAPI_KEY_PARAMETER=/p\nAWS_REGION=eu-central-1\n"
     )
     script = SCRIPT.read_text().replace("/etc/streamr/headscale.env", str(env_file))
     result = subprocess.run(
@@ -107,7 +107,7 @@ def test_rotation_stores_the_new_key_through_a_private_file(tmp_path: Path) -> N
     env_file.write_text(
         "HEADSCALE_VERSION=0.29.3\nHEADSCALE_SHA256=00\nDATA_VOLUME_ID=vol-0123456789abcdef0\n"
         f"DATA_DIR={data_dir}\n"
-        "API_KEY_SECRET_ARN=arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf\n"
+        "API_KEY_PARAMETER=/streamr-dev-headscale/api-key\n"
         "AWS_REGION=eu-west-1\n"
     )
     script = (
@@ -128,7 +128,8 @@ def test_rotation_stores_the_new_key_through_a_private_file(tmp_path: Path) -> N
     assert (tmp_path / "mode").read_text().strip() == "600"
     aws_args = (tmp_path / "aws.args").read_text()
     assert aws_args.startswith(
-        "secretsmanager put-secret-value --secret-id arn:aws:secretsmanager:"
+        "ssm put-parameter --name /streamr-dev-headscale/api-key --type SecureString --overwrite "
+        "--value file://"
     )
     assert key not in aws_args
     assert (data_dir / ".coordinator-api-key-issued").exists()

@@ -24,6 +24,7 @@ from stack_config import StackConfig, StackConfigError
 from tests.infra.support import evaluated, rule_set, world_open
 
 TAGS = {"Project": "streamr", "Stage": "prod", "ManagedBy": "pulumi"}
+PARAMETER = "aws:ssm/parameter:Parameter"
 DB_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-abc-123456"
 CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-0000-4000-8000-123456789abc"
 SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
@@ -58,7 +59,7 @@ def service(preview: bool = False, **overrides: Any) -> ProgramRun:
         built = CoordinatorService("coord", CoordinatorServiceArgs(**settings))
         return {
             "url": built.url,
-            "hookSecretArn": built.hook_secret_arn,
+            "hookSecretParameter": built.hook_secret.name,
             "asg": built.autoscaling_group_name,
         }
 
@@ -142,22 +143,44 @@ def test_the_role_reads_exactly_its_secrets_pulls_its_repo_and_writes_its_logs(
     run: ProgramRun,
 ) -> None:
     statements = {s["Sid"]: s for s in policy(run)["Statement"]}
-    assert set(statements) == {"EcrLogin", "PullImage", "ReadSecrets", "WriteLogs"}
-    assert all(s["Effect"] == "Allow" for s in statements.values())
+    assert set(statements) == {
+        "EcrLogin",
+        "PullImage",
+        "ReadDatabaseSecret",
+        "ReadItsParameters",
+        "DecryptItsParameters",
+        "NoOtherParameters",
+        "WriteLogs",
+    }
+    assert all(s["Effect"] == "Allow" for k, s in statements.items() if k != "NoOtherParameters")
     assert statements["EcrLogin"]["Action"] == "ecr:GetAuthorizationToken"
     assert (
         statements["PullImage"]["Resource"]
         == run.one("aws:ecr/repository:Repository").outputs["arn"]
     )
     assert not any(a.startswith("ecr:Put") for a in statements["PullImage"]["Action"])
-    secrets = {r.outputs["arn"] for r in run.of_type("aws:secretsmanager/secret:Secret")}
-    assert len(secrets) == 2  # the host secrets (pepper, admin and cache tokens), hook secret
-    assert set(statements["ReadSecrets"]["Resource"]) == secrets | {DB_SECRET}
-    assert statements["ReadSecrets"]["Action"] == "secretsmanager:GetSecretValue"
+    parameters = {r.outputs["arn"] for r in run.of_type("aws:ssm/parameter:Parameter")}
+    assert len(parameters) == 2  # the host secrets (pepper, admin and cache tokens), hook secret
+    assert set(statements["ReadItsParameters"]["Resource"]) == parameters
+    assert statements["ReadItsParameters"]["Action"] == "ssm:GetParameter"
+    # AmazonSSMManagedInstanceCore (Session Manager) allows reading every parameter: denied.
+    deny = statements["NoOtherParameters"]
+    assert deny["Effect"] == "Deny" and set(deny["NotResource"]) == parameters
+    assert set(deny["Action"]) >= {"ssm:GetParameter", "ssm:GetParameters"}
+    decrypt = statements["DecryptItsParameters"]
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Resource"] == "arn:aws:kms:eu-west-1:123456789012:key/*"
+    # Through SSM, for these parameters only (SSM names the parameter in the encryption context).
+    condition = decrypt["Condition"]["StringEquals"]
+    assert condition["kms:ViaService"] == "ssm.eu-west-1.amazonaws.com"
+    assert set(condition["kms:EncryptionContext:PARAMETER_ARN"]) == parameters
+    # The database password stays where RDS rotates it.
+    assert statements["ReadDatabaseSecret"]["Resource"] == DB_SECRET
+    assert statements["ReadDatabaseSecret"]["Action"] == "secretsmanager:GetSecretValue"
     log_group = run.one("aws:cloudwatch/logGroup:LogGroup").outputs["arn"]
     assert statements["WriteLogs"]["Resource"] == f"{log_group}:log-stream:*"
     for statement in statements.values():
-        if statement["Sid"] != "EcrLogin":
+        if statement["Sid"] not in ("EcrLogin", "NoOtherParameters", "DecryptItsParameters"):
             assert "*" not in json.dumps(statement["Resource"]).replace(":log-stream:*", "")
     attachment = run.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
     assert attachment["policyArn"] == SSM_MANAGED_POLICY
@@ -165,7 +188,7 @@ def test_the_role_reads_exactly_its_secrets_pulls_its_repo_and_writes_its_logs(
     assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
 
 
-def test_generated_secrets_are_random_resources_kept_in_secrets_manager(run: ProgramRun) -> None:
+def test_generated_secrets_are_random_resources_kept_in_secure_parameters(run: ProgramRun) -> None:
     passwords = {p.name: p for p in run.of_type("random:index/randomPassword:RandomPassword")}
     assert set(passwords) == {
         "coord-token-pepper-value",
@@ -173,25 +196,27 @@ def test_generated_secrets_are_random_resources_kept_in_secrets_manager(run: Pro
         "coord-admin-token-value",
     }
     assert all(p.inputs["length"] >= 32 for p in passwords.values())
-    versions = run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert len(versions) == 2
-    assert all("secretString" in v.secret_inputs for v in versions)
-    hook = run.named("coord-hook-secret")
-    assert run.outputs["hookSecretArn"] == hook.outputs["arn"]
-    hook_version = run.named("coord-hook-secret-version").inputs
-    assert hook_version["secretId"] == hook.id
-    assert hook_version["secretString"] == passwords["coord-hook-secret-value"].outputs["result"]
-    # What only the hosts read shares one secret, a JSON object with a key per value.
-    shared = run.named("coord-host-secrets")
-    version = run.named("coord-host-secrets-version").inputs
-    assert version["secretId"] == shared.id
-    assert json.loads(version["secretString"]) == {
+    parameters = run.of_type("aws:ssm/parameter:Parameter")
+    assert len(parameters) == 2
+    assert all("value" in p.secret_inputs for p in parameters)
+    assert {(p.inputs["type"], p.inputs["tier"]) for p in parameters} == {
+        ("SecureString", "Standard")
+    }
+    assert all(not p.ignore_changes for p in parameters)  # the program writes these values
+    hook = run.named("coord-hook-secret", PARAMETER)
+    assert hook.inputs["name"] == "/coord/hook-secret"
+    assert run.outputs["hookSecretParameter"] == "/coord/hook-secret"
+    assert hook.inputs["value"] == passwords["coord-hook-secret-value"].outputs["result"]
+    # What only the hosts read shares one parameter, a JSON object with a key per value.
+    shared = run.named("coord-host-secrets", PARAMETER)
+    assert shared.inputs["name"] == "/coord/host-secrets"
+    assert json.loads(shared.inputs["value"]) == {
         "token_pepper": passwords["coord-token-pepper-value"].outputs["result"],
         "admin_token": passwords["coord-admin-token-value"].outputs["result"],
         "cache_auth_token": "cache-token-value",
     }
     assert shared.inputs["description"] == "StreamrP2P coordinator host secrets"
-    # Values reach instances only through Secrets Manager, never the user data.
+    # Values reach instances only through their parameters, never the user data.
     text = user_data(run)
     for password in passwords.values():
         assert password.outputs["result"] not in text
@@ -212,8 +237,8 @@ def test_merging_the_host_secrets_kept_every_generated_values_resource(stack: st
     }
     by_urn = {r.urn: r for r in run.resources}
     assert set(passwords.values()) <= set(by_urn)
-    version = run.named(f"streamr-{stack}-coordinator-host-secrets-version")
-    assert json.loads(version.inputs["secretString"]) == {
+    shared = run.named(f"streamr-{stack}-coordinator-host-secrets", PARAMETER)
+    assert json.loads(shared.inputs["value"]) == {
         "token_pepper": by_urn[passwords["token-pepper"]].outputs["result"],
         "admin_token": by_urn[passwords["admin-token"]].outputs["result"],
         "cache_auth_token": run.named(f"streamr-{stack}-cache-auth-token").outputs["result"],
@@ -254,8 +279,8 @@ def test_a_new_image_digest_is_new_user_data() -> None:
         database_port=5432,
         database_name="streamr",
         database_secret_arn=DB_SECRET,
-        host_secrets_arn="arn:s",
-        hook_secret_arn="arn:h",
+        host_secrets_parameter="/coord/host-secrets",
+        hook_secret_parameter="/coord/hook-secret",
         trusted_proxies=["10.0.0.0/16"],
         web_concurrency=2,
     )
@@ -363,8 +388,8 @@ def test_without_nat_instances_sit_in_public_subnets_with_addresses() -> None:
 
 def test_without_a_cache_there_is_no_cache_token() -> None:
     run = service(cache_address=None, cache_port=None, cache_auth_token=None)
-    assert len(run.of_type("aws:secretsmanager/secret:Secret")) == 2
-    shared = json.loads(run.named("coord-host-secrets-version").inputs["secretString"])
+    assert len(run.of_type(PARAMETER)) == 2
+    shared = json.loads(run.named("coord-host-secrets", PARAMETER).inputs["value"])
     assert set(shared) == {"token_pepper", "admin_token"}
     assert "CACHE_HOST" not in settings_file(run)
 
@@ -499,21 +524,26 @@ def test_stack_config_accepts_a_certificate_with_its_domain() -> None:
 def test_the_program_gives_the_role_the_rds_managed_and_mesh_secrets(updated: ProgramRun) -> None:
     prefix = f"streamr-{updated.stack}-coordinator"
     statements = json.loads(updated.named(f"{prefix}-policy").inputs["policy"])["Statement"]
-    readable = next(s for s in statements if s["Sid"] == "ReadSecrets")["Resource"]
-    assert updated.outputs["databaseSecretArn"] in readable
-    assert updated.outputs["headscaleApiKeySecretArn"] in readable
-    # host secrets (pepper, admin and cache tokens), hook, mesh API key, database; dev's idle
-    # pause: the ops token.
+    by_sid = {s["Sid"]: s for s in statements}
+    assert by_sid["ReadDatabaseSecret"]["Resource"] == updated.outputs["databaseSecretArn"]
+    readable = by_sid["ReadItsParameters"]["Resource"]
+    arn_of = {
+        r.inputs["name"]: r.outputs["arn"] for r in updated.of_type("aws:ssm/parameter:Parameter")
+    }
+    assert arn_of[updated.outputs["headscaleApiKeyParameter"]] in readable
+    # host secrets (pepper, admin and cache tokens), hook, mesh API key; dev's idle pause: the
+    # ops token. No other parameter (the wake endpoint's tokens, its records) is readable.
     idle = updated.stack == "dev"
-    assert len(readable) == 4 + idle
-    host_secrets = updated.named(f"{prefix}-host-secrets").outputs["arn"]
-    assert updated.outputs["coordinatorSecretsArn"] == host_secrets
+    assert len(readable) == 3 + idle
+    assert set(by_sid["NoOtherParameters"]["NotResource"]) == set(readable)
+    host_secrets = updated.named(f"{prefix}-host-secrets", PARAMETER).outputs["arn"]
+    assert arn_of[updated.outputs["coordinatorSecretsParameter"]] == host_secrets
     assert host_secrets in readable
     ops_token = f"{prefix}-ops-token"
     assert any(r.name == ops_token for r in updated.resources) is idle
     conf = settings_file(updated)
     assert f"HEADSCALE_URL={updated.outputs['headscaleUrl']}" in conf
-    assert f"HEADSCALE_API_KEY_SECRET_ARN={updated.outputs['headscaleApiKeySecretArn']}" in conf
+    assert f"HEADSCALE_API_KEY_PARAMETER={updated.outputs['headscaleApiKeyParameter']}" in conf
     assert updated.outputs["apiDocsUrl"] == updated.outputs["coordinatorUrl"] + "/docs"
     # prod serves HTTPS on its domain (in an offline run, a documentation name)
     assert updated.outputs["coordinatorUrl"] == (

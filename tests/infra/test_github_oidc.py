@@ -129,6 +129,13 @@ def test_preview_reads_but_writes_only_its_state() -> None:
     parameters = statements["OnlyPublicParameters"]
     assert parameters["Effect"] == "Deny"
     assert parameters["NotResource"] == "arn:aws:ssm:*::parameter/aws/service/*"
+    # Every way to read a value, past values (GetParameterHistory) included.
+    assert set(parameters["Action"]) == {
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:GetParametersByPath",
+        "ssm:GetParameterHistory",
+    }
     allowed = [s for s in statements.values() if s["Effect"] == "Allow"]
     assert not any(action.startswith("kms:Encrypt") for s in allowed for action in s["Action"])
 
@@ -144,6 +151,10 @@ def test_deploy_iam_is_scoped_to_the_stack_and_never_passes_any_role() -> None:
         "arn:aws:iam::aws:policy/PowerUserAccess"
     }
     statements = _policy(run, "streamr-dev-github-deploy-iam")["Statement"]
+    # PowerUserAccess would let a deploy read every past value of the stack's secret parameters.
+    (history,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert (history["Action"], history["Resource"]) == ("ssm:GetParameterHistory", "*")
+    statements = [s for s in statements if s is not history]
     for statement in statements:
         assert statement["Effect"] == "Allow"
         assert "*" not in _actions(statement) and "iam:*" not in _actions(statement)

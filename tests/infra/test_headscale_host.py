@@ -18,8 +18,14 @@ COMPONENT = "streamr:headscale:HeadscaleHost"
 WORLD = frozenset({"0.0.0.0/0"})
 
 
+PARAMETER = "aws:ssm/parameter:Parameter"
+SECURE_PARAMETER = "streamr:secrets:SecureParameter"
+
+
 def part(run: ProgramRun, suffix: str) -> Resource:
-    return run.named(f"streamr-{run.stack}-headscale-{suffix}")
+    """The cloud resource of that name (its SecureParameter component shares the API key's)."""
+    name = f"streamr-{run.stack}-headscale-{suffix}"
+    return run.named(name, PARAMETER if suffix == "api-key" else None)
 
 
 def user_data(run: ProgramRun) -> dict:
@@ -45,14 +51,26 @@ def test_exactly_three_public_ports(any_run: ProgramRun) -> None:
 
 
 def test_the_instance_role_writes_one_secret_and_reads_none(updated: ProgramRun) -> None:
-    secret = part(updated, "api-key")
+    parameter = part(updated, "api-key")
+    arn = parameter.outputs["arn"]
     policy = json.loads(part(updated, "write-api-key").inputs["policy"])
-    statements = policy["Statement"]
-    resources = {statement["Resource"] for statement in statements}
-    assert resources == {secret.outputs["arn"]}
-    actions = {action for statement in statements for action in statement["Action"]}
-    assert actions == {"secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret"}
-    assert all(statement["Effect"] == "Allow" for statement in statements)
+    statements = {statement["Sid"]: statement for statement in policy["Statement"]}
+    assert statements["WriteItsParameters"] == {
+        "Sid": "WriteItsParameters",
+        "Effect": "Allow",
+        "Action": "ssm:PutParameter",
+        "Resource": [arn],
+    }
+    encrypt = statements["EncryptItsParameters"]
+    assert encrypt["Action"] == "kms:Encrypt"
+    assert encrypt["Condition"]["StringEquals"]["kms:EncryptionContext:PARAMETER_ARN"] == [arn]
+    # Session Manager's managed policy allows reading every parameter: it reads none.
+    deny = statements["NoOtherParameters"]
+    assert (deny["Effect"], deny["Resource"]) == ("Deny", "*")
+    assert {"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParameterHistory"} <= set(
+        deny["Action"]
+    )
+    assert set(statements) == {"WriteItsParameters", "EncryptItsParameters", "NoOtherParameters"}
     # No other inline policy, and only the SSM managed policy besides it.
     role = part(updated, "role")
     inline = [
@@ -65,7 +83,10 @@ def test_the_instance_role_writes_one_secret_and_reads_none(updated: ProgramRun)
         if a.inputs["role"] == role.outputs["name"]
     }
     assert attached == {"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
-    assert "secretString" not in secret.inputs
+    # The host writes the value: the program creates it as a placeholder and never changes it.
+    assert (parameter.inputs["type"], parameter.inputs["value"]) == ("SecureString", "unset")
+    assert parameter.inputs["name"] == f"/streamr-{updated.stack}-headscale/api-key"
+    assert parameter.ignore_changes == {"value"}
 
 
 def test_instance_is_graviton_imdsv2_encrypted_and_replaced_on_new_user_data(
@@ -146,7 +167,7 @@ def test_user_data_carries_config_for_this_host_and_no_secrets(updated: ProgramR
     assert updated.outputs["headscaleUrl"] == config["server_url"]
     env = written(updated, "/etc/streamr/headscale.env")
     assert f"DATA_VOLUME_ID={part(updated, 'data').id}\n" in env
-    assert f"API_KEY_SECRET_ARN={part(updated, 'api-key').outputs['arn']}\n" in env
+    assert f"API_KEY_PARAMETER={part(updated, 'api-key').inputs['name']}\n" in env
     assert f"HEADSCALE_SHA256={render.HEADSCALE_LINUX_ARM64_SHA256}\n" in env
     text = part(updated, "host").inputs["userData"]
     assert "hskey-" not in text
@@ -180,11 +201,33 @@ def test_the_acme_contact_is_its_own_key_not_the_alert_address() -> None:
 
 
 def test_outputs_name_the_url_and_the_secret(updated: ProgramRun) -> None:
-    assert updated.outputs["headscaleApiKeySecretArn"] == part(updated, "api-key").outputs["arn"]
+    assert updated.outputs["headscaleApiKeyParameter"] == part(updated, "api-key").inputs["name"]
     assert updated.outputs["headscalePublicIp"] == part(updated, "eip").outputs["publicIp"]
 
 
 @pytest.mark.parametrize("suffix", ["sg", "api-key", "role", "eip", "data", "host", "dlm-role"])
 def test_children_belong_to_the_component(updated: ProgramRun, suffix: str) -> None:
     component = updated.one(COMPONENT)
-    assert part(updated, suffix).parent == component.urn
+    child = part(updated, suffix)
+    if suffix == "api-key":  # through its SecureParameter
+        holder = updated.named(child.name, SECURE_PARAMETER)
+        assert child.parent == holder.urn
+        child = holder
+    assert child.parent == component.urn
+
+
+def test_a_deep_pause_deletes_the_host_and_keeps_what_the_mesh_comes_back_with(
+    updated: ProgramRun,
+) -> None:
+    """The instance bills by the hour (and its root volume by the GB); its address, data, key
+    parameter and the outputs they give stay (the resume: test_stable_endpoints.py)."""
+    paused = run_program(updated.stack, {"paused": True})
+    kept = {"eip", "data", "api-key", "role", "profile", "sg", "data-snapshots"}
+    gone = {"host", "data-attachment", "eip-association"}
+    names = {r.name for r in paused.resources if r.custom}
+    prefix = f"streamr-{updated.stack}-headscale-"
+    assert {f"{prefix}{suffix}" for suffix in kept} <= names
+    assert not {f"{prefix}{suffix}" for suffix in gone} & names
+    assert {f"{prefix}{suffix}" for suffix in gone} <= {r.name for r in updated.resources}
+    for output in ("headscaleUrl", "headscalePublicIp", "headscaleApiKeyParameter"):
+        assert paused.outputs[output] == updated.outputs[output], output

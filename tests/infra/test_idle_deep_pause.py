@@ -70,7 +70,9 @@ def test_the_wake_endpoint_checks_every_quarter_hour_and_may_only_read_the_recor
 
 
 def test_only_the_wake_function_may_read_the_github_token(configured) -> None:
-    token = configured.named("streamr-dev-wake-github-token").outputs["arn"]
+    token = configured.named(
+        "streamr-dev-wake-github-token", "aws:ssm/parameter:Parameter"
+    ).outputs["arn"]
     readers = [
         resource.name
         for resource in configured.of_type("aws:iam/rolePolicy:RolePolicy")

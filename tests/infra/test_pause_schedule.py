@@ -30,6 +30,7 @@ from offline.harness import ProgramRun, Resource, run_program
 from tests.infra.support import evaluated
 
 EVERY_DAY = "MON,TUE,WED,THU,FRI,SAT,SUN"
+PARAMETER = "aws:ssm/parameter:Parameter"
 
 
 def part(run: ProgramRun, suffix: str) -> Resource:
@@ -115,7 +116,7 @@ def test_the_function_runs_ops_on_arm64_within_lambdas_time_limit(dev: ProgramRu
     # The database phase and the hosts phase both wait; together they must end before Lambda stops.
     assert RDS_WAIT_SECONDS + EC2_WAIT_SECONDS < TIMEOUT_SECONDS == function["timeout"] <= 900
     variables = function["environment"]["variables"]
-    idle_keys = {"IDLE_PAUSE_MINUTES", "COORDINATOR_URL", "OPS_TOKEN_SECRET_ARN"}
+    idle_keys = {"IDLE_PAUSE_MINUTES", "COORDINATOR_URL", "OPS_TOKEN_PARAMETER"}
     assert {key: value for key, value in variables.items() if key not in idle_keys} == {
         "PROJECT": "streamr",
         "STAGE": "dev",
@@ -192,6 +193,14 @@ def test_mutating_actions_need_this_stacks_tags(dev: ProgramRun) -> None:
         if statement["Sid"] in {"Logs", "DeadLetters", "ReadTheOpsToken"}:
             assert "*" not in statement["Resource"].split(":")[-1].rstrip("*")
             continue
+        if statement["Sid"] == "DecryptItsParameters":
+            # Only through SSM, only for the ops token's parameter.
+            ops_token = dev.named("streamr-dev-coordinator-ops-token", PARAMETER)
+            assert statement["Condition"]["StringEquals"] == {
+                "kms:ViaService": "ssm.eu-west-1.amazonaws.com",
+                "kms:EncryptionContext:PARAMETER_ARN": [ops_token.outputs["arn"]],
+            }
+            continue
         condition = statement["Condition"]["StringEquals"]
         prefix = "autoscaling" if actions[0].startswith("autoscaling:") else "aws"
         assert condition == {
@@ -240,12 +249,13 @@ def test_the_function_may_make_every_call_ops_makes(dev: ProgramRun) -> None:
     assert calls <= allowed, calls - allowed
     # ...and nothing it never calls, apart from writing its own logs and dead letters and reading
     # the ops token (ops/handler.py's coordinator_activity).
-    assert 'client("secretsmanager")' in (OPS_DIR / "handler.py").read_text()
+    assert 'read_secure(session.client("ssm")' in (OPS_DIR / "handler.py").read_text()
     assert allowed - calls == {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "sqs:SendMessage",
-        "secretsmanager:GetSecretValue",
+        "ssm:GetParameter",
+        "kms:Decrypt",
     }
 
 
@@ -310,23 +320,28 @@ def test_the_idle_pause_asks_the_coordinator_with_the_ops_token_it_alone_may_rea
     dev: ProgramRun,
 ) -> None:
     environment = part(dev, "function").inputs["environment"]["variables"]
-    secret = dev.named("streamr-dev-coordinator-ops-token").outputs["arn"]
+    parameter = dev.named("streamr-dev-coordinator-ops-token", PARAMETER)
+    name, arn = parameter.inputs["name"], parameter.outputs["arn"]
+    assert (name, parameter.inputs["type"]) == (
+        "/streamr-dev-coordinator/ops-token",
+        "SecureString",
+    )
     assert environment["IDLE_PAUSE_MINUTES"] == "30"
-    assert environment["OPS_TOKEN_SECRET_ARN"] == secret
+    assert environment["OPS_TOKEN_PARAMETER"] == name
     assert environment["COORDINATOR_URL"] == dev.outputs["coordinatorUrl"]
     by_sid = {s["Sid"]: s for s in function_statements(dev)}
     assert by_sid["ReadTheOpsToken"] == {
         "Sid": "ReadTheOpsToken",
         "Effect": "Allow",
-        "Action": "secretsmanager:GetSecretValue",
-        "Resource": secret,
+        "Action": "ssm:GetParameter",
+        "Resource": arn,
     }
     # The coordinator's hosts read it at boot into STREAMR_OPS_TOKEN; no value is in user data.
     template = dev.one("aws:ec2/launchTemplate:LaunchTemplate").inputs
     user_data = base64.b64decode(template["userData"]).decode()
-    assert f"OPS_TOKEN_SECRET_ARN={secret}" in user_data
-    # A secret of its own, not in the host secrets: the idle pause may read it and nothing more.
-    assert 'ops_token="$(secret "$OPS_TOKEN_SECRET_ARN")"' in user_data
+    assert f"OPS_TOKEN_PARAMETER={name}" in user_data
+    # A parameter of its own, not in the host secrets: the idle pause may read it and no more.
+    assert 'ops_token="$(parameter "$OPS_TOKEN_PARAMETER")"' in user_data
     assert "STREAMR_OPS_TOKEN=$ops_token" in user_data
 
 
@@ -344,7 +359,7 @@ def test_an_idle_pause_without_a_schedule_is_one_frequent_enforcement() -> None:
 def test_a_deep_pause_has_no_idle_check_but_keeps_the_ops_token(deep: ProgramRun) -> None:
     environment = part(deep, "function").inputs["environment"]["variables"]
     assert "IDLE_PAUSE_MINUTES" not in environment
-    assert deep.named("streamr-dev-coordinator-ops-token") is not None
+    assert deep.named("streamr-dev-coordinator-ops-token", PARAMETER) is not None
 
 
 def test_idle_pause_settings_come_all_together() -> None:

@@ -79,7 +79,7 @@ def test_outputs_are_listed_at_the_end() -> None:
     names = [line.split()[0] for line in outputs]
     assert names[:3] == ["vpcId", "publicSubnetIds", "privateSubnetIds"]
     assert "databaseSecretArn" in names
-    assert any("resources in 12 components." in line for line in lines)
+    assert any("resources in 17 components." in line for line in lines)
 
 
 def test_the_prod_plan_says_which_values_are_documentation_names() -> None:

@@ -21,6 +21,7 @@ COMPONENTS = {
     "streamr:monitoring:Monitoring",
     "streamr:streaming:SrsOrigin",
     "streamr:streaming:OriginAddress",
+    "streamr:secrets:SecureParameter",
 }
 EXPECTED_OUTPUTS = {
     "vpcId",
@@ -30,12 +31,12 @@ EXPECTED_OUTPUTS = {
     "databaseAddress",
     "databasePort",
     "databaseSecretArn",
-    "coordinatorSecretsArn",
+    "coordinatorSecretsParameter",
     "cacheAddress",
     "cachePort",
     "headscaleUrl",
     "headscalePublicIp",
-    "headscaleApiKeySecretArn",
+    "headscaleApiKeyParameter",
     "coordinatorUrl",
     "apiDocsUrl",
     "dashboardUrl",
@@ -45,7 +46,7 @@ EXPECTED_OUTPUTS = {
 }
 # dev has a stop schedule and a wake endpoint (stacks/Pulumi.dev.yaml), prod runs around the clock.
 SCHEDULED = {"streamr:ops:PauseSchedule", "streamr:ops:WakeEndpoint"}
-SCHEDULED_OUTPUTS = {"pauseFunctionName", "wakeUrl", "wakeTokenSecretArn"}
+SCHEDULED_OUTPUTS = {"pauseFunctionName", "wakeUrl", "wakeTokenParameter"}
 # prod issues its certificate in its hosted zone (dev has no domain).
 ISSUED_CERTIFICATE = {"streamr:coordinator:Certificate"}
 
@@ -81,9 +82,13 @@ def test_every_resource_lives_in_a_component(any_run: ProgramRun) -> None:
     components = {r.urn for r in any_run.resources if not r.custom}
     assert all(r.parent in components for r in any_run.resources if r.custom)
     # Components sit at the top, or inside the one component they serve (the coordinator's
-    # load balancer and image).
+    # load balancer and image, each component's secret parameters).
     nested = {r.type for r in any_run.resources if not r.custom and r.parent is not None}
-    assert nested <= {"streamr:coordinator:LoadBalancer", "streamr:coordinator:Image"}
+    assert nested <= {
+        "streamr:coordinator:LoadBalancer",
+        "streamr:coordinator:Image",
+        "streamr:secrets:SecureParameter",
+    }
     assert all(r.parent in components for r in any_run.resources if not r.custom and r.parent)
 
 

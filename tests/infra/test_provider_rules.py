@@ -167,3 +167,54 @@ def test_a_path_pattern_is_at_most_128_characters_aws_allows(preview: bool) -> N
     assert message is not None and "is 129 characters, longer than maximum length 128" in message
     message = refusal(listener_rules({"priority": 1, "conditions": paths("/live/a b")}), preview)
     assert message is not None and "'/live/a b' does not match" in message
+
+
+def parameter(**kwargs: Any) -> Callable[[], None]:
+    def build() -> None:
+        aws.ssm.Parameter("secret", type="SecureString", **{"value": "v", **kwargs})
+
+    return build
+
+
+@BOTH_MODES
+def test_a_parameter_name_fits_in_1011_characters_with_its_arn(preview: bool) -> None:
+    """eu-west-1's ARN before the name, `arn:aws:ssm:eu-west-1:123456789012:parameter/`, is 45."""
+    prefix = len("arn:aws:ssm:eu-west-1:123456789012:parameter/")
+    fits = "/" + "a" * (1011 - prefix)
+    assert refusal(parameter(name=fits), preview) is None
+    message = refusal(parameter(name=fits + "a"), preview)
+    assert message is not None
+    assert "name is 1012 characters with its ARN, longer than maximum length 1011" in message
+
+
+@BOTH_MODES
+def test_a_parameter_hierarchy_has_at_most_15_levels(preview: bool) -> None:
+    assert refusal(parameter(name="/l" * 15), preview) is None
+    message = refusal(parameter(name="/l" * 16), preview)
+    assert message is not None and "has 16 levels, more than the 15" in message
+
+
+@BOTH_MODES
+def test_a_parameter_name_uses_the_characters_aws_allows_and_no_reserved_prefix(
+    preview: bool,
+) -> None:
+    assert refusal(parameter(name="/streamr-dev-wake/token_1.a"), preview) is None
+    message = refusal(parameter(name="/streamr dev/token"), preview)
+    assert message is not None and "does not match" in message
+    message = refusal(parameter(name="/streamr/tok:en"), preview)
+    assert message is not None and "does not match" in message
+    for reserved in ("/aws/mine", "/SSM-things/x", "awsome"):
+        message = refusal(parameter(name=reserved), preview)
+        assert message is not None and "starts with a prefix AWS reserves" in message, reserved
+
+
+@BOTH_MODES
+def test_a_standard_parameter_holds_4_kb_and_an_advanced_one_8_kb(preview: bool) -> None:
+    assert refusal(parameter(name="/p", value="x" * 4096), preview) is None
+    message = refusal(parameter(name="/p", value="x" * 4097), preview)
+    assert message is not None
+    assert "value is 4097 bytes, more than the 4096 a Standard parameter may hold" in message
+    # Bytes, not characters: 2049 two-byte characters are 4098 bytes.
+    assert refusal(parameter(name="/p", value="é" * 2049), preview) is not None
+    assert refusal(parameter(name="/p", value="x" * 8192, tier="Advanced"), preview) is None
+    assert refusal(parameter(name="/p", value="x" * 8193, tier="Advanced"), preview) is not None

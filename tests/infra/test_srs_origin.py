@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from offline.harness import UNKNOWN, ProgramRun, Resource
+from ops import prices
 from srs import cloud_init, parse, render
 from tests.infra.support import evaluated, world_open
 
@@ -60,6 +61,8 @@ def test_the_host_requires_imdsv2_and_encrypts_its_disk(updated: ProgramRun) -> 
     assert host["metadataOptions"]["httpPutResponseHopLimit"] == 1
     assert host["rootBlockDevice"]["encrypted"] is True
     assert host["rootBlockDevice"]["volumeType"] == "gp3"
+    # The AMI's own size (no smaller: a root volume cannot be smaller than its AMI's snapshot).
+    assert host["rootBlockDevice"]["volumeSize"] == prices.DEFAULT_ROOT_VOLUME_GB == 8
     assert host["associatePublicIpAddress"] is False  # reached only through its Elastic IP
     association = part(updated, "eip-association").inputs
     assert association["instanceId"] == part(updated, "host").id
@@ -69,14 +72,41 @@ def test_the_role_reads_only_the_hook_secret_and_writes_only_its_logs(
     updated: ProgramRun,
 ) -> None:
     policy = json.loads(part(updated, "policy").inputs["policy"])
-    hook_secret = updated.named(f"streamr-{updated.stack}-coordinator-hook-secret")
+    hook_secret = updated.named(
+        f"streamr-{updated.stack}-coordinator-hook-secret", "aws:ssm/parameter:Parameter"
+    )
+    arn = hook_secret.outputs["arn"]
     logs = part(updated, "logs")
     assert policy["Statement"] == [
         {
-            "Sid": "ReadHookSecret",
+            "Sid": "ReadItsParameters",
             "Effect": "Allow",
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": hook_secret.outputs["arn"],
+            "Action": "ssm:GetParameter",
+            "Resource": [arn],
+        },
+        {
+            "Sid": "DecryptItsParameters",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": "arn:aws:kms:eu-west-1:123456789012:key/*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": "ssm.eu-west-1.amazonaws.com",
+                    "kms:EncryptionContext:PARAMETER_ARN": [arn],
+                }
+            },
+        },
+        {
+            # Session Manager's managed policy would allow reading every parameter.
+            "Sid": "NoOtherParameters",
+            "Effect": "Deny",
+            "Action": [
+                "ssm:GetParameter",
+                "ssm:GetParameters",
+                "ssm:GetParametersByPath",
+                "ssm:GetParameterHistory",
+            ],
+            "NotResource": [arn],
         },
         {
             "Sid": "WriteOwnLogs",

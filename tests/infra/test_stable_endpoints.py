@@ -47,13 +47,13 @@ INTERNAL = frozenset(
         "databaseAddress",
         "databasePort",
         "databaseSecretArn",
-        "coordinatorSecretsArn",
+        "coordinatorSecretsParameter",
         "cacheAddress",
         "cachePort",
-        "headscaleApiKeySecretArn",
+        "headscaleApiKeyParameter",
         "pauseFunctionName",
-        "wakeTokenSecretArn",
-        "wakeGithubTokenSecretArn",
+        "wakeTokenParameter",
+        "wakeGithubTokenParameter",
         "githubPreviewRoleArn",
         "githubDeployRoleArn",
     }
@@ -66,16 +66,17 @@ CHANGED_WITHOUT_ZONE = frozenset({"coordinatorUrl", "apiDocsUrl"})
 # the coordinator itself.
 RECREATED_INTERNALLY = frozenset({"cacheAddress"})
 # What must outlive a deep pause for those endpoints to (names after `streamr-<stage>-`): the
-# certificate, its DNS validation, the mesh's Elastic IP, the mesh host, its data and DNS name, the
+# certificate, its DNS validation, the mesh's Elastic IP, its data, DNS name and the coordinator's
+# API key (the mesh host itself is deleted and created again on the same address and volume), the
 # wake function's URL, the dashboard, the database; without a zone the origin's Elastic IP too.
 KEPT = {
     "web-certificate",
     "web-certificate-validation",
     "web-certificate-validated",
     "headscale-eip",
-    "headscale-host",
     "headscale-data",
     "headscale-dns",
+    "headscale-api-key",
     "wake-url",
     "monitoring-dashboard",
     "db-postgres",
@@ -178,6 +179,8 @@ def test_a_deep_pause_replaces_nothing_it_keeps(cycle: str, request: pytest.Fixt
     assert {urn for urn in cycle_changes.kept if before_ids[urn] != after_ids[urn]} == set()
     prefix = f"streamr-{running.stack}-"
     present = {r.name.removeprefix(prefix): r.urn for r in running.resources if r.custom}
+    # The mesh host is recreated, on the Elastic IP, data volume and key parameter it had.
+    assert present["headscale-host"] in pausing.deleted
     # dev has no domain: no certificate, no DNS names.
     expected = (
         KEPT

@@ -36,8 +36,13 @@ def deep() -> ProgramRun:
     return evaluated("dev", {"paused": True})
 
 
+PARAMETER = "aws:ssm/parameter:Parameter"
+
+
 def part(run: ProgramRun, suffix: str) -> Resource:
-    return run.named(f"streamr-{run.stack}-wake-{suffix}")
+    """The cloud resource of that name (a SecureParameter component shares its parameter's)."""
+    name = f"streamr-{run.stack}-wake-{suffix}"
+    return run.named(name, PARAMETER if suffix in ("token", "github-token") else None)
 
 
 def environment(run: ProgramRun) -> dict[str, str]:
@@ -61,29 +66,35 @@ def test_the_url_is_public_and_the_function_guards_it(dev: ProgramRun) -> None:
     assert (function["handler"], function["runtime"]) == (HANDLER, "python3.12")
 
 
-def test_the_token_is_generated_and_kept_only_in_secrets_manager(dev: ProgramRun) -> None:
+def test_the_token_is_generated_and_kept_only_in_a_secure_parameter(dev: ProgramRun) -> None:
     token = part(dev, "token")
-    version = part(dev, "token-version").inputs
-    assert version["secretId"] == token.id
-    assert "secretString" in part(dev, "token-version").secret_inputs
+    assert (token.inputs["type"], token.inputs["tier"]) == ("SecureString", "Standard")
+    assert token.inputs["name"] == "/streamr-dev-wake/token"
+    assert "value" in token.secret_inputs
     generated = part(dev, "token-value")
     assert generated.inputs["length"] >= 32
-    assert version["secretString"] == generated.outputs["result"]
+    assert token.inputs["value"] == generated.outputs["result"]
+    assert not token.ignore_changes  # the program writes it; replacing token-value rotates it
     variables = environment(dev)
-    assert variables["WAKE_TOKEN_SECRET_ARN"] == token.outputs["arn"]
+    assert variables["WAKE_TOKEN_PARAMETER"] == token.inputs["name"]
     assert generated.outputs["result"] not in json.dumps(variables)
-    assert dev.outputs["wakeTokenSecretArn"] == token.outputs["arn"]
+    assert dev.outputs["wakeTokenParameter"] == token.inputs["name"]
 
 
 def test_the_function_may_only_look_read_its_token_keep_its_record_and_ask_for_a_resume(
     dev: ProgramRun,
 ) -> None:
     by_sid = statements(dev)
-    assert set(by_sid) == {"Logs", "Look", "ReadItsTokens", "KeepItsRecord",
-                           "AskThePauseFunctionToResume"}  # fmt: skip
+    assert set(by_sid) == {"Logs", "Look", "ReadItsTokens", "DecryptItsParameters",
+                           "KeepItsRecord", "AskThePauseFunctionToResume"}  # fmt: skip
     assert by_sid["Logs"]["Resource"] == part(dev, "logs").outputs["arn"] + ":*"
     assert all(action.split(":")[1].startswith("Describe") for action in by_sid["Look"]["Action"])
     assert by_sid["ReadItsTokens"]["Resource"] == [part(dev, "token").outputs["arn"]]
+    assert by_sid["ReadItsTokens"]["Action"] == "ssm:GetParameter"
+    assert by_sid["DecryptItsParameters"]["Condition"]["StringEquals"] == {
+        "kms:ViaService": "ssm.eu-west-1.amazonaws.com",
+        "kms:EncryptionContext:PARAMETER_ARN": [part(dev, "token").outputs["arn"]],
+    }
     assert by_sid["KeepItsRecord"]["Resource"] == (
         "arn:aws:ssm:eu-west-1:123456789012:parameter/streamr/dev/wake-record"
     )
@@ -116,26 +127,27 @@ def test_the_wake_url_survives_a_deep_pause(dev: ProgramRun, deep: ProgramRun) -
 
 def test_without_a_repository_there_is_no_github_token_or_dispatch(dev: ProgramRun) -> None:
     assert not any(key.startswith("GITHUB_") for key in environment(dev))
-    assert "wakeGithubTokenSecretArn" not in dev.outputs
+    assert "wakeGithubTokenParameter" not in dev.outputs
 
 
 def test_with_a_repository_a_deep_wake_dispatches_its_pause_workflow() -> None:
     run = evaluated("dev", {**GITHUB, "paused": True})
     github_token = part(run, "github-token")
-    assert "secretString" not in github_token.inputs  # the operator stores it
-    assert not [r for r in run.resources if r.name == "streamr-dev-wake-github-token-version"]
+    # The operator stores it (README "Go live on demand"): created as a placeholder, kept.
+    assert (github_token.inputs["type"], github_token.inputs["value"]) == ("SecureString", "unset")
+    assert github_token.ignore_changes == {"value"}
     variables = environment(run)
     assert {key: value for key, value in variables.items() if key.startswith("GITHUB_")} == {
         "GITHUB_REPOSITORY": "streamr/streamrp2p",
         "GITHUB_WORKFLOW": WORKFLOW,
         "GITHUB_REF": "main",
-        "GITHUB_TOKEN_SECRET_ARN": github_token.outputs["arn"],
+        "GITHUB_TOKEN_PARAMETER": "/streamr-dev-wake/github-token",
     }
     assert statements(run)["ReadItsTokens"]["Resource"] == [
         part(run, "token").outputs["arn"],
         github_token.outputs["arn"],
     ]
-    assert run.outputs["wakeGithubTokenSecretArn"] == github_token.outputs["arn"]
+    assert run.outputs["wakeGithubTokenParameter"] == "/streamr-dev-wake/github-token"
     workflow = Path(".github/workflows", WORKFLOW).read_text(encoding="utf-8")
     assert "workflow_dispatch:" in workflow and "options: [pause, resume]" in workflow
 

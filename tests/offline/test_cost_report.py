@@ -174,10 +174,10 @@ WITH_ZONE = {
 def test_make_cost_prices_config_keys_set_on_the_command_line():
     dev, zoned = build_report("dev"), build_report("dev", overrides=WITH_ZONE)
     # The deep pause releases the SRS origin's address (the zone keeps its name); the wake
-    # endpoint gains the GitHub token's secret.
+    # endpoint gains the GitHub token's parameter, which costs nothing (standard tier).
     address = prices.PUBLIC_IPV4_HOURLY * 730
     assert zoned.totals()["deep_paused"] == pytest.approx(
-        dev.totals()["deep_paused"] - address + prices.SECRET_MONTHLY
+        dev.totals()["deep_paused"] - address + prices.SSM_PARAMETER_MONTHLY["Standard"]
     )
     assert "streamr-dev-wake-github-token" in {item.name for item in zoned.deep.items}
     markdown = zoned.markdown()

@@ -71,14 +71,14 @@ def dev_platform() -> list[Planned]:
             "alb",
             "coordinator",
         ),
-        Planned("aws:secretsmanager/secret:Secret", {}, "signing", "coordinator"),
-        Planned("aws:secretsmanager/secret:Secret", {}, "hook", "coordinator"),
+        Planned("aws:ssm/parameter:Parameter", {"tier": "Standard"}, "signing", "coordinator"),
+        Planned("aws:ssm/parameter:Parameter", {"tier": "Standard"}, "hook", "coordinator"),
         Planned(
             "aws:ec2/instance:Instance", {"instanceType": "t4g.micro"}, "headscale", "headscale"
         ),
         Planned("aws:ec2/eip:Eip", {"domain": "vpc"}, "headscale-ip", "headscale"),
         Planned("aws:ebs/volume:Volume", {"size": 8, "type": "gp3"}, "headscale-data", "headscale"),
-        Planned("aws:secretsmanager/secret:Secret", {}, "api-key", "headscale"),
+        Planned("aws:ssm/parameter:Parameter", {}, "api-key", "headscale"),
         Planned("aws:ec2/instance:Instance", {"instanceType": "t4g.small"}, "srs", "srs"),
         Planned("aws:ec2/eip:Eip", {"domain": "vpc"}, "srs-ip", "srs"),
         *[
@@ -107,15 +107,34 @@ def test_each_type_is_priced_from_the_table():
     assert items["vpc"].running == 0 and items["vpc"].priced
 
 
-def test_dev_deep_pause_keeps_only_storage_addresses_secrets_and_alarms():
+def test_dev_deep_pause_keeps_only_storage_addresses_and_alarms():
     dev = estimate(dev_platform(), "eu-west-1")
     running, stopped, deep = (dev.total(mode) for mode in ("running", "stopped", "deep_paused"))
     assert deep < stopped < running
     disks = 4 * 8 * 0.088  # NAT, Headscale and SRS root volumes + Headscale data volume
     database = 20 * 0.127 + 0.40
     addresses = 2 * 0.005 * 730  # Headscale and SRS Elastic IPs
-    assert deep == pytest.approx(disks + database + addresses + 3 * 0.40 + 5 * 0.10)
+    # The secrets are standard SecureString parameters: free.
+    assert deep == pytest.approx(disks + database + addresses + 5 * 0.10)
     assert dev.unpriced == []
+
+
+def test_standard_parameters_are_free_advanced_ones_are_not_and_secrets_manager_bills():
+    result = estimate(
+        [
+            Planned("aws:ssm/parameter:Parameter", {"tier": "Standard"}, "standard"),
+            Planned("aws:ssm/parameter:Parameter", {}, "default"),
+            Planned("aws:ssm/parameter:Parameter", {"tier": "Advanced"}, "advanced"),
+            Planned("aws:ssm/parameter:Parameter", {"tier": "Intelligent-Tiering"}, "unknown"),
+            Planned("aws:secretsmanager/secret:Secret", {}, "secret"),
+        ],
+        "eu-west-1",
+    )
+    items = {item.name: item for item in result.items}
+    assert items["standard"].running == items["default"].deep_paused == 0
+    assert items["advanced"].running == items["advanced"].deep_paused == pytest.approx(0.05)
+    assert items["secret"].deep_paused == pytest.approx(0.40)
+    assert [item.name for item in result.unpriced] == ["unknown"]
 
 
 def test_multi_az_doubles_the_database_and_us_east_1_is_cheaper():

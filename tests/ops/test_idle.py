@@ -73,7 +73,7 @@ def _settings(coordinator: Coordinator, env: dict[str, str] = ENV) -> Settings:
             **env,
             "IDLE_PAUSE_MINUTES": str(THRESHOLD),
             "COORDINATOR_URL": coordinator.url,
-            "OPS_TOKEN_SECRET_ARN": "unused: the test passes the activity source",
+            "OPS_TOKEN_PARAMETER": "unused: the test passes the activity source",
         }
     )
 
@@ -160,10 +160,11 @@ def test_in_the_stop_window_an_idle_or_silent_platform_is_paused(account, coordi
     assert account.db_state("streamr-dev-db") == "stopped"
 
 
-def test_the_lambda_reads_the_ops_token_from_secrets_manager(account, coordinator, monkeypatch):
+def test_the_lambda_reads_the_ops_token_from_its_parameter(account, coordinator, monkeypatch):
     import boto3
 
-    secret = boto3.client("secretsmanager").create_secret(Name="ops-token", SecretString=TOKEN)
+    parameter = "/streamr-dev-coordinator/ops-token"
+    boto3.client("ssm").put_parameter(Name=parameter, Value=TOKEN, Type="SecureString")
     without_schedule = {
         key: value for key, value in ENV.items() if key not in {"PAUSE_AT", "RESUME_AT", "WEEKDAYS"}
     }
@@ -171,7 +172,7 @@ def test_the_lambda_reads_the_ops_token_from_secrets_manager(account, coordinato
         **without_schedule,
         "IDLE_PAUSE_MINUTES": str(THRESHOLD),
         "COORDINATOR_URL": coordinator.url,
-        "OPS_TOKEN_SECRET_ARN": secret["ARN"],
+        "OPS_TOKEN_PARAMETER": parameter,
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -199,7 +200,7 @@ def test_idle_settings_errors_name_the_variable(extra, message):
         **ENV,
         "IDLE_PAUSE_MINUTES": "30",
         "COORDINATOR_URL": "https://c.example",
-        "OPS_TOKEN_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ops",
+        "OPS_TOKEN_PARAMETER": "/streamr-dev-coordinator/ops-token",
         **extra,
     }
     with pytest.raises(ConfigError, match=message):

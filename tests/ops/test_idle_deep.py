@@ -212,14 +212,16 @@ GITHUB_ENV = {
     "GITHUB_REPOSITORY": "o/r",
     "GITHUB_WORKFLOW": "pause.yml",
     "GITHUB_REF": "main",
-    "GITHUB_TOKEN_SECRET_ARN": "arn:gh",
+    "GITHUB_TOKEN_PARAMETER": "/streamr-dev-wake/github-token",
 }
 
 
 def test_the_lambda_routes_the_schedules_event_to_the_check(account, github, monkeypatch):
     session = boto3.Session(region_name=REGION)
-    secrets, ssm = session.client("secretsmanager"), session.client("ssm")
+    ssm = session.client("ssm")
     ssm.put_parameter(Name="/streamr/dev/wake-record", Value="{}", Type="String")
+    ssm.put_parameter(Name="/streamr-dev-wake/token", Value="t", Type="SecureString")
+    ssm.put_parameter(Name="/streamr-dev-wake/github-token", Value="gh", Type="SecureString")
     three_hours_ago = datetime.now(UTC) - timedelta(hours=3)
     ssm.put_parameter(
         Name=IDLE_RECORD,
@@ -230,8 +232,7 @@ def test_the_lambda_routes_the_schedules_event_to_the_check(account, github, mon
     for key, value in {
         **WAKE_ENV,
         **GITHUB_ENV,
-        "WAKE_TOKEN_SECRET_ARN": secrets.create_secret(Name="w", SecretString="t")["ARN"],
-        "GITHUB_TOKEN_SECRET_ARN": secrets.create_secret(Name="g", SecretString="gh")["ARN"],
+        "WAKE_TOKEN_PARAMETER": "/streamr-dev-wake/token",
         "RECORD_PARAMETER": "/streamr/dev/wake-record",
         "GITHUB_API_URL": github.url,
         "IDLE_DEEP_PAUSE_HOURS": str(HOURS),

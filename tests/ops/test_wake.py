@@ -15,6 +15,7 @@ import pytest
 
 from ops.executor import Waits, run
 from ops.handler import Settings, execute
+from ops.secure_parameter import UNSET
 from ops.wake import WAKE_GIVE_UP, WakeRecord, advance, decide_wake, observe
 from ops.wake_handler import (
     ConfigError,
@@ -30,6 +31,8 @@ from tests.ops.support import DEV, REGION
 TOKEN = "wake-token-" + "x" * 40
 GITHUB_TOKEN = "github-pat-1234"
 RECORD = "/streamr/dev/wake"
+TOKEN_PARAMETER = "/streamr-dev-wake/token"
+GITHUB_PARAMETER = "/streamr-dev-wake/github-token"
 START = datetime(2026, 12, 1, 21, 0, tzinfo=UTC)
 FAST = Waits(rds=5, ec2=5, interval=0)
 
@@ -40,26 +43,27 @@ class Endpoint:
     def __init__(self, account, origin: Origin, deep: bool = False, github_url: str | None = None):
         session = boto3.Session(region_name=REGION)
         self.account = account
-        self.secrets = session.client("secretsmanager")
         self.ssm = session.client("ssm")
-        token_arn = self.secrets.create_secret(Name="wake-token", SecretString=TOKEN)["ARN"]
-        github_arn = self.secrets.create_secret(Name="gh", SecretString=GITHUB_TOKEN)["ARN"]
+        self.ssm.put_parameter(Name=TOKEN_PARAMETER, Value=TOKEN, Type="SecureString")
+        self.ssm.put_parameter(Name=GITHUB_PARAMETER, Value=GITHUB_TOKEN, Type="SecureString")
         self.ssm.put_parameter(Name=RECORD, Value="{}", Type="String")
         self.events: list[dict[str, Any]] = []
         self.now = START
         self.settings = WakeSettings(
             DEV,
-            token_arn,
+            TOKEN_PARAMETER,
             RECORD,
             "streamr-dev-pause",
             deep,
             "127.0.0.1",
             None
             if github_url is None
-            else GithubDispatch("streamr/streamrp2p", "pause.yml", "main", github_arn, github_url),
+            else GithubDispatch(
+                "streamr/streamrp2p", "pause.yml", "main", GITHUB_PARAMETER, github_url
+            ),
         )
         self.effects = Effects(
-            account.clients, self.secrets, self.ssm, self.deliver, origin.readiness,
+            account.clients, self.ssm, self.deliver, origin.readiness,
             coordinator_ready,
         )  # fmt: skip
 
@@ -291,6 +295,22 @@ def test_a_deep_wake_github_refuses_is_a_502_naming_its_answer(account, origin):
     assert endpoint.call("GET", "/status")[1]["state"] == "paused"
 
 
+def test_a_deep_wake_before_the_github_token_is_stored_says_how_to_store_it(
+    account, origin, github
+):
+    """The program creates the token's parameter as `unset`; the operator stores the value."""
+    endpoint = Endpoint(account, origin, deep=True, github_url=github.url)
+    endpoint.ssm.put_parameter(
+        Name=GITHUB_PARAMETER, Value=UNSET, Type="SecureString", Overwrite=True
+    )
+    stop_pause(account)
+    status, body = endpoint.call("POST", "/wake")
+    assert status == 502
+    assert f"aws ssm put-parameter --name {GITHUB_PARAMETER} --type SecureString" in body["error"]
+    assert github.requests == []
+    assert endpoint.call("GET", "/status")[1]["state"] == "paused"
+
+
 def test_a_deep_wake_without_the_github_workflow_says_what_is_missing(account, origin):
     endpoint = Endpoint(account, origin, deep=True)
     stop_pause(account)
@@ -335,7 +355,7 @@ def test_an_unreadable_record_is_forgotten_not_fatal():
 ENV = {
     "PROJECT": "streamr",
     "STAGE": "dev",
-    "WAKE_TOKEN_SECRET_ARN": "arn:token",
+    "WAKE_TOKEN_PARAMETER": "/streamr-dev-wake/token",
     "RECORD_PARAMETER": RECORD,
     "PAUSE_FUNCTION_NAME": "streamr-dev-pause",
     "DEEP_PAUSED": "false",
@@ -351,12 +371,14 @@ def test_settings_are_read_from_the_environment():
             "GITHUB_REPOSITORY": "o/r",
             "GITHUB_WORKFLOW": "pause.yml",
             "GITHUB_REF": "main",
-            "GITHUB_TOKEN_SECRET_ARN": "arn:gh",
+            "GITHUB_TOKEN_PARAMETER": "/streamr-dev-wake/github-token",
         }
     )
     assert settings.rtmp_host == "203.0.113.7" and not settings.deep_paused
     assert settings.coordinator_url == "https://streamr.example"
-    assert settings.github == GithubDispatch("o/r", "pause.yml", "main", "arn:gh")
+    assert settings.github == GithubDispatch(
+        "o/r", "pause.yml", "main", "/streamr-dev-wake/github-token"
+    )
 
 
 @pytest.mark.parametrize(
@@ -364,7 +386,7 @@ def test_settings_are_read_from_the_environment():
     [
         ({"PAUSE_FUNCTION_NAME": ""}, "missing environment variable(s): PAUSE_FUNCTION_NAME"),
         ({"DEEP_PAUSED": "yes"}, "DEEP_PAUSED is 'yes'; allowed values: true, false"),
-        ({"GITHUB_REPOSITORY": "o/r"}, "GITHUB_WORKFLOW, GITHUB_REF, GITHUB_TOKEN_SECRET_ARN"),
+        ({"GITHUB_REPOSITORY": "o/r"}, "GITHUB_WORKFLOW, GITHUB_REF, GITHUB_TOKEN_PARAMETER"),
         ({"COORDINATOR_URL": "streamr.example"}, "COORDINATOR_URL is 'streamr.example'; it must"),
     ],
 )

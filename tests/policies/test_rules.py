@@ -32,6 +32,7 @@ RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 INSTANCE = "aws:ec2/instance:Instance"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 IAM = "aws:iam/rolePolicy:RolePolicy"
+PARAMETER = "aws:ssm/parameter:Parameter"
 GOOD_DB = {
     "storageEncrypted": True,
     "publiclyAccessible": False,
@@ -151,6 +152,15 @@ RESOURCE_CASES = [
      "looks like an AWS access key id"),
     ("sqs-encrypted", "aws:sqs/queue:Queue", {"sqsManagedSseEnabled": True}, {},
      "SQS queues must be encrypted"),
+    ("secret-parameters-encrypted", PARAMETER,
+     {"name": "/streamr-dev-wake/token", "type": "SecureString", "value": "x" * 48},
+     {"name": "/streamr-dev-wake/token", "type": "String", "value": "x" * 48},
+     "parameter /streamr-dev-wake/token holds a secret (its name says 'token'): make it a "
+     "SecureString"),
+    ("secret-parameters-encrypted", PARAMETER,
+     {"name": "/streamr/dev/wake-record", "type": "String", "value": "{}"},
+     {"name": "/streamr/dev/settings", "type": "String", "value": "password=hunter2hunter2hunter2"},
+     "parameter /streamr/dev/settings holds a secret (its value looks like a secret)"),
 ]  # fmt: skip
 
 BUCKET = ("aws:s3/bucket:Bucket", "logs", {"id": "logs-bucket", "bucket": "logs-bucket"})

@@ -207,12 +207,12 @@ def test_user_data_holds_the_template_and_names_but_no_secret() -> None:
         ORIGINS["prod"],
         cloud_init.OriginHost(
             region="eu-west-1",
-            hook_secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:hook-AbCdEf",
+            hook_secret_parameter="/streamr-prod-coordinator/hook-secret",
             log_group="streamr-prod-srs-logs",
         ),
     )
     assert text.startswith("#cloud-config\n")
-    assert "HOOK_SECRET_ARN=arn:aws:secretsmanager:" in text
+    assert "HOOK_SECRET_PARAMETER=/streamr-prod-coordinator/hook-secret" in text
     assert f"HOOK_RELAY_PORT={render.HOOK_RELAY_PORT}" in text
     assert len(text.encode()) < cloud_init.USER_DATA_LIMIT
 
