@@ -221,7 +221,7 @@ def test_a_deep_pause_deletes_the_host_and_keeps_what_the_mesh_comes_back_with(
 ) -> None:
     """The instance bills by the hour (and its root volume by the GB); its address, data, key
     parameter and the outputs they give stay (the resume: test_stable_endpoints.py)."""
-    paused = run_program(updated.stack, {"paused": True})
+    paused = evaluated(updated.stack, {"paused": True})
     kept = {"eip", "data", "api-key", "role", "profile", "sg", "data-snapshots"}
     gone = {"host", "data-attachment", "eip-association"}
     names = {r.name for r in paused.resources if r.custom}
