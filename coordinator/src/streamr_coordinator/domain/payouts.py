@@ -61,11 +61,12 @@ WITH period AS (
     WHERE t.period_start >= :period_start AND t.period_start < :period_end
       AND t.verified_bytes > 0 AND n.trust_bp > 0 AND pool.pool_minor > 0
 ), floored AS (
-    -- One division per entry (not div and mod): the remainder is what the floor leaves.
+    -- One division per entry (not div and mod): the remainder is what the floor leaves. The
+    -- floor is at most the pool (weight <= total), so it is a bigint and sums as one.
     SELECT q.*, q.scaled - q.base * q.total AS remainder
     FROM (
         SELECT w.*, w.pool * w.weight AS scaled, sum(w.weight) OVER per_stream AS total,
-            div(w.pool * w.weight, sum(w.weight) OVER per_stream) AS base
+            div(w.pool * w.weight, sum(w.weight) OVER per_stream)::bigint AS base
         FROM weighted w
         WINDOW per_stream AS (PARTITION BY w.stream_id)
     ) q
