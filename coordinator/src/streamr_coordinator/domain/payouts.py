@@ -61,26 +61,34 @@ WITH period AS (
     WHERE t.period_start >= :period_start AND t.period_start < :period_end
       AND t.verified_bytes > 0 AND n.trust_bp > 0 AND pool.pool_minor > 0
 ), floored AS (
-    SELECT w.*,
-        div(w.pool * w.weight, sum(w.weight) OVER per_stream) AS base,
-        mod(w.pool * w.weight, sum(w.weight) OVER per_stream) AS remainder
-    FROM weighted w
-    WINDOW per_stream AS (PARTITION BY w.stream_id)
-), ranked AS (
-    SELECT f.*,
-        f.pool - sum(f.base) OVER (PARTITION BY f.stream_id) AS leftover,
-        row_number() OVER (PARTITION BY f.stream_id ORDER BY f.remainder DESC, f.node_id)
-            AS remainder_rank
+    -- One division per entry (not div and mod): the remainder is what the floor leaves. The
+    -- floor is at most the pool (weight <= total), so it is a bigint and sums as one.
+    SELECT q.*, q.scaled - q.base * q.total AS remainder
+    FROM (
+        SELECT w.*, w.pool * w.weight AS scaled, sum(w.weight) OVER per_stream AS total,
+            div(w.pool * w.weight, sum(w.weight) OVER per_stream)::bigint AS base
+        FROM weighted w
+        WINDOW per_stream AS (PARTITION BY w.stream_id)
+    ) q
+), shares AS (
+    -- Only what the inserts use: this is materialized (read twice), its numerics are not.
+    SELECT f.stream_id, f.node_id, f.owner_id, f.verified_bytes, f.trust_bp,
+        (f.base + CASE WHEN row_number() OVER (PARTITION BY f.stream_id
+                                                ORDER BY f.remainder DESC, f.node_id)
+            <= f.pool - sum(f.base) OVER (PARTITION BY f.stream_id) THEN 1 ELSE 0 END)::bigint
+            AS amount_minor
     FROM floored f
 ), recipients AS (
     INSERT INTO payout_recipients (period_start, user_id)
-    SELECT DISTINCT p.period_start, r.owner_id FROM ranked r CROSS JOIN period p
+    SELECT DISTINCT p.period_start, r.owner_id FROM shares r CROSS JOIN period p
 ), entries AS (
     INSERT INTO ledger_entries
         (period_start, stream_id, node_id, user_id, verified_bytes, trust_bp, amount_minor)
     SELECT p.period_start, r.stream_id, r.node_id, r.owner_id, r.verified_bytes, r.trust_bp,
-        (r.base + CASE WHEN r.remainder_rank <= r.leftover THEN 1 ELSE 0 END)::bigint
-    FROM ranked r CROSS JOIN period p
+        r.amount_minor
+    FROM shares r CROSS JOIN period p
+    -- In primary-key order: each key lands after the last one (the index's rightmost page).
+    ORDER BY r.stream_id, r.node_id
     RETURNING amount_minor
 )
 SELECT (SELECT count(*) FROM period), count(*), coalesce(sum(amount_minor), 0) FROM entries
