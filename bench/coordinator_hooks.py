@@ -266,6 +266,8 @@ def h2load_at_rate(
     url: str, headers: dict[str, str] | None = None, body: bytes | None = None
 ) -> dict[str, float]:
     figures = h2load.run(url, RATE, DURATION_SECONDS, headers, body)
+    if figures.failures:
+        print(f"h2load {url}: {figures.failures}", file=sys.stderr)
     return {
         "rps": figures.rate,
         "p50_ms": figures.p50_ms,
