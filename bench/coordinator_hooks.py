@@ -38,10 +38,12 @@ SECRET = "bench-hook-secret-0123456789abcdef0123456789"
 
 @contextmanager
 def serving(command: list[str], port: int, environment: dict[str, str]):
-    """Run a server until the block ends; yields its base URL and process id."""
-    process = subprocess.Popen(
-        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    """Run a server until the block ends; yields its base URL and process id. Its output (logs,
+    errors, stack traces) goes to a file whose path is printed at the end, with how many lines
+    are warnings or errors: a failed request in the figures can be looked up there."""
+    log = Path(tempfile.mkstemp(prefix=f"bench-server-{port}-", suffix=".log")[1])
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=environment, stdout=output, stderr=output)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -50,15 +52,22 @@ def serving(command: list[str], port: int, environment: dict[str, str]):
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    # Killed first: reading the stderr of a live server would wait for it forever.
                     process.kill()
-                    _, errors = process.communicate()
-                    raise RuntimeError(f"server did not start: {errors.decode()}") from None
+                    process.wait()
+                    raise RuntimeError(f"server did not start:\n{log.read_text()}") from None
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         process.wait(timeout=20)
+        problems = sum(1 for line in log.read_text(errors="replace").splitlines() if _problem(line))
+        print(f"server log: {log} ({problems} warning or error lines)", file=sys.stderr)
+
+
+def _problem(line: str) -> bool:
+    """A log line that is a warning, an error or a stack trace, in our JSON logs or uvicorn's."""
+    markers = ('"level": "warning"', '"level": "error"', "WARNING:", "ERROR:", "Traceback")
+    return any(marker in line for marker in markers)
 
 
 def _lua_table(variants: list[dict]) -> str:
@@ -257,6 +266,8 @@ def h2load_at_rate(
     url: str, headers: dict[str, str] | None = None, body: bytes | None = None
 ) -> dict[str, float]:
     figures = h2load.run(url, RATE, DURATION_SECONDS, headers, body)
+    if figures.failures:
+        print(f"h2load {url}: {figures.failures}", file=sys.stderr)
     return {
         "rps": figures.rate,
         "p50_ms": figures.p50_ms,

@@ -28,6 +28,9 @@ class Figures:
     errors: int  # non-2xx answers and failed or timed-out requests
     connect_mean_ms: float
     connect_max_ms: float
+    # h2load's own account when a request failed: its `requests:` and `status codes:` lines
+    # (a status, or "errored"/"timeout" for a connection that broke or never answered).
+    failures: str = ""
 
 
 def schedule(rate: int) -> tuple[int, int]:
@@ -96,6 +99,15 @@ def parse_summary(text: str) -> dict[str, float]:
     }
 
 
+def failure_lines(summary: str) -> str:
+    """h2load's summary lines that say how requests failed."""
+    return "; ".join(
+        line.strip()
+        for line in summary.splitlines()
+        if line.startswith(("requests:", "status codes:"))
+    )
+
+
 def percentile(ordered: list[float], fraction: float) -> float:
     """The nearest-rank percentile of ascending values."""
     return ordered[max(0, math.ceil(len(ordered) * fraction) - 1)]
@@ -107,16 +119,18 @@ def figures(log: str, summary: str) -> Figures:
     latencies = sorted(microseconds / 1000 for status, microseconds in rows if status != -1)
     if not latencies:
         raise ValueError(f"h2load answered no request:\n{summary}")
+    # h2load's "failed" counts 4xx/5xx answers and broken requests, which the log has as -1
+    # unless they never started: the larger of the two counts each once.
+    errors = max(int(totals["failed"]), sum(1 for status, _ in rows if status // 100 != 2))
     return Figures(
         rate=totals["rate"],
         p50_ms=percentile(latencies, 0.50),
         p99_ms=percentile(latencies, 0.99),
         max_ms=latencies[-1],
-        # h2load's "failed" counts 4xx/5xx answers and broken requests, which the log has as
-        # -1 unless they never started: the larger of the two counts each once.
-        errors=max(int(totals["failed"]), sum(1 for status, _ in rows if status // 100 != 2)),
+        errors=errors,
         connect_mean_ms=totals["connect_mean_ms"],
         connect_max_ms=totals["connect_max_ms"],
+        failures=failure_lines(summary) if errors else "",
     )
 
 
