@@ -23,6 +23,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.secure_parameter import READ_ACTIONS
+
 ISSUER_HOST = "token.actions.githubusercontent.com"
 ISSUER_URL = f"https://{ISSUER_HOST}"
 AUDIENCE = "sts.amazonaws.com"
@@ -149,12 +151,7 @@ def state_access_policy(bucket: str, key_arn: str) -> str:
                     # preview, history (every past value) included.
                     "Sid": "OnlyPublicParameters",
                     "Effect": "Deny",
-                    "Action": [
-                        "ssm:GetParameter",
-                        "ssm:GetParameters",
-                        "ssm:GetParametersByPath",
-                        "ssm:GetParameterHistory",
-                    ],
+                    "Action": list(READ_ACTIONS),
                     "NotResource": "arn:aws:ssm:*::parameter/aws/service/*",
                 },
             ],
