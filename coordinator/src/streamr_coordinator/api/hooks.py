@@ -21,6 +21,7 @@ from ..domain import hooks, liveness, tickets
 from ..domain.tokens import authenticate
 from ..schemas import HookAnswer, free_text
 from ..security import same_secret
+from .deps import BEARER_SECURITY, app_context, bearer_credential
 
 router = APIRouter(prefix="/hooks/srs", tags=["srs hooks"])
 
@@ -31,8 +32,6 @@ DENIED = {
     401: {"model": HookAnswer, "description": "missing or wrong hook secret / node token"},
     403: {"model": HookAnswer, "description": "denied: SRS refuses the client"},
 }
-# The bearer credential, documented: the routes read it themselves (see `hook_caller`).
-BEARER = {"security": [{"HTTPBearer": []}]}
 
 
 class HookDenied(Exception):
@@ -91,14 +90,9 @@ class HookCaller:
         return self.node_id is None
 
 
-def context(request: Request) -> AppContext:
-    return request.app.state.ctx
-
-
 async def hook_caller(ctx: AppContext, request: Request) -> HookCaller:
-    """Who is calling, from the `Authorization: Bearer` header. Read here rather than as FastAPI
-    dependencies (the context, HTTPBearer): each dependency costs a resolution per request, and
-    at SRS's rate of hooks those were a fifth of a hook's CPU."""
+    """Who is calling, from the `Authorization: Bearer` header (read without dependencies:
+    `bearer_credential`)."""
     in_url = [name for name in CREDENTIAL_PARAMETERS if name in request.query_params]
     if in_url:
         raise HookDenied(
@@ -106,9 +100,8 @@ async def hook_caller(ctx: AppContext, request: Request) -> HookCaller:
             f"{in_url[0]} in the URL is refused (URLs are logged): send it as "
             "Authorization: Bearer, as srs/hook_relay.py does",
         )
-    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-    credential = credential.strip()
-    if scheme.lower() != "bearer" or not credential:
+    credential = bearer_credential(request)
+    if not credential:
         raise HookDenied(
             401, "missing Authorization: Bearer (the hook secret or the edge's node token)"
         )
@@ -125,30 +118,34 @@ def _origin_only(caller: HookCaller, action: str) -> None:
         raise HookDenied(403, f"{action} is accepted from the origin only")
 
 
-@router.post("/on_publish", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER)
+@router.post(
+    "/on_publish", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER_SECURITY
+)
 async def on_publish(event: SrsEvent, request: Request):
     """Allow a publisher only with the key of this very stream, for an enabled stream."""
-    ctx = context(request)
+    ctx = app_context(request)
     caller = await hook_caller(ctx, request)
     _origin_only(caller, "on_publish")
     refusal = await hooks.publish(ctx.soft_engine, ctx.pepper, event.app, event.event())
     return deny(403, refusal) if refusal else allow()
 
 
-@router.post("/on_unpublish", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER)
+@router.post(
+    "/on_unpublish", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER_SECURITY
+)
 async def on_unpublish(event: SrsEvent, request: Request):
-    ctx = context(request)
+    ctx = app_context(request)
     caller = await hook_caller(ctx, request)
     _origin_only(caller, "on_unpublish")
     await hooks.unpublish(ctx.soft_engine, event.event())
     return allow()
 
 
-@router.post("/on_play", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER)
+@router.post("/on_play", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER_SECURITY)
 async def on_play(event: SrsEvent, request: Request):
     """An edge: a viewer with a ticket for this node. The origin: an edge pulling the stream (its
     first viewer's ticket in `param`) or a viewer of the origin itself."""
-    ctx = context(request)
+    ctx = app_context(request)
     caller = await hook_caller(ctx, request)
     key = tickets.signing_key(ctx.pepper)
     if caller.is_origin:
@@ -161,40 +158,46 @@ async def on_play(event: SrsEvent, request: Request):
     return deny(403, refusal) if refusal else allow()
 
 
-@router.post("/on_stop", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER)
+@router.post("/on_stop", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER_SECURITY)
 async def on_stop(event: SrsEvent, request: Request):
-    ctx = context(request)
+    ctx = app_context(request)
     caller = await hook_caller(ctx, request)
     await hooks.stop(ctx.soft_engine, caller.node_id, event.event())
     return allow()
 
 
-@router.post("/heartbeat", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER)
+@router.post(
+    "/heartbeat", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER_SECURITY
+)
 async def heartbeat(beat: SrsHeartbeat, request: Request):
     """The origin's SRS is alive. When its process falls silent, the sweep ends its broadcasts,
     its viewers' sessions and the edges' pulls from it (see `domain.liveness`)."""
-    ctx = context(request)
+    ctx = app_context(request)
     caller = await hook_caller(ctx, request)
     _origin_only(caller, "heartbeat")
     await liveness.origin_alive(ctx.soft_engine, beat.server, beat.service)
     return allow()
 
 
-@router.post("/on_connect", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER)
+@router.post(
+    "/on_connect", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER_SECURITY
+)
 async def on_connect(event: SrsEvent, request: Request):
     """RTMP connections are allowed to our app only; publish/play decide the rest."""
-    await hook_caller(context(request), request)
+    await hook_caller(app_context(request), request)
     if event.app != hooks.APP:
         return deny(403, f"unknown app {event.app!r}")
     return allow()
 
 
-@router.post("/on_close", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER)
-@router.post("/on_hls", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER)
-@router.post("/on_dvr", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER)
+@router.post(
+    "/on_close", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER_SECURITY
+)
+@router.post("/on_hls", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER_SECURITY)
+@router.post("/on_dvr", response_model=HookAnswer, responses=DENIED, openapi_extra=BEARER_SECURITY)
 async def acknowledge(event: SrsEvent, request: Request):
     """Events we take note of without acting on: SRS only logs a failure of these."""
-    await hook_caller(context(request), request)
+    await hook_caller(app_context(request), request)
     return allow()
 
 
@@ -202,9 +205,9 @@ async def acknowledge(event: SrsEvent, request: Request):
     "/on_hls_notify/{segment:path}",
     response_model=HookAnswer,
     responses=DENIED,
-    openapi_extra=BEARER,
+    openapi_extra=BEARER_SECURITY,
 )
 async def on_hls_notify(segment: str, request: Request):
     """SRS ignores the answer to this GET; we accept it so a configured notify is not an error."""
-    await hook_caller(context(request), request)
+    await hook_caller(app_context(request), request)
     return allow()

@@ -28,6 +28,7 @@ from ..schemas import (
     NodeWithToken,
 )
 from .deps import (
+    BEARER_SECURITY,
     ERRORS,
     NOT_FOUND,
     Admin,
@@ -38,6 +39,8 @@ from .deps import (
     NodeCaller,
     RowId,
     Session,
+    app_context,
+    bearer_credential,
 )
 from .edges import forget_edge
 
@@ -53,7 +56,7 @@ CONFLICT = {409: {"model": ErrorOut, "description": "you already have a node of 
     "/node/heartbeat",
     response_model=HeartbeatOut,
     responses=ERRORS,
-    openapi_extra={"security": [{"HTTPBearer": []}]},
+    openapi_extra=BEARER_SECURITY,
 )
 async def heartbeat(request: Request) -> JSONResponse:
     """Called by the node itself (node token) every `next_heartbeat_seconds`.
@@ -62,9 +65,9 @@ async def heartbeat(request: Request) -> JSONResponse:
     this route): the bearer token and the context are read here. This is the hottest route: a
     steady beat is answered from the process's memory (`domain.beats`), with no round trip.
     """
-    ctx: AppContext = request.app.state.ctx
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    principal = await nodes.heartbeat(ctx, token) if scheme.lower() == "bearer" and token else None
+    ctx = app_context(request)
+    token = bearer_credential(request)
+    principal = await nodes.heartbeat(ctx, token) if token else None
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -154,7 +157,7 @@ async def _remove(ctx: AppContext, session: Session, node: Node) -> None:
     "/node",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=ERRORS,
-    openapi_extra={"security": [{"HTTPBearer": []}]},
+    openapi_extra=BEARER_SECURITY,
 )
 async def leave(caller: NodeCaller, ctx: Ctx, session: Session) -> None:
     """A node removes itself (the kit's teardown): its mesh machine, its tokens, its record."""
@@ -165,7 +168,7 @@ async def leave(caller: NodeCaller, ctx: Ctx, session: Session) -> None:
     "/node/token",
     response_model=NodeTokenOut,
     responses=ERRORS,
-    openapi_extra={"security": [{"HTTPBearer": []}]},
+    openapi_extra=BEARER_SECURITY,
 )
 async def renew_token(caller: NodeCaller, ctx: Ctx, session: Session):
     """A fresh node token; the one used for this call keeps working one more hour, so a lost
