@@ -6,7 +6,10 @@ rows) and every 10 s (3.6 million). Measured, each in a transaction that is roll
 repetition pays the same period: the cycle (`domain.payouts.pay_period`, one statement over the
 totals); a bare `GROUP BY node, stream` scan of the period's reports (what any cycle that reads
 the reports pays at least); and, at 3.6 M, the earlier design's per-node loop (a query per node,
-shares in Python, an INSERT per entry). Each also prints the CPU time of its PostgreSQL
+shares in Python, an INSERT per entry). Two floors show what any cycle that writes one ledger row
+per (stream, node) pays on this machine: the cycle's computation of the shares alone (nothing
+written), and the period's entries copied into a table with only a primary key (nothing
+computed). Each also prints the CPU time of its PostgreSQL
 backend, and the cycle's CPU time against the scan's run in one process: on a shared machine
 that ratio holds where wall times do not. Targets: at 3.6 M the cycle <= 0.1x the bare scan and
 >= 100x faster than the loop; the cycle at 0.36 M and 3.6 M within 2x of each other.
@@ -29,7 +32,7 @@ from fractions import Fraction
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from streamr_coordinator.domain.payouts import pay_period
+from streamr_coordinator.domain.payouts import SHARES, pay_period
 from streamr_coordinator.migrate import upgrade_to_head
 
 from bench.coordinator_hooks import DURATION_SECONDS, SECRET, seed_accounts, serving, wrk
@@ -44,6 +47,8 @@ CYCLE = "payout cycle (one statement)"
 LOOP = "per-node loop (earlier design)"
 BARE = "bare GROUP BY scan"
 BARE_SERIAL = "bare scan, one process"
+FLOOR_COMPUTE = "floor: shares, nothing written"
+FLOOR_WRITE = "floor: entries copied, only a PK"
 
 # Volumes: seconds between a node's reports -> reports in the hour.
 SPACINGS = {100: "0.36 M reports", 10: "3.6 M reports"}
@@ -68,6 +73,19 @@ FROM generate_series(1, 10000) n,
                     interval '{spacing} s') t,
     LATERAL (SELECT 1000000 + (n * 7919 + extract(epoch FROM t)::bigint) % 9000000 AS b) bytes;
 """
+
+SHARES_ONLY = text(f"WITH {SHARES} SELECT count(*) FROM shares")  # noqa: S608 - constant text
+# The write floor's table: the ledger's columns and primary key, no other index, no trigger.
+FLOOR_TABLE = """
+CREATE TABLE ledger_floor (LIKE ledger_entries INCLUDING DEFAULTS);
+ALTER TABLE ledger_floor ADD PRIMARY KEY (period_start, stream_id, node_id);
+"""
+COPY_ENTRIES = text(
+    "INSERT INTO ledger_floor (period_start, stream_id, node_id, user_id, verified_bytes, "
+    "trust_bp, amount_minor) SELECT period_start, stream_id, node_id, node_id, verified_bytes, "
+    "0, 0 FROM payout_totals WHERE period_start >= :start AND period_start < :end "
+    "ORDER BY stream_id, node_id"
+)
 
 BARE_SCAN = text(
     "SELECT node_id, stream_id, sum(verified_bytes) FROM contribution_reports "
@@ -155,7 +173,7 @@ async def _timed(engine, work, repeats: int = REPEATS) -> tuple[float, object, f
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             await autocommit.execute(
-                text("VACUUM ledger_entries, payout_recipients, payout_periods")
+                text("VACUUM ledger_entries, payout_recipients, payout_periods, ledger_floor")
             )
     return statistics.median(timings), result, statistics.median(cpu)
 
@@ -185,10 +203,18 @@ async def _cycle_figures(url: str, with_loop: bool) -> dict[str, tuple[float, ob
         async def loop(connection):
             return await _naive_loop(connection, PERIOD, end)
 
+        async def shares_only(connection):
+            return await connection.scalar(SHARES_ONLY, {"period_start": PERIOD, "period_end": end})
+
+        async def copy_entries(connection):
+            return (await connection.execute(COPY_ENTRIES, {"start": PERIOD, "end": end})).rowcount
+
         figures = {
             BARE: await _timed(engine, bare),
             BARE_SERIAL: await _timed(engine, bare_serial),
             CYCLE: await _timed(engine, cycle),
+            FLOOR_COMPUTE: await _timed(engine, shares_only),
+            FLOOR_WRITE: await _timed(engine, copy_entries),
         }
         if with_loop:
             # The loop's best case: an index for its per-node query (without it, each query
@@ -305,6 +331,7 @@ def _generated(pg: services.Postgres, spacing: int) -> str:
     upgrade_to_head(url)
     began = time.perf_counter()
     pg.psql(GENERATE.replace("{spacing}", str(spacing)), name)
+    pg.psql(FLOOR_TABLE, name)
     pg.psql("VACUUM ANALYZE", name)
     rows = int(pg.psql("SELECT count(*) FROM contribution_reports", name))
     print(f"generated {rows:,} reports in {time.perf_counter() - began:.1f} s")
@@ -323,14 +350,14 @@ def main() -> None:
 
     print(describe_machine())
     print(
-        f"{'payout, 1 period':<42}{'seconds':>9}{'vs cycle':>10}{'entries/rows':>14}"
+        f"{'payout, 1 period':<50}{'seconds':>9}{'vs cycle':>10}{'entries/rows':>14}"
         f"{'PG CPU s':>10}"
     )
     for volume, cycle in volumes.items():
         for name, (seconds, result, cpu) in cycle.items():
             ratio = seconds / cycle[CYCLE][0]
             rows = result.entries if hasattr(result, "entries") else result
-            print(f"{f'{volume}: {name}':<42}{seconds:>9.3f}{ratio:>9.1f}x{rows:>14}{cpu:>10.3f}")
+            print(f"{f'{volume}: {name}':<50}{seconds:>9.3f}{ratio:>9.1f}x{rows:>14}{cpu:>10.3f}")
     small, large = (volumes[volume] for volume in SPACINGS.values())
     cycle_s, bare_s, loop_s = large[CYCLE][0], large[BARE][0], large[LOOP][0]
     growth = cycle_s / small[CYCLE][0]
@@ -343,6 +370,12 @@ def main() -> None:
     print(f"PostgreSQL CPU, cycle at 3.6 M / at 0.36 M: {large[CYCLE][2] / small[CYCLE][2]:.2f}x")
     _target(
         "3.6 M: cycle <= 0.1x the bare scan", f"{cycle_s / bare_s:.3f}x", cycle_s <= 0.1 * bare_s
+    )
+    floor_s = large[FLOOR_COMPUTE][0] + large[FLOOR_WRITE][0]
+    print(
+        f"3.6 M: the floors together (shares computed + entries copied) / bare scan: "
+        f"{floor_s / bare_s:.3f}x ({large[FLOOR_COMPUTE][0] / bare_s:.3f}x + "
+        f"{large[FLOOR_WRITE][0] / bare_s:.3f}x)"
     )
     _target(
         "3.6 M: cycle >= 100x faster than the loop",

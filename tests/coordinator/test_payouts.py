@@ -369,12 +369,19 @@ def test_shares_are_exact_whole_and_independent_of_row_order(
     order = list(range(len(contributions)))
     seed.shuffle(order)
     node_ids = _seed(ledger_db, start, pool, contributions, order)
+    # The shares computed alone (what `bench.payouts` measures as the computation's floor).
+    computed = ledger_db(
+        f"WITH {payouts.SHARES} SELECT node_id, amount_minor FROM shares",  # noqa: S608 - constant
+        period_start=start,
+        period_end=start + HOUR,
+    )
     result = coordinator.pay_period(start)
     amounts = _entries(ledger_db, start)
     weights = [v * t for v, t in contributions]
     expected = _expected(pool, weights, node_ids)
 
     assert amounts == expected  # exact, and only nodes with weight have entries
+    assert dict(computed) == amounts
     assert all(amount >= 0 for amount in amounts.values())  # never negative
     assert sum(amounts.values()) == (pool if expected else 0)  # conservation
     assert result.total_minor == sum(amounts.values())

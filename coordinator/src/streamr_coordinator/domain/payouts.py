@@ -38,16 +38,15 @@ log = logging.getLogger("streamr.payouts")
 # At most this many periods are paid per check, so a long outage is caught up in steps.
 MAX_PERIODS_PER_CHECK = 48
 
+# The period's shares (`shares`: stream, node, owner, verified bytes, trust, amount), as common
+# table expressions the cycle's statement starts with; `bench.payouts` runs them alone, for the
+# cost of the computation without the writes.
 # `payout_totals` holds one row per (stream, node) for the period: the totals are grouped by the
 # period length the cycle pays (`set_payout_period_seconds` regroups what is unpaid when it
 # changes), so they are read as they are, without grouping again; were a (stream, node) there
 # twice, the ledger's primary key would refuse the period rather than pay it twice.
-_PAY_PERIOD = text("""
-WITH period AS (
-    INSERT INTO payout_periods (period_start, period_end) VALUES (:period_start, :period_end)
-    ON CONFLICT DO NOTHING
-    RETURNING period_start
-), pool AS (
+SHARES = """
+pool AS (
     SELECT DISTINCT ON (stream_id) stream_id, pool_minor
     FROM stream_pools
     WHERE effective_from <= :period_start
@@ -78,7 +77,14 @@ WITH period AS (
             <= f.pool - sum(f.base) OVER (PARTITION BY f.stream_id) THEN 1 ELSE 0 END)::bigint
             AS amount_minor
     FROM floored f
-), recipients AS (
+)"""
+_PAY_PERIOD = text(
+    f"""
+WITH period AS (
+    INSERT INTO payout_periods (period_start, period_end) VALUES (:period_start, :period_end)
+    ON CONFLICT DO NOTHING
+    RETURNING period_start
+), {SHARES}, recipients AS (
     INSERT INTO payout_recipients (period_start, user_id)
     SELECT DISTINCT p.period_start, r.owner_id FROM shares r CROSS JOIN period p
 ), entries AS (
@@ -92,7 +98,8 @@ WITH period AS (
     RETURNING amount_minor
 )
 SELECT (SELECT count(*) FROM period), count(*), coalesce(sum(amount_minor), 0) FROM entries
-""")
+"""  # noqa: S608 - constant text
+)
 
 
 @dataclass(frozen=True)
