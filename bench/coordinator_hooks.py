@@ -7,10 +7,11 @@ latency: h2load (compiled, a connection per request as SRS makes them; the targe
 figures) and `bench.open_loop` (Python, latency from each request's scheduled start) beside it, so
 that a client that is itself the bottleneck shows as a gap between the two on hello-world.
 Targets: heartbeats >= 50 % of hello-world requests/s; on_publish and on_play p99 at 200 requests/s
-<= 2x hello-world's p99 at the same rate. The floor beside them: hello-world with one `SELECT 1`
-on a connection of its own (`bench.hello`), at the same rate, which no hook that asks PostgreSQL
-can beat: on this machine a round trip to an idle backend costs about what the whole hello-world
-request does (both processes wake from idle), so the floor alone sits near the target.
+<= 2x hello-world's p99 at the same rate. The floors beside them, at the same rate (`bench.hello`,
+one PostgreSQL connection of its own): hello-world with one `SELECT 1`, and a bare on_publish (the
+coordinator's statement, nothing around it), which no hook that asks PostgreSQL can beat: on this
+machine a round trip to an idle backend costs about what a whole hello-world request does (both
+processes wake from idle), so the floors sit near the target.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ RATE = 200
 STREAMS = 200
 NODES = 500
 SECRET = "bench-hook-secret-0123456789abcdef0123456789"
-# Hello-world plus one PostgreSQL round trip: the least a hook that asks the database can cost.
+# The floors (`bench.hello`): hello-world plus one PostgreSQL round trip, and a bare on_publish.
 FLOOR = "hello + SELECT 1 @200/s"
+BARE_PUBLISH = "bare on_publish @200/s"
 
 
 @contextmanager
@@ -247,6 +249,11 @@ def main() -> None:
                 for i, body in enumerate(publishes * (RATE * DURATION_SECONDS // STREAMS + 1))
             ]
             results["on_play (python)"] = at_rate(coordinator, plays)
+        # After the coordinator, on the streams it made: the same body as on_publish @200/s.
+        with serving(hello_cmd, hello_port, hello_environment) as (hello, _):
+            results[BARE_PUBLISH] = h2load_at_rate(
+                f"{hello}/hello/publish", json_body, json.dumps(publishes[0]).encode()
+            )
     report(results)
 
 
@@ -315,6 +322,10 @@ def report(results: dict[str, dict]) -> None:
     print(
         f"floor: one PostgreSQL round trip on hello-world, p99 at {RATE}/s: "
         f"{floor_p99 / hello_p99:.2f}x hello-world's"
+    )
+    print(
+        f"floor: a bare on_publish (its statement, no middleware, pool, validation or log), "
+        f"p99 at {RATE}/s: {results[BARE_PUBLISH]['p99_ms'] / hello_p99:.2f}x hello-world's"
     )
     for hook in ("on_publish", "on_play"):
         hook_p99 = results[f"{hook} @200/s"]["p99_ms"]
