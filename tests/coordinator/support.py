@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from streamr_coordinator.cache import Cache
 from streamr_coordinator.context import AppContext
-from streamr_coordinator.db import make_engine, make_sessionmaker
+from streamr_coordinator.db import DriverPool, make_engine, make_sessionmaker
 from streamr_coordinator.domain import payouts
 from streamr_coordinator.settings import Settings
 
@@ -159,7 +159,13 @@ def instance_context(settings: Settings) -> AppContext:
     engine = make_engine(settings)
     autocommit_engine = make_engine(settings, autocommit=True)
     return AppContext(
-        settings, engine, engine, autocommit_engine, make_sessionmaker(engine), Cache(None)
+        settings,
+        engine,
+        engine,
+        DriverPool(settings),
+        autocommit_engine,
+        make_sessionmaker(engine),
+        Cache(None),
     )
 
 
@@ -185,6 +191,7 @@ class Coordinator:
     def close(self) -> None:
         self.run(self.ctx.engine.dispose())
         self.run(self.ctx.autocommit_engine.dispose())
+        self.run(self.ctx.hook_connections.close())
         self.loop.close()
 
 

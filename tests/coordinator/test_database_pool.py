@@ -1,13 +1,19 @@
-"""The connection pool: under a burst larger than itself, and the hooks' driver connections."""
+"""The connection pools: the engines' under a burst larger than themselves, and the hooks' own."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+from psycopg.pq import TransactionStatus
+from pydantic import SecretStr
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, ProgrammingError
-from streamr_coordinator.db import driver_autocommit, make_engine
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from streamr_coordinator.db import DriverPool, database_unavailable, make_engine
 from streamr_coordinator.settings import Settings
+
+from devenv.services import free_port
 
 POOL = 2
 BURST = 8
@@ -57,32 +63,42 @@ def _backends(sql) -> int:
     )[0][0]
 
 
-def test_a_hook_s_driver_connection_goes_back_to_the_pool_transactional(
+def _pool(settings: Settings, size: int = 1) -> DriverPool:
+    return DriverPool(settings.model_copy(update={"database_pool_size": size}))
+
+
+async def _pid(connection) -> int:
+    row = await (await connection.execute("SELECT pg_backend_pid()")).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_hook_connections_commit_each_statement_asynchronously_and_are_reused(
     settings: Settings, sql
 ) -> None:
-    """A hook's statements commit by themselves; the same pooled connection, handed to
-    SQLAlchemy next, is transactional again: what it rolls back is not stored."""
-    single = settings.model_copy(update={"database_pool_size": 1})
+    """A hook's statement is stored without a transaction around it, with asynchronous commit
+    (soft state), and the next hook gets the same backend."""
     sql("CREATE TABLE pool_probe (value text)")
 
-    async def hook_then_rolled_back_write() -> tuple[int, int]:
-        engine = make_engine(single)
+    async def two_hooks() -> tuple[int, int, str]:
+        pool = _pool(settings)
         try:
-            async with driver_autocommit(engine) as connection:
+            async with pool.connection() as connection:
                 await connection.execute("INSERT INTO pool_probe VALUES ('hook')")
-                hook_pid = await (await connection.execute("SELECT pg_backend_pid()")).fetchone()
-            async with engine.connect() as connection:
-                await connection.execute(text("INSERT INTO pool_probe VALUES ('rolled back')"))
-                pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-                await connection.rollback()
-            assert hook_pid is not None
-            return hook_pid[0], pid
+                first = await _pid(connection)
+            async with pool.connection() as connection:
+                second = await _pid(connection)
+                row = await (await connection.execute("SHOW synchronous_commit")).fetchone()
+            assert row is not None
+            return first, second, row[0]
         finally:
-            await engine.dispose()
+            await pool.close()
 
-    hook_pid, pid = asyncio.run(hook_then_rolled_back_write())
-    assert hook_pid == pid  # the very same connection
+    first, second, synchronous_commit = asyncio.run(two_hooks())
+    assert first == second
+    assert synchronous_commit == "off"
     assert sql("SELECT value FROM pool_probe") == [("hook",)]
+    assert _backends(sql) == 0  # closed at the end
 
 
 def test_a_failed_hook_statement_is_raised_as_sqlalchemy_s_error_and_the_connection_stays(
@@ -90,24 +106,126 @@ def test_a_failed_hook_statement_is_raised_as_sqlalchemy_s_error_and_the_connect
 ) -> None:
     """Errors look as they do everywhere else (the app answers DBAPIError), and a statement's
     error does not cost the pool its connection."""
-    single = settings.model_copy(update={"database_pool_size": 1})
 
-    async def failing_then_working() -> tuple[type, bool, int]:
-        engine = make_engine(single)
+    async def failing_then_working() -> tuple[type, bool, int, int]:
+        pool = _pool(settings)
         try:
             try:
-                async with driver_autocommit(engine) as connection:
+                async with pool.connection() as connection:
+                    before = await _pid(connection)
                     await connection.execute("SELECT no_such_column FROM streams")
             except DBAPIError as error:
                 caught, invalidated = type(error), error.connection_invalidated
-            async with driver_autocommit(engine) as connection:
-                row = await (await connection.execute("SELECT 1")).fetchone()
-            assert row is not None
-            return caught, invalidated, row[0]
+            async with pool.connection() as connection:
+                after = await _pid(connection)
+            return caught, invalidated, before, after
         finally:
-            await engine.dispose()
+            await pool.close()
 
-    caught, invalidated, one = asyncio.run(failing_then_working())
+    caught, invalidated, before, after = asyncio.run(failing_then_working())
     assert issubclass(caught, ProgrammingError)
     assert not invalidated
-    assert one == 1
+    assert before == after
+
+
+def test_a_hook_cancelled_mid_transaction_leaves_nothing_behind(settings: Settings, sql) -> None:
+    """A request cancelled while its transaction runs (the client went away): what it wrote is
+    not stored, and the next hook gets a connection outside any transaction, whether it is the
+    same one (psycopg cancels the statement and rolls back) or a new one."""
+    sql("CREATE TABLE pool_probe (value text)")
+
+    async def cancelled_then_next() -> tuple[TransactionStatus, int]:
+        pool = _pool(settings)
+        started = asyncio.Event()
+
+        async def slow() -> None:
+            async with pool.connection() as connection, connection.transaction():
+                await connection.execute("INSERT INTO pool_probe VALUES ('cancelled')")
+                started.set()
+                await connection.execute("SELECT pg_sleep(5)")
+
+        try:
+            task = asyncio.create_task(slow())
+            await started.wait()
+            await asyncio.sleep(0.1)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            async with pool.connection() as connection:
+                status = connection.info.transaction_status
+                row = await (await connection.execute("SELECT count(*) FROM pool_probe")).fetchone()
+            assert row is not None
+            return status, row[0]
+        finally:
+            await pool.close()
+
+    assert asyncio.run(cancelled_then_next()) == (TransactionStatus.IDLE, 0)
+
+
+def test_old_hook_connections_are_replaced(settings: Settings, monkeypatch) -> None:
+    monkeypatch.setattr(DriverPool, "RECYCLE_SECONDS", 0)
+
+    async def two() -> tuple[int, int]:
+        pool = _pool(settings)
+        try:
+            async with pool.connection() as connection:
+                first = await _pid(connection)
+            async with pool.connection() as connection:
+                return first, await _pid(connection)
+        finally:
+            await pool.close()
+
+    first, second = asyncio.run(two())
+    assert first != second
+
+
+def test_hooks_beyond_the_pool_wait_and_then_time_out_as_unavailable(
+    settings: Settings, monkeypatch
+) -> None:
+    """No connection beyond `database_pool_size`: a hook waits for one, and one that waited the
+    pool timeout is answered 503 (`database_unavailable`), like the engines' pool timeout."""
+    monkeypatch.setattr(DriverPool, "POOL_TIMEOUT_SECONDS", 0.3)
+
+    async def held_then_waiting() -> tuple[BaseException, int, int]:
+        pool = _pool(settings)
+        try:
+            async with pool.connection() as held:
+                holder = await _pid(held)
+                with pytest.raises(PoolTimeout) as timed_out:
+                    async with pool.connection():
+                        pass
+
+            async def released_soon() -> None:
+                async with pool.connection() as connection:
+                    await connection.execute("SELECT pg_sleep(0.1)")
+
+            first = asyncio.create_task(released_soon())
+            await asyncio.sleep(0.02)
+            async with pool.connection() as connection:  # waits for the first, then reuses it
+                waited = await _pid(connection)
+            await first
+            return timed_out.value, holder, waited
+        finally:
+            await pool.close()
+
+    error, holder, waited = asyncio.run(held_then_waiting())
+    assert database_unavailable(error)
+    assert "STREAMR_DATABASE_POOL_SIZE=1" in str(error)
+    assert holder == waited
+
+
+def test_hooks_with_postgres_unreachable_are_unavailable(settings: Settings) -> None:
+    unreachable = settings.model_copy(
+        update={"database_url": SecretStr(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/x")}
+    )
+
+    async def hook() -> BaseException:
+        pool = DriverPool(unreachable)
+        with pytest.raises(DBAPIError) as failed:
+            async with pool.connection():
+                pass
+        return failed.value
+
+    error = asyncio.run(hook())
+    assert isinstance(error, OperationalError)
+    assert database_unavailable(error)

@@ -21,6 +21,7 @@ from .cache import Cache
 from .context import AppContext
 from .db import (
     RETRY_AFTER_SECONDS,
+    DriverPool,
     database_unavailable,
     make_engine,
     make_sessionmaker,
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         soft_engine = make_engine(settings, durable=False)
         autocommit_engine = make_engine(settings, autocommit=True)
+        hook_connections = DriverPool(settings)
         cache = Cache(settings.redis_url.get_secret_value() if settings.redis_url else None)
         mesh = (
             HeadscaleClient(settings.headscale_url, settings.current_headscale_api_key)
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings,
             engine,
             soft_engine,
+            hook_connections,
             autocommit_engine,
             make_sessionmaker(engine),
             cache,
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await mesh.aclose()
             await cache.close()
             await soft_engine.dispose()
+            await hook_connections.close()
             await autocommit_engine.dispose()
             await engine.dispose()
 

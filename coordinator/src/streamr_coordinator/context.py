@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from .cache import Cache
+from .db import DriverPool
 from .domain.beats import BeatMemory
 from .domain.last_seen import LastSeenBuffer
 from .domain.revocations import RevocationWatch
@@ -20,8 +21,10 @@ from .settings import Settings
 class AppContext:
     settings: Settings
     engine: AsyncEngine
-    # Async-commit pool for soft state on the hot paths (hooks, heartbeats): see db.make_engine.
+    # Async-commit pool for soft state off the hooks (last_seen, revocations): see db.make_engine.
     soft_engine: AsyncEngine
+    # The SRS hooks' own connections (soft state too, autocommit): see db.DriverPool.
+    hook_connections: DriverPool
     # Durable, every statement its own transaction: report ingest (one function call a batch).
     autocommit_engine: AsyncEngine
     sessions: async_sessionmaker

@@ -126,7 +126,7 @@ async def on_publish(event: SrsEvent, request: Request):
     ctx = app_context(request)
     caller = await hook_caller(ctx, request)
     _origin_only(caller, "on_publish")
-    refusal = await hooks.publish(ctx.soft_engine, ctx.pepper, event.app, event.event())
+    refusal = await hooks.publish(ctx.hook_connections, ctx.pepper, event.app, event.event())
     return deny(403, refusal) if refusal else allow()
 
 
@@ -137,7 +137,7 @@ async def on_unpublish(event: SrsEvent, request: Request):
     ctx = app_context(request)
     caller = await hook_caller(ctx, request)
     _origin_only(caller, "on_unpublish")
-    await hooks.unpublish(ctx.soft_engine, event.event())
+    await hooks.unpublish(ctx.hook_connections, event.event())
     return allow()
 
 
@@ -149,11 +149,11 @@ async def on_play(event: SrsEvent, request: Request):
     caller = await hook_caller(ctx, request)
     key = tickets.signing_key(ctx.pepper)
     if caller.is_origin:
-        refusal = await hooks.origin_play(ctx.soft_engine, key, event.event())
+        refusal = await hooks.origin_play(ctx.hook_connections, key, event.event())
     else:
         assert caller.node_id is not None
         refusal = await hooks.edge_play(
-            ctx.soft_engine, key, caller.node_id, event.event(), datetime.now(UTC)
+            ctx.hook_connections, key, caller.node_id, event.event(), datetime.now(UTC)
         )
     return deny(403, refusal) if refusal else allow()
 
@@ -162,7 +162,7 @@ async def on_play(event: SrsEvent, request: Request):
 async def on_stop(event: SrsEvent, request: Request):
     ctx = app_context(request)
     caller = await hook_caller(ctx, request)
-    await hooks.stop(ctx.soft_engine, caller.node_id, event.event())
+    await hooks.stop(ctx.hook_connections, caller.node_id, event.event())
     return allow()
 
 

@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from ..db import driver_autocommit
+from ..db import DriverPool
 from ..security import keyed_hash
 from . import tickets
 
@@ -188,7 +186,7 @@ WHERE stream_id IN (SELECT id FROM stream)
 """
 
 
-async def publish(engine: AsyncEngine, pepper: str, app: str, event: Event) -> str | None:
+async def publish(pool: DriverPool, pepper: str, app: str, event: Event) -> str | None:
     """Start a broadcast if the key is *this* stream's and it is enabled; else why not."""
     key = stream_key(event.param)
     if app != APP:
@@ -196,19 +194,19 @@ async def publish(engine: AsyncEngine, pepper: str, app: str, event: Event) -> s
     if not key:
         return "no stream key: publish to /live/<stream name>?key=<stream key>"
     values = {**event.columns(), "key_hash": keyed_hash(pepper, key)}
-    async with driver_autocommit(engine) as connection:
+    async with pool.connection() as connection:
         if await (await connection.execute(_PUBLISH, values)).fetchone() is None:
             return "stream key is not valid for this stream, or the stream is disabled"
     return None
 
 
-async def unpublish(engine: AsyncEngine, event: Event) -> None:
-    async with driver_autocommit(engine) as connection:
+async def unpublish(pool: DriverPool, event: Event) -> None:
+    async with pool.connection() as connection:
         await connection.execute(_UNPUBLISH, {"name": event.name})
 
 
 async def edge_play(
-    engine: AsyncEngine, ticket_key: bytes, node_id: int, event: Event, now: datetime
+    pool: DriverPool, ticket_key: bytes, node_id: int, event: Event, now: datetime
 ) -> str | None:
     """Open a creditable viewer session on the caller's node; else why not (SRS refuses)."""
     ticket = tickets.read(ticket_key, tickets.from_param(event.param) or "")
@@ -221,7 +219,7 @@ async def edge_play(
         "nonce": ticket.nonce,
         "ticket_stream": ticket.stream_id,
     }
-    async with driver_autocommit(engine) as connection, connection.transaction():
+    async with pool.connection() as connection, connection.transaction():
         await connection.execute(_NODE_LOCK, {"node": str(node_id)})
         verdict = await (await connection.execute(_EDGE_PLAY, values)).fetchone()
     if verdict is None:
@@ -230,10 +228,10 @@ async def edge_play(
     return None if problem in (None, "again") else problem
 
 
-async def origin_play(engine: AsyncEngine, ticket_key: bytes, event: Event) -> str | None:
+async def origin_play(pool: DriverPool, ticket_key: bytes, event: Event) -> str | None:
     """An edge's pull (the connection carries a ticket we signed) or an origin viewer."""
     ticket = tickets.read(ticket_key, tickets.from_param(event.param) or "")
-    async with driver_autocommit(engine) as connection:
+    async with pool.connection() as connection:
         if ticket is not None:
             values = {
                 **event.columns(),
@@ -248,7 +246,7 @@ async def origin_play(engine: AsyncEngine, ticket_key: bytes, event: Event) -> s
     return None
 
 
-async def stop(engine: AsyncEngine, node_id: int | None, event: Event) -> None:
+async def stop(pool: DriverPool, node_id: int | None, event: Event) -> None:
     values = {"name": event.name, "client_id": event.client_id[:64], "node_id": node_id}
-    async with driver_autocommit(engine) as connection:
+    async with pool.connection() as connection:
         await connection.execute(_EDGE_STOP if node_id else _ORIGIN_STOP, values)
