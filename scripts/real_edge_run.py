@@ -51,9 +51,8 @@ from record_srs import (
     srs_version,
 )
 from sqlalchemy import create_engine, text
-from streamr_coordinator.cache import Cache
 from streamr_coordinator.context import AppContext
-from streamr_coordinator.db import DriverPool, make_engine, make_sessionmaker
+from streamr_coordinator.db import make_engine
 from streamr_coordinator.domain import payouts
 from streamr_coordinator.migrate import upgrade_to_head
 from streamr_coordinator.settings import Settings
@@ -99,15 +98,7 @@ def pay(database_url: str) -> None:
 
     async def run() -> None:
         engine = make_engine(settings)
-        ctx = AppContext(
-            settings,
-            engine,
-            engine,
-            DriverPool(settings),
-            engine,
-            make_sessionmaker(engine),
-            Cache(None),
-        )
+        ctx = AppContext.single_engine(settings, engine)
         try:
             await payouts.pay_due_periods(ctx, now=datetime.now(UTC) + timedelta(hours=2))
         finally:

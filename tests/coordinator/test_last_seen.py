@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import event
 from streamr_coordinator.app import create_app
-from streamr_coordinator.cache import Cache, presence_key
+from streamr_coordinator.cache import presence_key
 from streamr_coordinator.context import AppContext
-from streamr_coordinator.db import DriverPool, make_engine, make_sessionmaker
+from streamr_coordinator.db import make_engine
 from streamr_coordinator.domain import last_seen
 from streamr_coordinator.domain.tokens import cache_key
 from streamr_coordinator.security import keyed_hash
@@ -195,17 +195,7 @@ def test_two_processes_flushing_at_once_never_move_last_seen_back(settings: Sett
         contexts = []
         for _ in range(2):
             engine = make_engine(settings, durable=False)
-            contexts.append(
-                AppContext(
-                    settings,
-                    engine,
-                    engine,
-                    DriverPool(settings),
-                    engine,
-                    make_sessionmaker(engine),
-                    Cache(None),
-                )
-            )
+            contexts.append(AppContext.single_engine(settings, engine))
         try:
             for round_ in range(20):
                 at = base + timedelta(minutes=round_)

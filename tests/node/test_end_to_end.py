@@ -23,9 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from streamr_coordinator.cache import Cache
 from streamr_coordinator.context import AppContext
-from streamr_coordinator.db import DriverPool, make_engine, make_sessionmaker
+from streamr_coordinator.db import make_engine
 from streamr_coordinator.domain import payouts
 from streamr_coordinator.settings import Settings
 
@@ -70,15 +69,7 @@ def pay_everything(database_url: str) -> list[payouts.PeriodResult]:
 
     async def pay() -> list[payouts.PeriodResult]:
         engine = make_engine(settings)
-        ctx = AppContext(
-            settings,
-            engine,
-            engine,
-            DriverPool(settings),
-            engine,
-            make_sessionmaker(engine),
-            Cache(None),
-        )
+        ctx = AppContext.single_engine(settings, engine)
         try:
             return await payouts.pay_due_periods(ctx, now=datetime.now(UTC) + timedelta(hours=2))
         finally:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from .cache import Cache
-from .db import DriverPool
+from .db import DriverPool, make_sessionmaker
 from .domain.beats import BeatMemory
 from .domain.last_seen import LastSeenBuffer
 from .domain.revocations import RevocationWatch
@@ -39,6 +39,20 @@ class AppContext:
     last_seen: LastSeenBuffer = field(default_factory=LastSeenBuffer)
     # When this process started: a platform just woken counts as active from here (idle pause).
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def single_engine(cls, settings: Settings, engine: AsyncEngine) -> AppContext:
+        """A context whose engines are all `engine`, for domain code run outside the app (scripts,
+        tests); the hooks' connections open only if a hook runs."""
+        return cls(
+            settings,
+            engine,
+            engine,
+            DriverPool(settings),
+            engine,
+            make_sessionmaker(engine),
+            Cache(None),
+        )
 
     @property
     def pepper(self) -> str:
