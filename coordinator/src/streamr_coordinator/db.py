@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event, make_url
+from sqlalchemy.dialects.postgresql.psycopg import PGDialectAsync_psycopg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
@@ -85,10 +86,11 @@ class DriverPool:
     Not SQLAlchemy's pool: at 200 hooks/s its checkout and return (greenlets, events, the reset,
     autocommit switched on and off) took about 0.3 ms of a hook's 2 ms, measured in the
     coordinator, where each hook runs on cold caches; here they take microseconds. The same rules:
-    at most `database_pool_size` connections, opened when needed with the current password (a
-    password file is re-read), the most recently used idle one first, none older than
-    `RECYCLE_SECONDS`. A connection that was lost, or is mid-statement when its user stops (a
-    cancelled request), is closed. psycopg's errors are raised as SQLAlchemy's, and waiting
+    at most `database_pool_size` connections, opened when needed with the engines' parameters and
+    the current password (a password file is re-read), the most recently used idle one first,
+    none handed out older than `RECYCLE_SECONDS`. A connection that was lost, or is left in a
+    statement or a transaction, is closed (psycopg itself cancels the statement of a cancelled
+    request and rolls back). psycopg's errors are raised as SQLAlchemy's, and waiting
     `POOL_TIMEOUT_SECONDS` for a connection as its pool timeout, so the app answers 503 for an
     outage as it does everywhere else."""
 
@@ -97,21 +99,20 @@ class DriverPool:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._slots = asyncio.Semaphore(settings.database_pool_size)
+        self._slots = asyncio.BoundedSemaphore(settings.database_pool_size)
         self._idle: list[tuple[float, psycopg.AsyncConnection]] = []  # (opened at, connection)
+        self._closed = False
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
-        if self._slots.locked():  # every connection busy: wait, as long as the engines would
-            try:
-                await asyncio.wait_for(self._slots.acquire(), self.POOL_TIMEOUT_SECONDS)
-            except TimeoutError:
-                raise PoolTimeout(
-                    f"no hook connection free within {self.POOL_TIMEOUT_SECONDS} s "
-                    f"(STREAMR_DATABASE_POOL_SIZE={self._settings.database_pool_size})"
-                ) from None
-        else:
-            await self._slots.acquire()
+        try:
+            async with asyncio.timeout(self.POOL_TIMEOUT_SECONDS):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise PoolTimeout(
+                f"no hook connection free within {self.POOL_TIMEOUT_SECONDS} s "
+                f"(STREAMR_DATABASE_POOL_SIZE={self._settings.database_pool_size})"
+            ) from None
         try:
             opened, connection = await self._checkout()
             try:
@@ -119,12 +120,13 @@ class DriverPool:
             except psycopg.Error as error:
                 lost = connection.closed or connection.broken
                 if lost:  # the server went away: the idle ones are gone too (SQLAlchemy's rule)
-                    await self.close()
+                    await self._close_idle()
                 raise _translated(error, lost=lost) from error
             finally:
-                if connection.info.transaction_status == TransactionStatus.IDLE:
+                idle = connection.info.transaction_status == TransactionStatus.IDLE
+                if idle and not self._closed:
                     self._idle.append((opened, connection))
-                else:  # lost, or left mid-statement or mid-transaction
+                else:  # lost, left mid-statement or mid-transaction, or the pool was closed
                     await connection.close()
         finally:
             self._slots.release()
@@ -135,21 +137,31 @@ class DriverPool:
             if time.monotonic() - opened < self.RECYCLE_SECONDS:
                 return opened, connection
             await connection.close()
-        url = make_url(self._settings.sqlalchemy_url).set(drivername="postgresql")
+        # The engines' connection parameters (not a URL string: libpq refuses, say, a space in
+        # a password that SQLAlchemy renders unquoted), and the password file as they read it.
+        _, parameters = _PSYCOPG.create_connect_args(make_url(self._settings.sqlalchemy_url))
+        if self._settings.database_password_file is not None:
+            parameters["password"] = self._settings.current_database_password() or ""
         try:
             connection = await psycopg.AsyncConnection.connect(
-                url.render_as_string(hide_password=False),
-                autocommit=True,
-                options="-c synchronous_commit=off",
+                **parameters, autocommit=True, options="-c synchronous_commit=off"
             )
         except psycopg.Error as error:  # could not connect: PostgreSQL down or restarting
             raise _translated(error, lost=False) from error
         return time.monotonic(), connection
 
     async def close(self) -> None:
-        """Close the idle connections: at shutdown, or when the server went away."""
+        """At shutdown: the idle connections now, those in use when they come back."""
+        self._closed = True
+        await self._close_idle()
+
+    async def _close_idle(self) -> None:
         while self._idle:
             await self._idle.pop()[1].close()
+
+
+# Only its connection parameters are used (what an engine would connect with).
+_PSYCOPG = PGDialectAsync_psycopg()
 
 
 def _translated(error: psycopg.Error, *, lost: bool) -> DBAPIError:
