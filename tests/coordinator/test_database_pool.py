@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from psycopg.pq import TransactionStatus
@@ -63,8 +65,14 @@ def _backends(sql) -> int:
     )[0][0]
 
 
-def _pool(settings: Settings, size: int = 1) -> DriverPool:
-    return DriverPool(settings.model_copy(update={"database_pool_size": size}))
+@asynccontextmanager
+async def _pool(settings: Settings, **changes: object) -> AsyncIterator[DriverPool]:
+    """A hook pool of one connection (unless `changes` say otherwise), closed at the end."""
+    pool = DriverPool(settings.model_copy(update={"database_pool_size": 1, **changes}))
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 async def _pid(connection) -> int:
@@ -81,8 +89,7 @@ def test_hook_connections_commit_each_statement_asynchronously_and_are_reused(
     sql("CREATE TABLE pool_probe (value text)")
 
     async def two_hooks() -> tuple[int, int, str]:
-        pool = _pool(settings)
-        try:
+        async with _pool(settings) as pool:
             async with pool.connection() as connection:
                 await connection.execute("INSERT INTO pool_probe VALUES ('hook')")
                 first = await _pid(connection)
@@ -91,8 +98,6 @@ def test_hook_connections_commit_each_statement_asynchronously_and_are_reused(
                 row = await (await connection.execute("SHOW synchronous_commit")).fetchone()
             assert row is not None
             return first, second, row[0]
-        finally:
-            await pool.close()
 
     first, second, synchronous_commit = asyncio.run(two_hooks())
     assert first == second
@@ -107,8 +112,7 @@ def test_a_failed_hook_statement_is_raised_as_sqlalchemy_s_error_and_the_connect
     error does not cost the pool its connection."""
 
     async def failing_then_working() -> tuple[type, bool, int, int]:
-        pool = _pool(settings)
-        try:
+        async with _pool(settings) as pool:
             try:
                 async with pool.connection() as connection:
                     before = await _pid(connection)
@@ -118,8 +122,6 @@ def test_a_failed_hook_statement_is_raised_as_sqlalchemy_s_error_and_the_connect
             async with pool.connection() as connection:
                 after = await _pid(connection)
             return caught, invalidated, before, after
-        finally:
-            await pool.close()
 
     caught, invalidated, before, after = asyncio.run(failing_then_working())
     assert issubclass(caught, ProgrammingError)
@@ -134,16 +136,15 @@ def test_a_hook_cancelled_mid_transaction_leaves_nothing_behind(settings: Settin
     sql("CREATE TABLE pool_probe (value text)")
 
     async def cancelled_then_next() -> tuple[TransactionStatus, int]:
-        pool = _pool(settings)
         started = asyncio.Event()
+        async with _pool(settings) as pool:
 
-        async def slow() -> None:
-            async with pool.connection() as connection, connection.transaction():
-                await connection.execute("INSERT INTO pool_probe VALUES ('cancelled')")
-                started.set()
-                await connection.execute("SELECT pg_sleep(5)")
+            async def slow() -> None:
+                async with pool.connection() as connection, connection.transaction():
+                    await connection.execute("INSERT INTO pool_probe VALUES ('cancelled')")
+                    started.set()
+                    await connection.execute("SELECT pg_sleep(5)")
 
-        try:
             task = asyncio.create_task(slow())
             await started.wait()
             await asyncio.sleep(0.1)
@@ -155,23 +156,18 @@ def test_a_hook_cancelled_mid_transaction_leaves_nothing_behind(settings: Settin
                 row = await (await connection.execute("SELECT count(*) FROM pool_probe")).fetchone()
             assert row is not None
             return status, row[0]
-        finally:
-            await pool.close()
 
     assert asyncio.run(cancelled_then_next()) == (TransactionStatus.IDLE, 0)
 
 
 def test_a_connection_left_in_a_transaction_is_not_handed_on(settings: Settings) -> None:
     async def left_open_then_next() -> tuple[int, int, TransactionStatus]:
-        pool = _pool(settings)
-        try:
+        async with _pool(settings) as pool:
             async with pool.connection() as connection:
                 await connection.execute("BEGIN")
                 left = await _pid(connection)
             async with pool.connection() as connection:
                 return left, await _pid(connection), connection.info.transaction_status
-        finally:
-            await pool.close()
 
     left, next_one, status = asyncio.run(left_open_then_next())
     assert left != next_one
@@ -183,18 +179,14 @@ def test_a_password_with_a_space_reaches_postgres_as_it_is(
 ) -> None:
     """The hooks connect with the engines' parameters, not a URL string that libpq would refuse
     (the test server trusts local connections, so any password logs in)."""
-    url = make_url(database_url).set(password="two words")
-    spaced = settings.model_copy(
-        update={"database_url": SecretStr(url.render_as_string(hide_password=False))}
-    )
+    spaced = make_url(database_url).set(password="two words").render_as_string(hide_password=False)
 
     async def hook() -> int:
-        pool = DriverPool(spaced)
-        try:
-            async with pool.connection() as connection:
-                return await _pid(connection)
-        finally:
-            await pool.close()
+        async with (
+            _pool(settings, database_url=SecretStr(spaced)) as pool,
+            pool.connection() as connection,
+        ):
+            return await _pid(connection)
 
     assert asyncio.run(hook()) > 0
 
@@ -203,14 +195,11 @@ def test_old_hook_connections_are_replaced(settings: Settings, monkeypatch) -> N
     monkeypatch.setattr(DriverPool, "RECYCLE_SECONDS", 0)
 
     async def two() -> tuple[int, int]:
-        pool = _pool(settings)
-        try:
+        async with _pool(settings) as pool:
             async with pool.connection() as connection:
                 first = await _pid(connection)
             async with pool.connection() as connection:
                 return first, await _pid(connection)
-        finally:
-            await pool.close()
 
     first, second = asyncio.run(two())
     assert first != second
@@ -224,8 +213,7 @@ def test_hooks_beyond_the_pool_wait_and_then_time_out_as_unavailable(
     monkeypatch.setattr(DriverPool, "POOL_TIMEOUT_SECONDS", 0.3)
 
     async def held_then_waiting() -> tuple[BaseException, int, int]:
-        pool = _pool(settings)
-        try:
+        async with _pool(settings) as pool:
             async with pool.connection() as held:
                 holder = await _pid(held)
                 with pytest.raises(PoolTimeout) as timed_out:
@@ -242,8 +230,6 @@ def test_hooks_beyond_the_pool_wait_and_then_time_out_as_unavailable(
                 waited = await _pid(connection)
             await first
             return timed_out.value, holder, waited
-        finally:
-            await pool.close()
 
     error, holder, waited = asyncio.run(held_then_waiting())
     assert database_unavailable(error)
@@ -253,18 +239,16 @@ def test_hooks_beyond_the_pool_wait_and_then_time_out_as_unavailable(
 
 def test_hooks_with_postgres_unreachable_are_unavailable(settings: Settings, monkeypatch) -> None:
     monkeypatch.setattr(DriverPool, "POOL_TIMEOUT_SECONDS", 1)
-    unreachable = settings.model_copy(
-        update={"database_url": SecretStr(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/x")}
-    )
+    unreachable = SecretStr(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/x")
 
     async def twice() -> list[BaseException]:
-        pool = DriverPool(unreachable.model_copy(update={"database_pool_size": 1}))
         errors = []
-        for _ in range(2):  # the failed connect gave its slot back: no pool timeout
-            with pytest.raises(DBAPIError) as failed:
-                async with pool.connection():
-                    pass
-            errors.append(failed.value)
+        async with _pool(settings, database_url=unreachable) as pool:
+            for _ in range(2):  # the failed connect gave its slot back: no pool timeout
+                with pytest.raises(DBAPIError) as failed:
+                    async with pool.connection():
+                        pass
+                errors.append(failed.value)
         return errors
 
     for error in asyncio.run(twice()):
